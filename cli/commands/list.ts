@@ -1,0 +1,35 @@
+import { call, createApi } from '../client';
+import { resolveConnection, type CliEnv } from '../config';
+import { EXIT } from '../errors';
+import { table, type Output } from '../output';
+
+function age(iso: string | null | undefined): string {
+  if (!iso) return '-';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 90) return `${s}s`;
+  if (s < 5400) return `${Math.round(s / 60)}m`;
+  if (s < 129_600) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86_400)}d`;
+}
+
+/** Apps with the deployment serving now and the latest attempt. */
+export async function listCommand(opts: { format: 'text' | 'json' }, env: CliEnv, out: Output): Promise<number> {
+  const api = createApi(await resolveConnection(env, (m) => out.warn(m)));
+  const apps = await call('listing apps', () => api.apps.list.query());
+  if (opts.format === 'json') {
+    out.json(apps);
+    return EXIT.ok;
+  }
+  if (apps.length === 0) {
+    out.info('no applications yet; `aether deploy` in a Node project creates one');
+    return EXIT.ok;
+  }
+  const rows = [['APP', 'STATUS', 'DIGEST', 'URL', 'DEPLOYED', 'LATEST']];
+  for (const a of apps) {
+    const cur = a.current;
+    const latest = a.latest && a.latest.id !== cur?.id ? `${a.latest.status} ${age(a.latest.created_at)} ago` : '-';
+    rows.push([a.name, cur ? cur.status : 'not running', cur ? cur.digest.slice(0, 12) : '-', cur?.url ?? '-', age(cur?.rollout_completed_at), latest]);
+  }
+  out.result(table(rows));
+  return EXIT.ok;
+}

@@ -1,0 +1,206 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { CliEnv } from './config';
+import { EXIT, toCliError } from './errors';
+import { createOutput, type LogFormat, type LogLevel, type Output } from './output';
+
+declare const AETHER_CLI_VERSION: string;
+const VERSION = typeof AETHER_CLI_VERSION === 'string' ? AETHER_CLI_VERSION : '0.0.0-dev';
+
+type Format = 'text' | 'json';
+type Run = (fn: (out: Output) => Promise<number>) => Promise<void>;
+
+function intArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  return n;
+}
+
+const formatOption = () => new Option('--format <format>', 'result format on stdout').choices(['text', 'json']).default('text');
+const examples = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}`;
+
+// Commands are imported when run, so `--help` and usage errors never load the HTTP client or packer.
+function buildProgram(run: Run, env: CliEnv): Command {
+  const program = new Command('aether')
+    .description('Deploy Node.js services in seconds: build here, ship the artifact, roll it out.')
+    .version(VERSION)
+    .addOption(new Option('--log-level <level>', 'log verbosity').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
+    .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['auto', 'text', 'json']).default('auto'))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  const cwd = process.cwd();
+
+  program
+    .command('login')
+    .description('authenticate against the control plane at AETHER_API_BASE')
+    .option('--token <token>', 'API token (or set AETHER_TOKEN)')
+    .option('--username <name>', 'label for the session (kept for compatibility)')
+    .option('--device', 'approve in the portal with a one-time code, also without a TTY')
+    .addHelpText('after', examples('aether login', 'aether login --token $AETHER_ADMIN_TOKEN', 'AETHER_API_BASE=https://aether.internal aether login --device'))
+    .action((opts: { token?: string; username?: string; device?: boolean }) => run(async (out) => (await import('./commands/login')).loginCommand(opts, env, out)));
+
+  program
+    .command('logout')
+    .description("revoke the session's token on the control plane and delete the session file")
+    .action(() => run(async (out) => (await import('./commands/logout')).logoutCommand(env, out)));
+
+  program
+    .command('whoami')
+    .description('who the CLI acts as, where, and until when (exit 10 when not logged in)')
+    .addOption(formatOption())
+    .action((opts: { format: Format }) => run(async (out) => (await import('./commands/whoami')).whoamiCommand(opts, env, out)));
+
+  program
+    .command('deploy')
+    .description('install production deps, pack, upload and roll out the project in the current directory')
+    .option('--app <name>', 'application name (default: AETHER_DEFAULT_APP, package.json name, config default_app)')
+    .addOption(formatOption())
+    .option('--no-install', 'pack node_modules as they are, without a production install')
+    .option('--no-cache', 'install production dependencies afresh instead of reusing the cached tree')
+    .option('--dry-run', 'show what would be packed and deployed; write and send nothing')
+    .option('--pack-only', 'pack the tree as it is (no install) and stop; no network')
+    .option('--no-upload', 'install and pack, but do not upload or deploy')
+    .option('--out <path>', 'artifact file, or a directory for app-<digest>.tar.gz (default: the project)')
+    .option('--compression-level <1-9>', 'gzip level; part of the artifact identity', '6')
+    .option('--no-sbom', 'do not write <artifact>.sbom.json')
+    .option('--legacy-upload', 'upload through the deprecated POST /artifacts instead of straight to storage')
+    .option('--legacy-sbom', "write the seed's aether-sbom-v1 instead of CycloneDX 1.5")
+    .option('--wait', 'follow the rollout until running or failed (default)')
+    .option('--detach', 'return once the deployment is created instead of following it')
+    .addHelpText('after', examples('aether deploy', 'aether deploy --app api --format json', 'aether deploy --pack-only --out dist/', 'aether deploy --detach'))
+    .action((opts: { app?: string; format: Format; install: boolean; detach?: boolean; dryRun?: boolean; packOnly?: boolean; upload: boolean; out?: string; compressionLevel?: string; sbom: boolean; legacySbom?: boolean; legacyUpload?: boolean; cache: boolean }) =>
+      run(async (out) =>
+        (await import('./commands/deploy')).deployCommand(
+          { app: opts.app, format: opts.format, install: opts.install, wait: !opts.detach, cwd, dryRun: opts.dryRun, packOnly: opts.packOnly, upload: opts.upload, out: opts.out, compressionLevel: opts.compressionLevel, sbom: opts.sbom, legacySbom: opts.legacySbom, legacyUpload: opts.legacyUpload, cache: opts.cache },
+          env,
+          out,
+        ),
+      ),
+    );
+
+  program
+    .command('list')
+    .description('list applications and what each is running')
+    .addOption(formatOption())
+    .action((opts: { format: Format }) => run(async (out) => (await import('./commands/list')).listCommand(opts, env, out)));
+
+  program
+    .command('status <deployment>')
+    .description('one deployment: status, URL and each rollout phase with its duration')
+    .addOption(formatOption())
+    .action((id: string, opts: { format: Format }) => run(async (out) => (await import('./commands/status')).statusCommand(id, opts, env, out)));
+
+  program
+    .command('logs')
+    .description("print an app's output")
+    .option('--app <name>', 'application name (default: from the project)')
+    .option('-f, --follow', 'keep streaming new lines (reconnects with backoff)', false)
+    .option('--tail <n>', 'lines of history to print first', intArg, 100)
+    .option('--since <time>', 'only lines after this RFC 3339 time or duration (e.g. 10m, 2h)')
+    .option('--container <name>', 'container (Kubernetes runtime)')
+    .option('--deployment <id>', 'a specific deployment, also one that was replaced')
+    .addOption(formatOption())
+    .addHelpText('after', examples('aether logs --app api --follow', 'aether logs --tail 500 --since 15m'))
+    .action((opts: { app?: string; follow: boolean; tail: number; since?: string; container?: string; deployment?: string; format: Format }) =>
+      run(async (out) => (await import('./commands/logs')).logsCommand({ ...opts, cwd }, env, out)),
+    );
+
+  const apps = program.command('apps').description('manage applications');
+  apps
+    .command('create <name>')
+    .description('create an application')
+    .addOption(formatOption())
+    .action((name: string, opts: { format: Format }) => run(async (out) => (await import('./commands/apps')).appsCreateCommand(name, opts, env, out)));
+  apps
+    .command('list')
+    .description('list applications')
+    .addOption(formatOption())
+    .action((opts: { format: Format }) => run(async (out) => (await import('./commands/apps')).appsListCommand(opts, env, out)));
+  apps
+    .command('delete <name>')
+    .description('stop an application and delete it with its artifacts and history (admin)')
+    .option('--yes', 'do not ask for confirmation')
+    .addOption(formatOption())
+    .action((name: string, opts: { yes?: boolean; format: Format }) => run(async (out) => (await import('./commands/apps')).appsDeleteCommand(name, opts, env, out)));
+
+  const keys = program.command('keys').description('Ed25519 signing keys: signed artifacts are marked verified');
+  keys
+    .command('add')
+    .description("register a public key for an app (admin)")
+    .requiredOption('--app <name>', 'application name')
+    .requiredOption('--public-key <hex>', '64 hex characters')
+    .addOption(formatOption())
+    .action((opts: { app: string; publicKey: string; format: Format }) => run(async (out) => (await import('./commands/keys')).keysAddCommand(opts, env, out)));
+  keys
+    .command('list')
+    .description("list an app's keys")
+    .requiredOption('--app <name>', 'application name')
+    .addOption(formatOption())
+    .action((opts: { app: string; format: Format }) => run(async (out) => (await import('./commands/keys')).keysListCommand(opts, env, out)));
+  keys
+    .command('deactivate <key-id>')
+    .description('stop trusting a key (admin)')
+    .requiredOption('--app <name>', 'application name')
+    .addOption(formatOption())
+    .action((keyId: string, opts: { app: string; format: Format }) => run(async (out) => (await import('./commands/keys')).keysDeactivateCommand({ ...opts, keyId }, env, out)));
+
+  keys
+    .command('generate')
+    .description('write an Ed25519 key pair for signing artifacts (private key 0600)')
+    .option('--out <file>', 'private key file (public key: <file>.pub)', 'aether-signing.key')
+    .option('--app <name>', 'app to mention in the printed `keys add` command')
+    .addOption(formatOption())
+    .action((opts: { out: string; app?: string; format: Format }) =>
+      run(async (out) => (await import('./commands/keys-generate')).keysGenerateCommand({ out: opts.out, app: opts.app, format: opts.format, cwd }, env, out)),
+    );
+
+  program
+    .command('completions')
+    .description('print a shell completion script')
+    .addOption(new Option('--shell <shell>', 'target shell').choices(['bash', 'zsh', 'fish']).default('bash'))
+    .addHelpText('after', examples('aether completions --shell bash > /etc/bash_completion.d/aether'))
+    .action((opts: { shell: 'bash' | 'zsh' | 'fish' }) =>
+      run(async (out) => {
+        const c = await import('./completions');
+        out.result(opts.shell === 'bash' ? c.bashCompletion(program) : opts.shell === 'zsh' ? c.zshCompletion(program) : c.fishCompletion(program));
+        return EXIT.ok;
+      }),
+    );
+  return program;
+}
+
+/** `--format json` anywhere on the line: errors then go to stdout as `{ "error": { code, message } }`. */
+function wantsJson(argv: string[]): boolean {
+  return argv.some((a, i) => a === '--format=json' || (a === '--format' && argv[i + 1] === 'json'));
+}
+
+/** Parses `argv`, runs the command, and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  let out: Output = createOutput({ level: 'info', format: 'text' });
+  const env = process.env as CliEnv;
+  const program = buildProgram(async (fn) => {
+    const globals = program.opts<{ logLevel: LogLevel; logFormat: LogFormat }>();
+    out = createOutput({ level: globals.logLevel, format: globals.logFormat });
+    exitCode = await fn(out);
+  }, env);
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version "fail" with exit code 0; real parse errors are usage errors.
+      if (err.exitCode === 0) return EXIT.ok;
+      if (wantsJson(argv)) out.json({ error: { code: 'usage', message: err.message.replace(/^error: /, '') } });
+      return EXIT.usage;
+    }
+    const cliErr = toCliError(err);
+    if (wantsJson(argv)) out.json({ error: { code: cliErr.code ?? codeForExit(cliErr.exitCode), message: cliErr.message } });
+    out.log('error', cliErr.message, cliErr.code ? { code: cliErr.code } : undefined);
+    if (cliErr.hint) out.log('info', `hint: ${cliErr.hint}`);
+    return cliErr.exitCode;
+  }
+}
+
+function codeForExit(exit: number): string {
+  return { [EXIT.usage]: 'usage', [EXIT.config]: 'config', [EXIT.io]: 'io', [EXIT.network]: 'network' }[exit] ?? 'runtime';
+}

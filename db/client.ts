@@ -1,0 +1,78 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import * as schema from './schema';
+
+export type Schema = typeof schema;
+/** The one database type services see, whichever driver is behind it. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+/** A transaction handle; data functions take `Db | Tx` first so they compose. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type Queryable = Db | Tx;
+
+export interface DbHandle {
+  db: Db;
+  kind: 'postgres' | 'pglite';
+  /** Runs committed migrations (idempotent; serialised across processes on Postgres). */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DbOptions {
+  /** postgres.js connection string; when absent, PGlite persisted under `dataDir`. */
+  databaseUrl?: string;
+  dataDir: string;
+  migrationsDir?: string;
+  poolMax?: number;
+}
+
+const DEFAULT_MIGRATIONS_DIR = path.join(process.cwd(), 'db', 'migrations');
+// Any fixed 64-bit key: every Aether process takes the same lock before migrating.
+const MIGRATION_LOCK_KEY = 7_340_912_001;
+
+export async function openDb(opts: DbOptions): Promise<DbHandle> {
+  const migrationsFolder = opts.migrationsDir ?? DEFAULT_MIGRATIONS_DIR;
+  if (opts.databaseUrl) return openPostgres(opts.databaseUrl, migrationsFolder, opts.poolMax ?? 10);
+  return openPglite(path.join(opts.dataDir, 'pglite'), migrationsFolder);
+}
+
+async function openPostgres(url: string, migrationsFolder: string, max: number): Promise<DbHandle> {
+  const { default: postgres } = await import('postgres');
+  const { drizzle } = await import('drizzle-orm/postgres-js');
+  const client = postgres(url, { max, onnotice: () => {}, connect_timeout: 10 });
+  const db = drizzle(client, { schema }) as unknown as Db;
+  return {
+    db,
+    kind: 'postgres',
+    async migrate() {
+      const { migrate } = await import('drizzle-orm/postgres-js/migrator');
+      // A dedicated single connection holds the advisory lock for the whole migration.
+      const lockClient = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        await lockClient`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+        await migrate(drizzle(lockClient, { schema }), { migrationsFolder });
+        await lockClient`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`;
+      } finally {
+        await lockClient.end({ timeout: 5 });
+      }
+    },
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+async function openPglite(dir: string, migrationsFolder: string): Promise<DbHandle> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { drizzle } = await import('drizzle-orm/pglite');
+  if (dir !== 'memory://') mkdirSync(dir, { recursive: true });
+  const client = dir === 'memory://' ? new PGlite() : new PGlite(dir);
+  const db = drizzle(client, { schema }) as unknown as Db;
+  return {
+    db,
+    kind: 'pglite',
+    async migrate() {
+      const { migrate } = await import('drizzle-orm/pglite/migrator');
+      await migrate(drizzle(client, { schema }), { migrationsFolder });
+    },
+    close: () => client.close(),
+  };
+}

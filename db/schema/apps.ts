@@ -1,0 +1,42 @@
+import { sql } from 'drizzle-orm';
+import { bigint, boolean, check, index, integer, pgTable, text, timestamp, uniqueIndex, uuid, varchar } from 'drizzle-orm/pg-core';
+import { users } from './identity';
+
+export const applications = pgTable(
+  'applications',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    // DNS label, validated by the contract and re-checked here so no path can bypass it.
+    name: varchar('name', { length: 63 }).notNull().unique(),
+    owner: text('owner').notNull(),
+    ownerUserId: uuid('owner_user_id').references(() => users.id, { onDelete: 'set null' }),
+    // Per-app overrides of the env-wide defaults; null means "use the default".
+    maxArtifacts: integer('max_artifacts'),
+    maxTotalBytes: bigint('max_total_bytes', { mode: 'number' }),
+    retainLatest: integer('retain_latest'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  () => [
+    check('applications_name_dns_label', sql`name ~ '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$'`),
+    check('applications_quota_non_negative', sql`coalesce(max_artifacts, 0) >= 0 and coalesce(max_total_bytes, 0) >= 0 and coalesce(retain_latest, 1) >= 1`),
+  ],
+);
+
+/** Ed25519 public keys (32 bytes, hex) allowed to sign an app's artifacts. */
+export const publicKeys = pgTable(
+  'public_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    appId: uuid('app_id').notNull().references(() => applications.id, { onDelete: 'cascade' }),
+    publicKeyHex: varchar('public_key_hex', { length: 64 }).notNull(),
+    active: boolean('active').notNull().default(true),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    deactivatedAt: timestamp('deactivated_at', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('public_keys_app_key_uniq').on(t.appId, t.publicKeyHex),
+    index('public_keys_app_active_idx').on(t.appId).where(sql`active`),
+    check('public_keys_hex', sql`public_key_hex ~ '^[0-9a-f]{64}$'`),
+  ],
+);

@@ -1,0 +1,22 @@
+/**
+ * `npm run worker`: the BullMQ workers alone, for production setups that run web and worker
+ * as separate processes (with DATABASE_URL: PGlite is single-process). SIGTERM/SIGINT drain
+ * the workers with a timeout, then close pools.
+ */
+import { getServicesHandle } from '../server/boot';
+import { startBackground } from './start';
+
+const handle = await getServicesHandle();
+const workers = await startBackground(handle.services);
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  handle.services.log.info('worker shutting down', { signal });
+  await workers.stop(10_000);
+  await handle.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

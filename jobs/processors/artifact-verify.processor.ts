@@ -1,0 +1,21 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import { QUEUE_DEFS, type JobPayload } from '../../server/queues/definitions';
+import type { Services } from '../../server/services/context';
+import { failArtifactVerification, verifyArtifact } from '../../server/services/artifacts/verify.service';
+
+export function artifactVerifyProcessor(svc: Services) {
+  return async (job: Job<JobPayload<'artifactVerify'>>) => {
+    const payload = QUEUE_DEFS.artifactVerify.payload.safeParse(job.data);
+    // A malformed payload will not get better with retries.
+    if (!payload.success) throw new UnrecoverableError(`bad payload: ${payload.error.message}`);
+    return verifyArtifact(svc, payload.data.artifactId);
+  };
+}
+
+/** After the last attempt fails (storage unreachable...), the artifact is marked failed. */
+export function onArtifactVerifyExhausted(svc: Services) {
+  return async (job: Job<JobPayload<'artifactVerify'>> | undefined, err: Error) => {
+    if (!job || (job.attemptsMade < (job.opts.attempts ?? 1) && !(err instanceof UnrecoverableError))) return;
+    await failArtifactVerification(svc, job.data.artifactId, `verification gave up after ${job.attemptsMade} attempts: ${err.message}`);
+  };
+}

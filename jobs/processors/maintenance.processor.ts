@@ -1,0 +1,22 @@
+import type { Job } from 'bullmq';
+import { QUEUE_DEFS, type JobPayload } from '../../server/queues/definitions';
+import { enqueueRetention } from '../../server/queues/producers';
+import type { Services } from '../../server/services/context';
+import { collectStalePending } from '../../server/services/artifacts/pending-gc.service';
+import { appsWithRetention, refreshArtifactsGauge } from '../../server/services/artifacts/retention.service';
+
+/**
+ * The periodic sweep: pending-upload GC, then a retention pass per app (a safety net for passes
+ * a store could not queue, or that ran while the store landed), then the stored-artifacts gauge,
+ * last so it counts what the GC left.
+ */
+export function maintenanceProcessor(svc: Services) {
+  return async (job: Job<JobPayload<'maintenance'>>) => {
+    QUEUE_DEFS.maintenance.payload.parse(job.data);
+    const gc = await collectStalePending(svc);
+    const appIds = await appsWithRetention(svc);
+    for (const appId of appIds) await enqueueRetention(svc.queues, { appId });
+    const stored = await refreshArtifactsGauge(svc);
+    return { pendingDeleted: gc.deleted, pendingFailed: gc.failed, retentionQueued: appIds.length, stored };
+  };
+}

@@ -1,0 +1,104 @@
+import { Worker } from 'bullmq';
+import { QUEUE_DEFS } from '../server/queues/definitions';
+import { createRedis } from '../server/queues/connection';
+import { scheduleMaintenance } from '../server/queues/producers';
+import { refreshArtifactsGauge } from '../server/services/artifacts/retention.service';
+import type { Services } from '../server/services/context';
+import { restoreRunningDeployments } from '../server/services/deployments/rollout.service';
+import { requeueInFlightWork } from '../server/services/recovery.service';
+import { artifactVerifyProcessor, onArtifactVerifyExhausted } from './processors/artifact-verify.processor';
+import { maintenanceProcessor } from './processors/maintenance.processor';
+import { retentionProcessor } from './processors/retention.processor';
+import { rolloutProcessor } from './processors/rollout.processor';
+
+export interface RunningWorkers {
+  /** Settles once the maintenance scheduler is upserted (or that failed and was logged). */
+  ready: Promise<void>;
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+/**
+ * A live worker renews its job locks every lockDuration/2; a killed one stops, and its jobs
+ * count as stalled (and run again elsewhere) once the lock expires and the next stall check
+ * runs. AETHER_JOB_LOCK_SECS trades how fast that happens against tolerance of long GC pauses.
+ */
+function stallOptions(svc: Services) {
+  const ms = svc.env.AETHER_JOB_LOCK_SECS * 1000;
+  return { lockDuration: ms, stalledInterval: ms };
+}
+
+/**
+ * Starts the BullMQ workers of this process. Each worker gets its own Redis connection
+ * (BullMQ blocks on it), on the same prefix the producers use.
+ */
+export function startWorkers(svc: Services): RunningWorkers {
+  const { REDIS_URL, AETHER_QUEUE_PREFIX: prefix } = svc.env;
+  const connections = [createRedis(REDIS_URL), createRedis(REDIS_URL), createRedis(REDIS_URL), createRedis(REDIS_URL)];
+
+  const verify = new Worker(QUEUE_DEFS.artifactVerify.name, artifactVerifyProcessor(svc), {
+    connection: connections[0]!,
+    prefix,
+    // Verification is I/O bound (a HEAD, at most one streamed read): under a burst of completes
+    // the queue wait, not the work, decides complete-to-stored latency, so take many at once.
+    concurrency: 16,
+    ...stallOptions(svc),
+  });
+  verify.on('failed', (job, err) => {
+    svc.log.warn('verify job failed', { jobId: job?.id, attempts: job?.attemptsMade, err });
+    void onArtifactVerifyExhausted(svc)(job, err).catch((e: unknown) => svc.log.error('marking artifact failed', { err: e }));
+  });
+
+  const rollout = new Worker(QUEUE_DEFS.rollout.name, rolloutProcessor(svc), {
+    connection: connections[1]!,
+    prefix,
+    // One rollout at a time: two rollouts of one app must never interleave their replace step.
+    concurrency: 1,
+    ...stallOptions(svc),
+  });
+  rollout.on('failed', (job, err) => svc.log.error('rollout job crashed', { jobId: job?.id, err }));
+
+  const retention = new Worker(QUEUE_DEFS.retention.name, retentionProcessor(svc), {
+    connection: connections[2]!,
+    prefix,
+    // One pass at a time: passes of one app serialise on its row lock anyway, and a pass is
+    // mostly storage deletes, which need not compete with verification for the store.
+    concurrency: 1,
+    ...stallOptions(svc),
+  });
+  retention.on('failed', (job, err) => svc.log.warn('retention job failed', { jobId: job?.id, attempts: job?.attemptsMade, err }));
+
+  const maintenance = new Worker(QUEUE_DEFS.maintenance.name, maintenanceProcessor(svc), {
+    connection: connections[3]!,
+    prefix,
+    // One sweep at a time here; the scheduler keeps one sweep queued, and overlapping sweeps
+    // from other processes are safe (row locks), only wasteful.
+    concurrency: 1,
+    ...stallOptions(svc),
+  });
+  maintenance.on('failed', (job, err) => svc.log.warn('maintenance sweep failed', { jobId: job?.id, err }));
+  // Every process upserts the same scheduler id: one schedule however many workers run.
+  const ready = scheduleMaintenance(svc.queues, svc.env.AETHER_PENDING_GC_INTERVAL_SECS * 1000).catch((err: unknown) =>
+    svc.log.error('scheduling maintenance failed', { err }),
+  );
+
+  for (const w of [verify, rollout, retention, maintenance]) w.on('error', (err) => svc.log.error('worker error', { queue: w.name, err }));
+  svc.log.info('workers started', { prefix });
+
+  return {
+    ready,
+    async stop(timeoutMs = 10_000) {
+      // The scheduler upsert shares the producers' connection: let it land before callers close it.
+      const closing = Promise.all([ready, verify.close(), rollout.close(), retention.close(), maintenance.close()]);
+      await Promise.race([closing, new Promise((r) => setTimeout(r, timeoutMs))]);
+      for (const c of connections) c.disconnect();
+    },
+  };
+}
+
+/** Process start: bring back what should run, re-queue what was in flight, then consume jobs. */
+export async function startBackground(svc: Services): Promise<RunningWorkers> {
+  await restoreRunningDeployments(svc).catch((err: unknown) => svc.log.error('restore failed', { err }));
+  await requeueInFlightWork(svc).catch((err: unknown) => svc.log.error('re-queue failed', { err }));
+  await refreshArtifactsGauge(svc).catch((err: unknown) => svc.log.error('artifacts gauge refresh failed', { err }));
+  return startWorkers(svc);
+}

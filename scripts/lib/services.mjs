@@ -1,0 +1,136 @@
+// Finds or starts the real services Aether needs on this machine (Redis always; PostgreSQL for
+// the test suite), installing them from apt when missing. Only what this script started is
+// stopped again, by PID.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import net from 'node:net';
+
+const log = (msg) => process.stderr.write(`[services] ${msg}\n`);
+
+export function tcpOpen(host, port, timeoutMs = 1000) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host, port });
+    const done = (ok) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(timeoutMs, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+}
+
+async function waitFor(host, port, seconds) {
+  for (let i = 0; i < seconds * 10; i++) {
+    if (await tcpOpen(host, port, 200)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+
+let aptUpdated = false;
+function aptInstall(...pkgs) {
+  if (!have('apt-get')) throw new Error(`${pkgs.join(', ')} missing and no apt-get to install it: install it by hand`);
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
+  const run = (args) => execFileSync(sudo.length ? 'sudo' : args[0], sudo.length ? args : args.slice(1), { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (!aptUpdated) {
+    log('apt-get update');
+    run(['apt-get', 'update', '-qq']);
+    aptUpdated = true;
+  }
+  log(`apt-get install ${pkgs.join(' ')}`);
+  run(['apt-get', 'install', '-y', '-qq', ...pkgs]);
+}
+
+/**
+ * Redis on REDIS_URL (default 127.0.0.1:6379): used if it answers, else started (installed if
+ * needed) as a non-persistent daemon. Returns { url, stop }.
+ */
+export async function ensureRedis() {
+  const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const host = url.hostname;
+  const port = Number(url.port || 6379);
+  if (await tcpOpen(host, port)) {
+    log(`redis: using the one at ${host}:${port}`);
+    return { url: url.toString(), stop() {} };
+  }
+  if (!['127.0.0.1', 'localhost'].includes(host)) throw new Error(`redis at ${host}:${port} does not answer`);
+  if (!have('redis-server')) aptInstall('redis-server');
+  const pidfile = `/tmp/aether-redis-${port}.pid`;
+  execFileSync('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--daemonize', 'yes', '--pidfile', pidfile, '--logfile', `/tmp/aether-redis-${port}.log`, '--dir', '/tmp', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction']);
+  if (!(await waitFor('127.0.0.1', port, 10))) throw new Error('redis-server did not start; see /tmp/aether-redis.log');
+  const pid = Number(readFileSync(pidfile, 'utf8').trim());
+  log(`redis: started on 127.0.0.1:${port} (pid ${pid})`);
+  return { url: url.toString(), stop: () => killPid(pid, 'redis') };
+}
+
+function killPid(pid, what) {
+  try {
+    process.kill(pid, 'SIGTERM');
+    log(`${what}: stopped (pid ${pid})`);
+  } catch {
+    // already gone
+  }
+}
+
+function pgVersion() {
+  const dir = '/usr/lib/postgresql';
+  if (!existsSync(dir)) return null;
+  return readdirSync(dir).sort((a, b) => Number(a) - Number(b)).at(-1) ?? null;
+}
+
+function psqlAsPostgres(sql) {
+  return spawnSync('su', ['postgres', '-c', `psql -qAtc "${sql}"`], { encoding: 'utf8' });
+}
+
+/**
+ * PostgreSQL for the test suite: AETHER_TEST_PG_URL if set; else 127.0.0.1:5432 if it answers
+ * (trust auth as on our machines, or the postgres/postgres password this script sets);
+ * else the local cluster is started (installed if needed).
+ */
+export async function ensurePostgres() {
+  if (process.env.AETHER_TEST_PG_URL) return { url: process.env.AETHER_TEST_PG_URL, stop() {} };
+  let started = null;
+  if (!(await tcpOpen('127.0.0.1', 5432))) {
+    if (!pgVersion()) aptInstall('postgresql');
+    const version = pgVersion();
+    log(`postgres: starting cluster ${version}/main`);
+    execFileSync('pg_ctlcluster', [version, 'main', 'start'], { stdio: 'inherit' });
+    if (!(await waitFor('127.0.0.1', 5432, 20))) throw new Error('postgres did not start');
+    started = version;
+  } else {
+    log('postgres: using the one at 127.0.0.1:5432');
+  }
+  const trust = 'postgres://postgres@127.0.0.1:5432/postgres';
+  const withPassword = 'postgres://postgres:postgres@127.0.0.1:5432/postgres';
+  const probe = (u) => spawnSync('psql', [u, '-qAtc', 'select 1'], { encoding: 'utf8', env: { ...process.env, PGCONNECT_TIMEOUT: '3' } }).status === 0;
+  let url = probe(trust) ? trust : probe(withPassword) ? withPassword : null;
+  if (!url && have('su')) {
+    // A fresh Debian cluster refuses password-less TCP logins: give the test role a password.
+    psqlAsPostgres("ALTER USER postgres PASSWORD 'postgres'");
+    if (probe(withPassword)) url = withPassword;
+  }
+  if (!url) throw new Error('cannot log in to PostgreSQL on 127.0.0.1:5432 as postgres; set AETHER_TEST_PG_URL');
+  return {
+    url,
+    stop() {
+      if (!started) return;
+      spawnSync('pg_ctlcluster', [started, 'main', 'stop'], { stdio: 'inherit' });
+      log(`postgres: stopped cluster ${started}/main`);
+    },
+  };
+}
+
+/** `npm install` when node_modules is missing or older than the lockfile. */
+export function ensureDependencies(root) {
+  const marker = `${root}/node_modules/.package-lock.json`;
+  const lock = `${root}/package-lock.json`;
+  const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs);
+  if (!stale) return;
+  log('npm install');
+  // `npm ci` refuses lockfiles made on our machines (platform builds missing from the
+  // registry); `npm install` with the committed lockfile leaves it unchanged.
+  execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+}

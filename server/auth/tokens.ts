@@ -1,0 +1,75 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { and, eq, isNull, lt, or } from 'drizzle-orm';
+import type { Queryable } from '../../db/client';
+import { apiTokens } from '../../db/schema';
+import { AppError } from '../errors';
+import { isRole, type Actor, type Role } from './roles';
+
+/** Tokens are kept and compared only as sha256 hex: a leaked table or log reveals no token. */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+export interface StaticToken {
+  hash: string;
+  role: Role;
+  name: string;
+}
+
+/**
+ * Parses `AETHER_API_TOKENS` (`token:role[:name]`, comma separated) and the single
+ * `AETHER_API_TOKEN` (an admin). A malformed entry fails startup, naming its position but
+ * never its text, instead of being skipped and leaving someone locked out silently.
+ */
+export function parseStaticTokens(csv: string | undefined, single?: string): StaticToken[] {
+  const out: StaticToken[] = [];
+  const entries = (csv ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  entries.forEach((entry, i) => {
+    const [token, role, ...rest] = entry.split(':');
+    if (!token || !role || !isRole(role) || token.length < 8) {
+      throw new Error(`AETHER_API_TOKENS entry ${i + 1} is not token:role[:name] with role admin|deployer|reader and a token of 8+ characters`);
+    }
+    out.push({ hash: hashToken(token), role, name: rest.join(':') || `${role}-${i + 1}` });
+  });
+  if (single) out.push({ hash: hashToken(single), role: 'admin', name: 'admin' });
+  return out;
+}
+
+function findStatic(tokens: StaticToken[], hash: string): StaticToken | undefined {
+  const probe = Buffer.from(hash, 'hex');
+  return tokens.find((t) => timingSafeEqual(Buffer.from(t.hash, 'hex'), probe));
+}
+
+// Writing last_used_at on every request would turn reads into writes; a minute is precise enough.
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+/**
+ * Resolves a bearer token to an actor: environment tokens first, then database tokens that
+ * are neither revoked nor expired. Throws `unauthorized` for an unknown token.
+ */
+export async function authenticateToken(db: Queryable, staticTokens: StaticToken[], token: string, now = new Date()): Promise<Actor> {
+  const hash = hashToken(token);
+  const fromEnv = findStatic(staticTokens, hash);
+  if (fromEnv) return { name: fromEnv.name, role: fromEnv.role, tokenId: null };
+
+  const [row] = await db.select().from(apiTokens).where(eq(apiTokens.tokenHash, hash)).limit(1);
+  if (!row || row.revokedAt || (row.expiresAt && row.expiresAt <= now)) {
+    throw new AppError('unauthorized', 'invalid, expired or revoked token');
+  }
+  await db
+    .update(apiTokens)
+    .set({ lastUsedAt: now })
+    .where(and(eq(apiTokens.id, row.id), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, new Date(now.getTime() - LAST_USED_RESOLUTION_MS)))));
+  return { name: row.name, role: row.role, tokenId: row.id };
+}
+
+/** Extracts the token from an `Authorization: Bearer <token>` header value. */
+export function bearerToken(header: string | null | undefined): string | null {
+  if (!header) return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1] ?? null;
+}
+
+export function generateToken(): string {
+  return `aet_${randomBytes(32).toString('base64url')}`;
+}

@@ -1,0 +1,79 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const bool = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined ? undefined : /^(1|true|yes|on)$/i.test(v.trim())));
+
+const ZEnv = z
+  .object({
+    PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+    /** How clients (CLI, browsers, presigned URLs) reach this control plane. */
+    AETHER_PUBLIC_URL: z.url().optional(),
+    AETHER_DATA_DIR: z.string().min(1).default('.aether'),
+    DATABASE_URL: z.string().min(1).optional(),
+    REDIS_URL: z.string().min(1).default('redis://127.0.0.1:6379'),
+    AETHER_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('aether'),
+    /** CSV of `token:role[:name]`; roles admin, deployer, reader. */
+    AETHER_API_TOKENS: z.string().optional(),
+    /** A single admin token (the seed's fallback). */
+    AETHER_API_TOKEN: z.string().min(1).optional(),
+    /** `fs` (embedded, files under the data dir; `mock` is its seed alias) or `s3`. */
+    AETHER_STORAGE_MODE: z.enum(['fs', 'mock', 's3']).default('fs'),
+    AETHER_ARTIFACT_BUCKET: z.string().min(3).default('artifacts'),
+    /** Custom S3 endpoint (MinIO...): switches to path-style addressing. */
+    AETHER_S3_ENDPOINT_URL: z.url().optional(),
+    AWS_REGION: z.string().min(1).default('us-east-1'),
+    AETHER_S3_SSE: z.enum(['AES256', 'aws:kms']).optional(),
+    AETHER_S3_SSE_KMS_KEY: z.string().min(1).optional(),
+    /** HMAC secret for fs-driver URLs; generated and kept in the data dir when unset. */
+    AETHER_STORAGE_SECRET: z.string().min(32).optional(),
+    AETHER_PRESIGN_EXPIRE_SECS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(900),
+    AETHER_MAX_ARTIFACT_SIZE_BYTES: z.coerce.number().int().min(0).default(0),
+    /** Per-app quota defaults (0 = unlimited); admins override them per app. */
+    AETHER_MAX_ARTIFACTS_PER_APP: z.coerce.number().int().min(0).default(0),
+    AETHER_MAX_TOTAL_BYTES_PER_APP: z.coerce.number().int().min(0).default(0),
+    /** Keep the newest N stored artifacts per app (0 = keep all). */
+    AETHER_RETAIN_LATEST_PER_APP: z.coerce.number().int().min(0).default(0),
+    /** Pending uploads older than this are garbage-collected. */
+    AETHER_PENDING_TTL_SECS: z.coerce.number().int().min(60).default(3600),
+    AETHER_PENDING_GC_INTERVAL_SECS: z.coerce.number().int().min(5).default(60),
+    /** Refuse complete for an artifact that was never presigned. */
+    AETHER_REQUIRE_PRESIGN: bool.default(false),
+    /** Legacy direct upload (`POST /artifacts`): uploads at once; the rest wait their turn. */
+    AETHER_MAX_CONCURRENT_UPLOADS: z.coerce.number().int().min(1).default(32),
+    AETHER_RUNTIME: z.enum(['local']).default('local'),
+    AETHER_HEALTH_TIMEOUT_SECS: z.coerce.number().int().min(1).max(3600).default(60),
+    /** `inline` runs the BullMQ workers inside the web process; `off` leaves them to `npm run worker`. */
+    AETHER_WORKERS: z.enum(['inline', 'off']).default('inline'),
+    /** Job lock lifetime: a killed worker's jobs are retried after about this long. */
+    AETHER_JOB_LOCK_SECS: z.coerce.number().int().min(1).max(600).default(30),
+    AETHER_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+    AETHER_VERIFY_REMOTE_SIZE: bool.default(true),
+    AETHER_VERIFY_REMOTE_DIGEST: bool.default(true),
+    /** Download and hash the whole object when it is at most AETHER_REMOTE_HASH_MAX_BYTES. */
+    AETHER_VERIFY_REMOTE_HASH: bool.default(false),
+    AETHER_REMOTE_HASH_MAX_BYTES: z.coerce.number().int().min(0).default(8_000_000),
+  })
+  .transform((env) => ({
+    ...env,
+    AETHER_DATA_DIR: path.resolve(env.AETHER_DATA_DIR),
+    AETHER_PUBLIC_URL: (env.AETHER_PUBLIC_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/+$/, ''),
+  }));
+
+export type Env = z.output<typeof ZEnv>;
+
+/**
+ * Parses the environment once. The only reader of process.env on the server side: everything
+ * else receives an `Env`, so tests pass their own instead of mutating globals.
+ */
+export function loadEnv(source: Record<string, string | undefined> = process.env): Env {
+  const parsed = ZEnv.safeParse(source);
+  if (!parsed.success) {
+    const fields = z.flattenError(parsed.error).fieldErrors as Record<string, string[] | undefined>;
+    const lines = Object.entries(fields).map(([k, v]) => `  ${k}: ${(v ?? []).join('; ')}`);
+    throw new Error(`invalid environment:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,43 @@
+/**
+ * JSON-lines logger on stderr. Field names that look like secrets are redacted before
+ * anything is written, so a token passed by mistake never reaches a log.
+ */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+const LEVELS: Record<LogLevel, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50 };
+const SECRET_KEY_RE = /token|secret|password|authorization|signature_key|credential|cookie/i;
+
+export interface Logger {
+  trace(msg: string, fields?: Record<string, unknown>): void;
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+export function redact(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (SECRET_KEY_RE.test(k)) out[k] = '[redacted]';
+    else if (v instanceof Error) out[k] = { name: v.name, message: v.message };
+    else out[k] = v;
+  }
+  return out;
+}
+
+export function createLogger(level: LogLevel = 'info', bindings: Record<string, unknown> = {}, write = (line: string) => process.stderr.write(line)): Logger {
+  const min = LEVELS[level];
+  const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
+    if (LEVELS[lvl] < min) return;
+    const record = { time: new Date().toISOString(), level: lvl, msg, ...redact({ ...bindings, ...fields }) };
+    write(`${JSON.stringify(record)}\n`);
+  };
+  return {
+    trace: (m, f) => emit('trace', m, f),
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+    child: (b) => createLogger(level, { ...bindings, ...b }, write),
+  };
+}

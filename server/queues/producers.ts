@@ -1,0 +1,99 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { QUEUE_DEFS, type JobName, type JobPayload, type QueueKey } from './definitions';
+
+export type TypedQueue<K extends QueueKey> = Queue<JobPayload<K>, unknown, JobName<K>>;
+
+export interface Queues {
+  prefix: string;
+  artifactVerify: TypedQueue<'artifactVerify'>;
+  rollout: TypedQueue<'rollout'>;
+  retention: TypedQueue<'retention'>;
+  maintenance: TypedQueue<'maintenance'>;
+  /** Round trip to Redis, for readiness. */
+  ping(): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+// Failed jobs stay for inspection; finished ones are trimmed so Redis does not grow forever.
+const DEFAULT_JOB_OPTIONS = {
+  removeOnComplete: { age: 24 * 3600, count: 1000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 5000 },
+};
+
+export function createQueues(connection: Redis, prefix: string): Queues {
+  const make = <K extends QueueKey>(key: K) =>
+    new Queue<JobPayload<K>, unknown, JobName<K>>(QUEUE_DEFS[key].name, {
+      connection,
+      prefix,
+      defaultJobOptions: DEFAULT_JOB_OPTIONS,
+    });
+  const artifactVerify = make('artifactVerify');
+  const rollout = make('rollout');
+  const retention = make('retention');
+  const maintenance = make('maintenance');
+  return {
+    prefix,
+    artifactVerify,
+    rollout,
+    retention,
+    maintenance,
+    ping: () => connection.ping(),
+    close: async () => {
+      await Promise.all([artifactVerify.close(), rollout.close(), retention.close(), maintenance.close()]);
+    },
+  };
+}
+
+/**
+ * Job ids are derived from the entity, so enqueuing twice (a retried complete, a restart
+ * that re-enqueues) never runs the same work twice concurrently.
+ */
+export async function enqueueArtifactVerify(queues: Queues, payload: JobPayload<'artifactVerify'>): Promise<void> {
+  const data = QUEUE_DEFS.artifactVerify.payload.parse(payload);
+  await queues.artifactVerify.add(QUEUE_DEFS.artifactVerify.jobName, data, {
+    jobId: `verify-${data.artifactId}`,
+    attempts: 5,
+    backoff: { type: 'exponential', delay: 500 },
+  });
+}
+
+export async function enqueueRollout(queues: Queues, payload: JobPayload<'rollout'>): Promise<void> {
+  const data = QUEUE_DEFS.rollout.payload.parse(payload);
+  // One attempt: a failed rollout is a deployment outcome the user sees, not something to retry blindly.
+  await queues.rollout.add(QUEUE_DEFS.rollout.jobName, data, { jobId: `rollout-${data.deploymentId}`, attempts: 1 });
+}
+
+/**
+ * Queues a retention pass for one app. The job id dedupes while a pass is waiting; it is
+ * removed as soon as the job finishes (either way), so a later store queues a fresh pass
+ * instead of being swallowed by a finished job's id. A store that lands while a pass is
+ * running is picked up by the next maintenance sweep.
+ */
+export async function enqueueRetention(queues: Queues, payload: JobPayload<'retention'>): Promise<void> {
+  const data = QUEUE_DEFS.retention.payload.parse(payload);
+  await queues.retention.add(QUEUE_DEFS.retention.jobName, data, {
+    jobId: `retention-${data.appId}`,
+    // Storage deletes can fail transiently; the pass is idempotent, so retrying is safe.
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 1000 },
+    removeOnComplete: true,
+    removeOnFail: true,
+  });
+}
+
+/**
+ * Creates or updates the maintenance job scheduler (one id for the whole deployment: every
+ * process upserting it shares one schedule). BullMQ runs the first sweep right away.
+ */
+export async function scheduleMaintenance(queues: Queues, everyMs: number): Promise<void> {
+  const def = QUEUE_DEFS.maintenance;
+  // bullmq 6.7 types the scheduler id with the queue's job-name type; ours is a separate id.
+  const schedulerId = def.schedulerId as unknown as JobName<'maintenance'>;
+  await queues.maintenance.upsertJobScheduler(schedulerId, { every: everyMs }, {
+    name: def.jobName,
+    data: {},
+    // Each sweep is replaced by the next one: keep only a few failures to look at.
+    opts: { removeOnComplete: true, removeOnFail: { count: 20 }, attempts: 1 },
+  });
+}

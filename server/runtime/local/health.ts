@@ -1,0 +1,45 @@
+import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** The HTTP status `GET http://127.0.0.1:<port>/` answers with, or null (refused, timed out). */
+export function probe(port: number, timeoutMs = 2000): Promise<number | null> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? null);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(null));
+  });
+}
+
+/** Any answer below 500 means the app is up; 5xx means it runs but cannot serve yet. */
+export const isHealthyStatus = (status: number | null) => status !== null && status < 500;
+
+export type HealthOutcome =
+  | { kind: 'healthy'; status: number }
+  | { kind: 'exited'; code: number | null; signal: NodeJS.Signals | null }
+  | { kind: 'timeout'; lastStatus: number | null };
+
+/**
+ * Polls the app until it answers healthily, its process exits, or `timeoutMs` passes,
+ * whichever comes first.
+ */
+export async function waitHealthy(
+  port: number,
+  timeoutMs: number,
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
+): Promise<HealthOutcome> {
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  void exited.then((e) => (exit = e));
+  const deadline = Date.now() + timeoutMs;
+  let lastStatus: number | null = null;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
+    if (exit) return { kind: 'exited', ...(exit as { code: number | null; signal: NodeJS.Signals | null }) };
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return { kind: 'timeout', lastStatus };
+    lastStatus = await probe(port, Math.min(2000, remaining));
+    if (isHealthyStatus(lastStatus)) return { kind: 'healthy', status: lastStatus as number };
+    await Promise.race([sleep(Math.min(delay, Math.max(0, deadline - Date.now()))), exited]);
+  }
+}

@@ -1,0 +1,172 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, realpathSync } from 'node:fs';
+import { open, readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A process group we started and still hold a handle on. */
+export interface Spawned {
+  /** The group leader (npm); the group id is the same number. */
+  pid: number;
+  /** Kernel start time of the leader, null where /proc does not exist. */
+  procStart: string | null;
+  /** Settles when the leader exits; our handle keeps it reaped (no zombie). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  child: ChildProcess;
+}
+
+/**
+ * Every app process this OS process spawned and has not yet reaped, by pid, whichever driver
+ * instance started it. Process-wide (on globalThis, as bundlers may load this module twice)
+ * because being a child is: any driver stopping one can wait for its reaping.
+ */
+const registry = globalThis as typeof globalThis & { __aetherRuntimeChildren?: Map<number, Spawned> };
+export const children = (registry.__aetherRuntimeChildren ??= new Map<number, Spawned>());
+
+export interface SpawnOptions {
+  cwd: string;
+  port: number;
+  logFile: string;
+  /** Fallback HOME for npm's cache and logs when the control plane has none. */
+  home: string;
+}
+
+/**
+ * Runs `npm start` in `cwd` as the leader of a new process group, with a minimal env and
+ * stdout+stderr appended to `logFile`. The child holds the log's file descriptor itself, so
+ * it keeps running and logging if the control plane exits.
+ */
+export async function spawnApp(opts: SpawnOptions): Promise<Spawned> {
+  const npm = npmCommand();
+  const log = await open(opts.logFile, 'a', 0o640);
+  let child: ChildProcess;
+  try {
+    child = spawn(/*turbopackIgnore: true*/ npm.file, [...npm.args, 'start'], {
+      cwd: opts.cwd,
+      detached: true,
+      stdio: ['ignore', log.fd, log.fd],
+      env: appEnv(opts),
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+  } finally {
+    await log.close();
+  }
+  // A later 'error' (e.g. a failed kill) must not crash the control plane.
+  child.on('error', () => {});
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  // Don't keep the control plane alive for it; the 'exit' listener still reaps it while we own it.
+  child.unref();
+  const pid = child.pid as number;
+  const spawned: Spawned = { pid, procStart: (await procStat(pid))?.start ?? null, exited, child };
+  children.set(pid, spawned);
+  void exited.then(() => children.delete(pid));
+  return spawned;
+}
+
+function appEnv(opts: SpawnOptions): NodeJS.ProcessEnv {
+  // Pass-through of the machine's PATH and HOME, not configuration: nothing else of the
+  // control plane's environment (secrets included) reaches the app.
+  const nodeDir = path.dirname(process.execPath);
+  return {
+    PATH: `${nodeDir}${path.delimiter}${process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'}`,
+    HOME: process.env.HOME ?? opts.home,
+    NODE_ENV: 'production',
+    PORT: String(opts.port),
+    npm_config_update_notifier: 'false',
+    // The control plane user's ~/.npmrc is not the app's business (it would reach the app as
+    // npm_config_* variables): npm starts the app with no user config at all.
+    npm_config_userconfig: '/dev/null',
+  };
+}
+
+let npmCached: { file: string; args: string[] } | undefined;
+
+/** npm's CLI run by this very node binary when it sits beside it, else `npm` from PATH. */
+function npmCommand(): { file: string; args: string[] } {
+  if (!npmCached) {
+    npmCached = { file: 'npm', args: [] };
+    try {
+      const cli = realpathSync(path.join(path.dirname(process.execPath), 'npm'));
+      if (cli.endsWith('.js')) npmCached = { file: process.execPath, args: [cli] };
+    } catch {
+      // no npm beside node: rely on PATH
+    }
+  }
+  return npmCached;
+}
+
+const HAS_PROC = existsSync('/proc/self/stat');
+
+interface ProcStat {
+  state: string;
+  pgrp: number;
+  start: string;
+}
+
+/** Fields of /proc/<pid>/stat we need, or null when the process does not exist. */
+export async function procStat(pid: number): Promise<ProcStat | null> {
+  if (!HAS_PROC) return null;
+  const raw = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (!raw) return null;
+  // comm (field 2) may contain spaces and parens: fields resume after the last ')'.
+  const rest = raw.slice(raw.lastIndexOf(')') + 2).split(' ');
+  return { state: rest[0] ?? '', pgrp: Number(rest[2]), start: rest[19] ?? '' };
+}
+
+function signalExists(target: number): boolean {
+  try {
+    process.kill(target, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Whether `pid` is alive and is still the process that had start time `procStart` (pid
+ * reuse check; skipped where /proc is missing or the start time was not recorded).
+ */
+export async function isSameProcess(pid: number, procStart: string | null | undefined): Promise<boolean> {
+  if (!HAS_PROC) return signalExists(pid);
+  const stat = await procStat(pid);
+  if (!stat || stat.state === 'Z') return false;
+  return !procStart || stat.start === procStart;
+}
+
+/** Whether any non-zombie process is left in group `pgid`. */
+export async function groupAlive(pgid: number): Promise<boolean> {
+  if (!HAS_PROC) return signalExists(-pgid);
+  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name));
+  const stats = await Promise.all(pids.map((p) => procStat(Number(p))));
+  return stats.some((s) => s !== null && s.pgrp === pgid && s.state !== 'Z');
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+async function waitGroupGone(pgid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (await groupAlive(pgid)) {
+    if (Date.now() >= deadline) return false;
+    await sleep(50);
+  }
+  return true;
+}
+
+/** SIGTERM to the whole group, SIGKILL after `graceMs`; resolves once the group is gone. */
+export async function stopGroup(pgid: number, graceMs = 5000): Promise<'terminated' | 'killed' | 'stuck'> {
+  signalGroup(pgid, 'SIGTERM');
+  if (await waitGroupGone(pgid, graceMs)) return 'terminated';
+  signalGroup(pgid, 'SIGKILL');
+  return (await waitGroupGone(pgid, 2000)) ? 'killed' : 'stuck';
+}

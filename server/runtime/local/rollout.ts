@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { safeExtract } from '../extract';
+import {
+  RolloutError,
+  type ArtifactSource,
+  type PhaseReport,
+  type RolloutPhase,
+  type RolloutResult,
+  type RuntimeDeployment,
+} from '../port';
+import { fetchToFile } from './fetch';
+import { waitHealthy } from './health';
+import { isServing, retire, stopInstance, type RuntimeContext } from './instances';
+import { appDirOf, logFileOf, urlOf } from './layout';
+import { readTail } from './logs';
+import { freePort } from './ports';
+import { spawnApp, type Spawned } from './process';
+import { readState, removeState, writeState, type TInstanceState } from './state';
+
+export interface RolloutContext extends RuntimeContext {
+  source: ArtifactSource;
+  healthTimeoutMs: number;
+}
+
+type OnPhase = (report: PhaseReport) => Promise<void>;
+
+const OUTPUT_TAIL_LINES = 20;
+
+/**
+ * fetch -> verify -> unpack -> start -> health -> switch for one deployment; the caller holds
+ * the app's lock. Until `switch` commits, the previous instance is untouched, and a failure
+ * removes what this attempt made (process, download, unpacked tree; the log stays).
+ */
+export async function runRollout(ctx: RolloutContext, d: RuntimeDeployment, onPhase: OnPhase): Promise<RolloutResult> {
+  let previous = await readState(ctx.layout, d.appName);
+  if (previous?.deploymentId === d.deploymentId) {
+    const t0 = performance.now();
+    if (await isServing(previous)) {
+      // A retried job, or restore() finding it alive: re-adopt rather than start a twin.
+      const message = `already running as pid ${previous.pid} on port ${previous.port}`;
+      await onPhase({ phase: 'health', message, durationMs: elapsed(t0) });
+      return { url: urlOf(previous.port) };
+    }
+    // Same deployment, but dead (or its pid reused): clear its remains and start it afresh.
+    await retire(ctx, d.appName, previous);
+    await removeState(ctx.layout, d.appName);
+    previous = null;
+  }
+  const attempt = new Attempt(ctx, d, onPhase);
+  try {
+    return await attempt.run(previous);
+  } catch (err) {
+    await attempt.undo();
+    throw err;
+  } finally {
+    await rm(attempt.archive, { force: true });
+  }
+}
+
+/** One try at rolling out `d`, remembering what it made so that it can undo it. */
+class Attempt {
+  readonly dir: string;
+  readonly archive: string;
+  readonly logFile: string;
+  #started: Spawned | null = null;
+  #committed = false;
+
+  constructor(
+    readonly ctx: RolloutContext,
+    readonly d: RuntimeDeployment,
+    readonly onPhase: OnPhase,
+  ) {
+    this.dir = appDirOf(ctx.layout, d.appName, d.deploymentId);
+    this.archive = path.join(ctx.layout.tmpDir, `${d.deploymentId}.${randomUUID()}.tar.gz`);
+    this.logFile = logFileOf(ctx.layout, d.deploymentId);
+  }
+
+  async run(previous: TInstanceState | null): Promise<RolloutResult> {
+    const { ctx, d } = this;
+    const fetched = await this.#phase('fetch', async () => {
+      const r = await fetchToFile(ctx.source, d.storageKey, this.archive);
+      return [r, `fetched ${r.bytes} bytes`];
+    });
+    await this.#phase('verify', async () => {
+      if (fetched.digest !== d.digest) {
+        throw new RolloutError('digest_mismatch', `artifact sha256 is ${fetched.digest}, expected ${d.digest}`);
+      }
+      return [null, `sha256 ${d.digest} verified`];
+    });
+    await this.#phase('unpack', async () => {
+      await rm(this.dir, { recursive: true, force: true }); // leftovers of an interrupted attempt
+      const r = await safeExtract(createReadStream(this.archive), this.dir);
+      await rm(this.archive, { force: true });
+      return [r, `unpacked ${r.files} files, ${r.bytes} bytes`];
+    });
+    const port = await freePort();
+    const app = await this.#phase('start', () => this.#start(port));
+    await this.#phase('health', () => this.#health(app, port));
+    await this.#phase('switch', () => this.#switch(app, port, previous));
+    return { url: urlOf(port) };
+  }
+
+  /**
+   * Stops and deletes what this attempt made, unless it already became the current instance.
+   * Never throws: the caller reports the rollout's own error, not a cleanup hiccup.
+   */
+  async undo(): Promise<void> {
+    if (this.#committed) return;
+    try {
+      if (this.#started) await stopInstance(this.ctx, this.#started.pid, this.#started.procStart);
+      await rm(this.dir, { recursive: true, force: true });
+    } catch (err) {
+      this.ctx.log('runtime: cleanup after a failed rollout failed', { deploymentId: this.d.deploymentId, error: String(err) });
+    }
+  }
+
+  async #start(port: number): Promise<[Spawned, string]> {
+    const { ctx } = this;
+    const command = await startCommand(this.dir);
+    await mkdir(ctx.layout.logsDir, { recursive: true });
+    const app = await spawnApp({ cwd: this.dir, port, logFile: this.logFile, home: ctx.layout.appsDir });
+    this.#started = app;
+    return [app, `npm start (${command}) as pid ${app.pid} with PORT=${port}`];
+  }
+
+  async #health(app: Spawned, port: number): Promise<[null, string]> {
+    const timeoutMs = this.ctx.healthTimeoutMs;
+    const outcome = await waitHealthy(port, timeoutMs, app.exited);
+    if (outcome.kind === 'healthy') return [null, `answered HTTP ${outcome.status} on port ${port}`];
+    const { lines } = await readTail(this.logFile, OUTPUT_TAIL_LINES);
+    if (outcome.kind === 'exited') {
+      const how = outcome.signal ? `signal ${outcome.signal}` : `code ${outcome.code}`;
+      throw new RolloutError('crashed_on_start', `the app exited (${how}) before answering HTTP`, lines);
+    }
+    const last = outcome.lastStatus === null ? 'no answer' : `only HTTP ${outcome.lastStatus}`;
+    const message = `the app did not answer HTTP on port ${port} within ${timeoutMs} ms (${last})`;
+    throw new RolloutError('health_check_failed', message, lines);
+  }
+
+  async #switch(app: Spawned, port: number, previous: TInstanceState | null): Promise<[null, string]> {
+    const { ctx, d } = this;
+    await writeState(ctx.layout, d.appName, {
+      deploymentId: d.deploymentId,
+      pid: app.pid,
+      port,
+      digest: d.digest,
+      storageKey: d.storageKey,
+      startedAt: new Date().toISOString(),
+      procStart: app.procStart,
+    });
+    this.#committed = true;
+    if (!previous) return [null, `serving at ${urlOf(port)}`];
+    // Committed: failing to stop the old one must not fail the rollout that replaced it.
+    await retire(ctx, d.appName, previous).catch((err: unknown) =>
+      ctx.log('runtime: could not retire previous instance', { appName: d.appName, error: String(err) }),
+    );
+    return [null, `serving at ${urlOf(port)}, replaced ${previous.deploymentId} (pid ${previous.pid})`];
+  }
+
+  async #phase<T>(phase: RolloutPhase, run: () => Promise<[T, string]>): Promise<T> {
+    const t0 = performance.now();
+    const [value, message] = await run();
+    await this.onPhase({ phase, message, durationMs: elapsed(t0) });
+    return value;
+  }
+}
+
+/**
+ * What `npm start` will run: scripts.start, else npm's default `node server.js`. Checked up
+ * front so an artifact with neither fails with a plain reason instead of npm's error dump.
+ */
+async function startCommand(dir: string): Promise<string> {
+  const pkg = await readFile(path.join(dir, 'package.json'), 'utf8')
+    .then((raw) => JSON.parse(raw) as { scripts?: Record<string, unknown> })
+    .catch(() => null);
+  if (!pkg) throw new RolloutError('crashed_on_start', 'no readable package.json at the root of the artifact');
+  const script = pkg.scripts?.start;
+  if (typeof script === 'string' && script.trim()) return script;
+  if (await stat(path.join(dir, 'server.js')).then(() => true, () => false)) return 'node server.js';
+  throw new RolloutError('crashed_on_start', 'package.json has no "start" script and there is no server.js');
+}
+
+const elapsed = (t0: number) => Math.round(performance.now() - t0);

@@ -1,0 +1,67 @@
+import type { Readable } from 'node:stream';
+
+/** Phases of a rollout, each recorded as a deployment_events row. */
+export const ROLLOUT_PHASES = ['fetch', 'verify', 'unpack', 'start', 'health', 'switch'] as const;
+export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];
+
+/** Why a rollout failed, classified so users get a plain-words reason. */
+export type RolloutFailureReason =
+  | 'fetch_failed'
+  | 'digest_mismatch'
+  | 'archive_refused'
+  | 'crashed_on_start'
+  | 'health_check_failed'
+  | 'timeout';
+
+export class RolloutError extends Error {
+  constructor(
+    readonly reason: RolloutFailureReason,
+    message: string,
+    /** Last lines of the app's output, when it got that far. */
+    readonly outputTail: string[] = [],
+  ) {
+    super(message);
+    this.name = 'RolloutError';
+  }
+}
+
+export interface RuntimeDeployment {
+  deploymentId: string;
+  appName: string;
+  /** sha256 hex of the artifact bytes; the driver verifies what it fetches against it. */
+  digest: string;
+  storageKey: string;
+}
+
+export interface PhaseReport {
+  phase: RolloutPhase;
+  message: string;
+  durationMs: number;
+}
+
+export interface RolloutResult {
+  /** Where the new instance answers HTTP. */
+  url: string;
+}
+
+export interface RuntimeDriver {
+  readonly kind: 'local' | 'kubernetes';
+  /**
+   * Fetch, verify, unpack and start `d`; resolve once it answers HTTP, then stop the app's
+   * previous instance (replace). `onPhase` is awaited after each phase completes.
+   * Throws RolloutError; on failure the previous instance keeps running.
+   */
+  rollout(d: RuntimeDeployment, onPhase: (report: PhaseReport) => Promise<void>): Promise<RolloutResult>;
+  /** Stops whatever runs for this app (no-op when nothing does). */
+  stop(appName: string): Promise<void>;
+  /**
+   * After a control-plane restart: make sure each of these runs, re-adopting a live healthy
+   * process or starting it again. Returns the outcome per deployment.
+   */
+  restore(desired: RuntimeDeployment[]): Promise<Array<{ deploymentId: string; url: string | null; error: string | null }>>;
+  /** The output of one deployment: the last `tail` lines, then (with follow) new lines as they come. */
+  logs(deploymentId: string, opts: { tail: number; follow: boolean; signal?: AbortSignal }): AsyncIterable<string>;
+}
+
+/** How a runtime driver reads artifacts: straight from storage, so no URL can expire on it. */
+export type ArtifactSource = (storageKey: string) => Promise<Readable>;

@@ -1,0 +1,112 @@
+import { eq } from 'drizzle-orm';
+import { artifacts } from '../../../db/schema';
+import { artifactStorageKey } from '../../contract/digest';
+import type { TCompleteResult } from '../../contract/outputs';
+import type { TMultipartAbortInput, TMultipartCompleteInput, TMultipartInitInput, TMultipartPresignPartInput } from '../../contract/schemas';
+import { AppError } from '../../errors';
+import { getAppOrThrow, type AppRow } from '../apps/apps.service';
+import type { ServiceCtx } from '../context';
+import { findArtifact, type ArtifactRow } from './artifacts.repo';
+import { assertIdempotencyKey, beginVerification } from './begin-verification';
+import { assertSizeAllowed, completeResult, upsertPending } from './upload.service';
+
+/** The pending multipart row for `upload_id`, with the seed's error codes for everything else. */
+async function pendingUpload(ctx: ServiceCtx, app: AppRow, digest: string, uploadId: string): Promise<ArtifactRow> {
+  const row = await findArtifact(ctx.db, app.id, digest);
+  if (!row || row.status === 'failed' || row.status === 'deleted') throw new AppError('unknown_digest', 'no multipart upload for this digest; init first');
+  if (row.status === 'stored' || row.status === 'verifying') throw new AppError('already_stored', `artifact is already ${row.status}`);
+  if (row.multipartUploadId !== uploadId) throw new AppError('upload_id_mismatch', 'upload_id does not match the upload in progress for this digest');
+  return row;
+}
+
+/** Starts (or restarts) a multipart upload; a previous unfinished upload of the digest is aborted. */
+export async function initMultipart(ctx: ServiceCtx, input: TMultipartInitInput): Promise<{ upload_id: string; storage_key: string }> {
+  const app = await getAppOrThrow(ctx.db, input.app_name);
+  assertSizeAllowed(ctx, input.size_bytes);
+  const previous = await findArtifact(ctx.db, app.id, input.digest);
+  if (previous?.status === 'stored' || previous?.status === 'verifying') throw new AppError('already_stored', `artifact is already ${previous.status}`);
+  const key = artifactStorageKey(app.name, input.digest);
+  const { uploadId } = await ctx.storage.createMultipart(key, { sha256: input.digest });
+  const row = await upsertPending(ctx, app, input.digest, input.size_bytes, uploadId);
+  if (!row) {
+    await ctx.storage.abortMultipart(key, { uploadId });
+    throw new AppError('already_stored', 'artifact was stored meanwhile');
+  }
+  if (previous?.multipartUploadId && previous.multipartUploadId !== uploadId) {
+    await ctx.storage.abortMultipart(key, { uploadId: previous.multipartUploadId }).catch((err: unknown) => ctx.log.warn('abort of replaced upload failed', { err }));
+  }
+  ctx.metrics.artifactMultipartInits.inc();
+  return { upload_id: uploadId, storage_key: row.storageKey };
+}
+
+export async function presignMultipartPart(ctx: ServiceCtx, input: TMultipartPresignPartInput): Promise<{ url: string; method: 'PUT'; headers: Record<string, string> }> {
+  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const row = await pendingUpload(ctx, app, input.digest, input.upload_id);
+  const part = await ctx.storage.presignPart(row.storageKey, {
+    uploadId: input.upload_id,
+    partNumber: input.part_number,
+    expiresInSecs: ctx.env.AETHER_PRESIGN_EXPIRE_SECS,
+  });
+  // A long upload is alive while it asks for parts: keep pending-upload GC away from it.
+  await ctx.db.update(artifacts).set({ updatedAt: new Date() }).where(eq(artifacts.id, row.id));
+  ctx.metrics.artifactMultipartPartPresigns.inc();
+  return { url: part.url, method: 'PUT', headers: part.headers };
+}
+
+/** Assembles the parts in storage, then continues exactly like a single-PUT complete. */
+export async function completeMultipart(ctx: ServiceCtx, input: TMultipartCompleteInput): Promise<TCompleteResult> {
+  const t0 = performance.now();
+  try {
+    const app = await getAppOrThrow(ctx.db, input.app_name);
+    assertSizeAllowed(ctx, input.size_bytes);
+    const existing = await findArtifact(ctx.db, app.id, input.digest);
+    // Idempotent replay: the upload was assembled and completed already.
+    if (existing && (existing.status === 'stored' || existing.status === 'verifying') && existing.multipartUploadId === input.upload_id) {
+      await assertIdempotencyKey(ctx, app, existing, input.idempotency_key);
+      return completeResult(existing, false);
+    }
+    const row = await pendingUpload(ctx, app, input.digest, input.upload_id);
+    await assertIdempotencyKey(ctx, app, row, input.idempotency_key);
+    if (input.size_bytes !== row.sizeBytes) {
+      throw new AppError('size_mismatch', `size ${input.size_bytes} does not match the ${row.sizeBytes} bytes declared at init`);
+    }
+    // Assemble under the row lock: a retried complete racing the first waits here, then finds
+    // the upload assembled and answers as a replay instead of assembling twice.
+    const replay = await ctx.db.transaction(async (tx) => {
+      const [locked] = await tx.select().from(artifacts).where(eq(artifacts.id, row.id)).for('update');
+      if (locked && locked.multipartUploadId === input.upload_id && locked.completedAt) return locked;
+      if (!locked || locked.status !== 'pending' || locked.multipartUploadId !== input.upload_id) {
+        throw new AppError('upload_id_mismatch', 'this multipart upload is no longer in progress');
+      }
+      await ctx.storage.completeMultipart(row.storageKey, {
+        uploadId: input.upload_id,
+        parts: input.parts.map((p) => ({ partNumber: p.part_number, etag: p.etag })),
+      });
+      await tx.update(artifacts).set({ updatedAt: new Date(), completedAt: new Date() }).where(eq(artifacts.id, row.id));
+      return null;
+    });
+    if (replay) {
+      await assertIdempotencyKey(ctx, app, replay, input.idempotency_key);
+      return completeResult(replay.status === 'pending' ? await beginVerification(ctx, app, replay, { idempotencyKey: input.idempotency_key, signature: input.signature }) : replay, false);
+    }
+    const current = await beginVerification(ctx, app, row, { idempotencyKey: input.idempotency_key, signature: input.signature });
+    ctx.metrics.artifactMultipartCompletes.inc();
+    ctx.metrics.artifactMultipartParts.observe(input.parts.length);
+    if (input.upload_duration_secs !== undefined) ctx.metrics.artifactPutDuration.observe(input.upload_duration_secs);
+    return completeResult(current, false);
+  } catch (err) {
+    ctx.metrics.artifactMultipartCompleteFailures.inc();
+    throw err;
+  } finally {
+    ctx.metrics.artifactCompleteDuration.observe((performance.now() - t0) / 1000);
+  }
+}
+
+/** Discards an unfinished multipart upload and its pending row. */
+export async function abortMultipart(ctx: ServiceCtx, input: TMultipartAbortInput): Promise<{ aborted: boolean }> {
+  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const row = await pendingUpload(ctx, app, input.digest, input.upload_id);
+  await ctx.storage.abortMultipart(row.storageKey, { uploadId: input.upload_id });
+  await ctx.db.delete(artifacts).where(eq(artifacts.id, row.id));
+  return { aborted: true };
+}

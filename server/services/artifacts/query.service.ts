@@ -1,0 +1,87 @@
+import { and, desc, eq, lt, or, type SQL } from 'drizzle-orm';
+import { applications, artifacts } from '../../../db/schema';
+import type { TArtifact } from '../../contract/outputs';
+import type { TArtifactRef, TListArtifactsInput } from '../../contract/schemas';
+import { AppError, notFound } from '../../errors';
+import { getAppOrThrow } from '../apps/apps.service';
+import type { ServiceCtx } from '../context';
+import { toArtifactDto } from '../dto';
+import { artifactTopic } from '../../queues/notifier';
+import { waitUntil } from '../wait';
+import { getArtifactOrThrow } from './artifacts.repo';
+
+type Ctx = Pick<ServiceCtx, 'db'>;
+
+export async function getArtifact(ctx: Ctx, input: TArtifactRef): Promise<TArtifact> {
+  const app = await getAppOrThrow(ctx.db, input.app_name);
+  return toArtifactDto(await getArtifactOrThrow(ctx.db, app.id, input.digest), app.name);
+}
+
+/** Waits (bounded) until the artifact leaves `verifying`, then returns it. */
+export async function waitArtifact(ctx: Pick<ServiceCtx, 'db' | 'notifier'>, input: TArtifactRef & { timeout_ms: number }): Promise<TArtifact> {
+  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const first = await getArtifactOrThrow(ctx.db, app.id, input.digest);
+  const row = await waitUntil(ctx.notifier, artifactTopic(first.id), () => getArtifactOrThrow(ctx.db, app.id, input.digest), (a) => a.status !== 'verifying', input.timeout_ms);
+  return toArtifactDto(row, app.name);
+}
+
+const encodeCursor = (createdAt: Date, id: string) => Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(iso ?? '');
+  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) throw new AppError('bad_request', 'invalid cursor');
+  return { createdAt, id };
+}
+
+/** Artifacts newest first, optionally of one app and one status; keyset-paginated. */
+export async function listArtifacts(ctx: Ctx, input: TListArtifactsInput): Promise<{ items: TArtifact[]; next_cursor: string | null }> {
+  const where: Array<SQL | undefined> = [];
+  if (input.app_name) where.push(eq(artifacts.appId, (await getAppOrThrow(ctx.db, input.app_name)).id));
+  if (input.status) where.push(eq(artifacts.status, input.status));
+  if (input.cursor) {
+    const c = decodeCursor(input.cursor);
+    where.push(or(lt(artifacts.createdAt, c.createdAt), and(eq(artifacts.createdAt, c.createdAt), lt(artifacts.id, c.id))));
+  }
+  const rows = await ctx.db
+    .select({ artifact: artifacts, appName: applications.name })
+    .from(artifacts)
+    .innerJoin(applications, eq(applications.id, artifacts.appId))
+    .where(and(...where))
+    .orderBy(desc(artifacts.createdAt), desc(artifacts.id))
+    .limit(input.limit + 1);
+  const page = rows.slice(0, input.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map((r) => toArtifactDto(r.artifact, r.appName)),
+    next_cursor: rows.length > input.limit && last ? encodeCursor(last.artifact.createdAt, last.artifact.id) : null,
+  };
+}
+
+/**
+ * An artifact by digest. Digests are unique per app, so without `app_name` the most recently
+ * created row of that digest answers (the seed's routes had no app).
+ */
+export async function findArtifactByDigest(ctx: Ctx, input: { digest: string; app_name?: string }): Promise<TArtifact> {
+  const rows = await ctx.db
+    .select({ artifact: artifacts, appName: applications.name })
+    .from(artifacts)
+    .innerJoin(applications, eq(applications.id, artifacts.appId))
+    .where(and(eq(artifacts.digest, input.digest), input.app_name ? eq(applications.name, input.app_name) : undefined))
+    .orderBy(desc(artifacts.createdAt))
+    .limit(1);
+  const hit = rows[0];
+  if (!hit) throw notFound(`artifact ${input.digest.slice(0, 12)}`);
+  return toArtifactDto(hit.artifact, hit.appName);
+}
+
+/** The HEAD fast path: true only when the bytes are stored (for the app, or for any app). */
+export async function isStored(ctx: Ctx, input: { digest: string; app_name?: string }): Promise<boolean> {
+  const rows = await ctx.db
+    .select({ id: artifacts.id })
+    .from(artifacts)
+    .innerJoin(applications, eq(applications.id, artifacts.appId))
+    .where(and(eq(artifacts.digest, input.digest), eq(artifacts.status, 'stored'), input.app_name ? eq(applications.name, input.app_name) : undefined))
+    .limit(1);
+  return rows.length > 0;
+}

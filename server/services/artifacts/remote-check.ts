@@ -1,0 +1,43 @@
+import { createHash } from 'node:crypto';
+import type { Env } from '../../env';
+import type { ObjectInfo, StorageDriver } from '../../storage/port';
+import type { ArtifactRow } from './artifacts.repo';
+
+/** The seed's verification failure reasons, plus ours for a missing object and a bad signature. */
+export type VerifyFailure = 'object_missing' | 'size_mismatch' | 'digest_mismatch_remote' | 'digest_mismatch_remote_hash' | 'signature_invalid';
+
+export interface Finding {
+  reason: VerifyFailure;
+  detail: string;
+}
+
+/** sha256 of the whole object, streamed; only called within AETHER_REMOTE_HASH_MAX_BYTES. */
+async function hashObject(storage: StorageDriver, key: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of await storage.openRead(key)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * Compares what storage holds with what the client declared, cheapest check first: existence,
+ * size, the declared sha256 metadata, then the real sha256 (computed by the store on write, or
+ * by downloading when AETHER_VERIFY_REMOTE_HASH allows it). Storage errors propagate (retried).
+ */
+export async function checkStoredObject(storage: StorageDriver, env: Env, row: ArtifactRow): Promise<Finding | null> {
+  const info: ObjectInfo | null = await storage.head(row.storageKey);
+  if (!info) return { reason: 'object_missing', detail: 'no object at the storage key; was the upload finished?' };
+  if (env.AETHER_VERIFY_REMOTE_SIZE && info.sizeBytes !== row.sizeBytes) {
+    return { reason: 'size_mismatch', detail: `stored ${info.sizeBytes} bytes, declared ${row.sizeBytes}` };
+  }
+  if (env.AETHER_VERIFY_REMOTE_DIGEST && info.declaredSha256 !== null && info.declaredSha256 !== row.digest) {
+    return { reason: 'digest_mismatch_remote', detail: 'object metadata sha256 differs from the digest' };
+  }
+  let actual = info.computedSha256;
+  if (actual === null && env.AETHER_VERIFY_REMOTE_HASH && info.sizeBytes <= env.AETHER_REMOTE_HASH_MAX_BYTES) {
+    actual = await hashObject(storage, row.storageKey);
+  }
+  if (actual !== null && actual !== row.digest) {
+    return { reason: 'digest_mismatch_remote_hash', detail: 'sha256 of the stored bytes differs from the digest' };
+  }
+  return null;
+}

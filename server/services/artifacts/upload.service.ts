@@ -1,0 +1,119 @@
+import { inArray } from 'drizzle-orm';
+import { artifacts } from '../../../db/schema';
+import { artifactStorageKey } from '../../contract/digest';
+import type { TCompleteResult, TPresignResult } from '../../contract/outputs';
+import type { TCompleteInput, TPresignInput } from '../../contract/schemas';
+import { AppError } from '../../errors';
+import { getAppOrThrow, type AppRow } from '../apps/apps.service';
+import type { ServiceCtx } from '../context';
+import { toArtifactDto } from '../dto';
+import { findArtifact, getArtifactOrThrow, type ArtifactRow } from './artifacts.repo';
+import { assertIdempotencyKey, beginVerification } from './begin-verification';
+
+export function assertSizeAllowed(ctx: ServiceCtx, sizeBytes: number) {
+  const max = ctx.env.AETHER_MAX_ARTIFACT_SIZE_BYTES;
+  if (max > 0 && sizeBytes > max) {
+    ctx.metrics.artifactSizeExceeded.inc();
+    throw new AppError('size_exceeded', `artifact of ${sizeBytes} bytes exceeds the ${max}-byte limit`);
+  }
+}
+
+/**
+ * Records (or resets) a pending artifact row for an upload. Only restartable rows (pending,
+ * failed, deleted) are reset; a stored or verifying row is returned as null.
+ */
+export async function upsertPending(ctx: ServiceCtx, app: AppRow, digest: string, sizeBytes: number, multipartUploadId: string | null = null): Promise<ArtifactRow | null> {
+  const [row] = await ctx.db
+    .insert(artifacts)
+    .values({ appId: app.id, digest, sizeBytes, storageKey: artifactStorageKey(app.name, digest), multipartUploadId })
+    .onConflictDoUpdate({
+      target: [artifacts.appId, artifacts.digest],
+      set: { sizeBytes, status: 'pending', failureReason: null, multipartUploadId, verified: false, verifiedKeyId: null, updatedAt: new Date() },
+      setWhere: inArray(artifacts.status, ['pending', 'failed', 'deleted']),
+    })
+    .returning();
+  return row ?? null;
+}
+
+/**
+ * Step 1 of an upload: records a pending artifact and hands out a presigned PUT. Asking
+ * again for a pending or failed digest presigns again (an interrupted upload can restart).
+ */
+export async function presignArtifact(ctx: ServiceCtx, input: TPresignInput): Promise<TPresignResult> {
+  ctx.metrics.artifactPresigns.inc();
+  const app = await getAppOrThrow(ctx.db, input.app_name);
+  assertSizeAllowed(ctx, input.size_bytes);
+  const row = await upsertPending(ctx, app, input.digest, input.size_bytes);
+  if (!row) {
+    const existing = await getArtifactOrThrow(ctx.db, app.id, input.digest);
+    return { method: 'NONE', upload_url: '', headers: {}, storage_key: existing.storageKey, expires_at: null, artifact: toArtifactDto(existing, app.name) };
+  }
+  let put;
+  try {
+    put = await ctx.storage.presignPut(row.storageKey, { sha256: input.digest, expiresInSecs: ctx.env.AETHER_PRESIGN_EXPIRE_SECS });
+  } catch (err) {
+    ctx.metrics.artifactPresignFailures.inc();
+    ctx.log.error('presign failed', { err });
+    throw new AppError('service_unavailable', 'object storage did not answer; retry');
+  }
+  return { method: 'PUT', upload_url: put.url, headers: put.headers, storage_key: row.storageKey, expires_at: put.expiresAt.toISOString(), artifact: toArtifactDto(row, app.name) };
+}
+
+/**
+ * Step 3 of an upload: the client says the PUT finished. The artifact moves to `verifying`
+ * (quota reserved) and a verification job is queued; the outcome is read with `get`/`wait`.
+ * The same idempotency key and digest replay the same answer.
+ */
+export async function completeArtifact(ctx: ServiceCtx, input: TCompleteInput): Promise<TCompleteResult> {
+  const t0 = performance.now();
+  try {
+    const app = await getAppOrThrow(ctx.db, input.app_name);
+    assertSizeAllowed(ctx, input.size_bytes);
+    let row = (await findArtifact(ctx.db, app.id, input.digest)) ?? null;
+    await assertIdempotencyKey(ctx, app, row, input.idempotency_key);
+    if (row?.status === 'stored') {
+      if (input.size_bytes !== row.sizeBytes) throw new AppError('size_mismatch', `artifact is stored with ${row.sizeBytes} bytes, not ${input.size_bytes}`);
+      return completeResult(row, row.idempotencyKey === null || row.idempotencyKey !== input.idempotency_key);
+    }
+    if (!row) {
+      if (ctx.env.AETHER_REQUIRE_PRESIGN) throw new AppError('presign_required', 'presign before completing (AETHER_REQUIRE_PRESIGN)');
+      // Without a presign there must already be bytes in storage (put there by another tool);
+      // otherwise this is a complete for nothing, refused before anything is written.
+      if (!(await ctx.storage.head(artifactStorageKey(app.name, input.digest)))) {
+        throw new AppError('not_found', `nothing was uploaded for artifact ${input.digest.slice(0, 12)}; presign first`);
+      }
+      row = await upsertPending(ctx, app, input.digest, input.size_bytes);
+      if (!row) row = await getArtifactOrThrow(ctx.db, app.id, input.digest);
+    }
+    if (row.status === 'failed' || row.status === 'deleted') {
+      throw new AppError('conflict', `artifact is ${row.status}${row.failureReason ? ` (${row.failureReason})` : ''}; presign and upload again`);
+    }
+    if (row.status === 'pending' && row.multipartUploadId) {
+      throw new AppError('conflict', 'a multipart upload of this digest is in progress: finish it with multipart/complete, or abort it');
+    }
+    if (input.size_bytes !== row.sizeBytes) {
+      throw new AppError('size_mismatch', `size ${input.size_bytes} does not match the ${row.sizeBytes} bytes declared at presign`);
+    }
+    const current = await beginVerification(ctx, app, row, { idempotencyKey: input.idempotency_key, signature: input.signature });
+    if (input.upload_duration_secs !== undefined) ctx.metrics.artifactPutDuration.observe(input.upload_duration_secs);
+    ctx.metrics.artifactCompletes.inc();
+    return completeResult(current, false);
+  } catch (err) {
+    if (!(err instanceof AppError) || err.httpStatus >= 500) ctx.metrics.artifactCompleteFailures.inc();
+    throw err;
+  } finally {
+    ctx.metrics.artifactCompleteDuration.observe((performance.now() - t0) / 1000);
+  }
+}
+
+export function completeResult(row: ArtifactRow, duplicate: boolean): TCompleteResult {
+  return {
+    artifact_id: row.id,
+    digest: row.digest,
+    duplicate,
+    verified: row.verified,
+    storage_key: row.storageKey,
+    status: row.status,
+    idempotency_key: row.idempotencyKey,
+  };
+}

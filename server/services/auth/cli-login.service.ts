@@ -1,0 +1,127 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { and, eq, gt } from 'drizzle-orm';
+import { cliLogins } from '../../../db/schema';
+import { isUniqueViolation } from '../../../db/errors';
+import { hashToken } from '../../auth/tokens';
+import {
+  normalizeUserCode,
+  USER_CODE_ALPHABET,
+  type TCliDecisionResult,
+  type TCliPollInput,
+  type TCliPollResult,
+  type TCliStartResult,
+  type TUserCodeInput,
+} from '../../contract/auth';
+import { AppError } from '../../errors';
+import type { ServiceCtx, Services } from '../context';
+import { issueApiToken } from '../tokens/tokens.service';
+
+/** Long enough to switch to a browser and sign in; short enough that a stray code dies soon. */
+export const CLI_LOGIN_TTL_SECS = 600;
+/** A poll is one indexed lookup; 2 s keeps the terminal feeling immediate after "Approve". */
+export const CLI_POLL_INTERVAL_SECS = 2;
+/** A CLI session token lives half a day; `auth.refresh` renews it while it is still valid. */
+export const CLI_TOKEN_TTL_SECS = 12 * 3600;
+
+type Row = typeof cliLogins.$inferSelect;
+
+function generateUserCode(): string {
+  const pick = () => USER_CODE_ALPHABET[randomInt(USER_CODE_ALPHABET.length)];
+  const letters = Array.from({ length: 8 }, pick).join('');
+  return `${letters.slice(0, 4)}-${letters.slice(4)}`;
+}
+
+/** The approver's own name: a portal session opened with a CLI token must not stack suffixes. */
+export function baseUserName(name: string): string {
+  return name.replace(/ \(cli\)$/, '');
+}
+
+/**
+ * Starts a device login: the device code goes to the CLI only (we keep its sha256), the user
+ * code to the human. Retries the rare user-code collision with another pending login.
+ */
+export async function startCliLogin(ctx: Pick<Services, 'db' | 'env'>, now = new Date()): Promise<TCliStartResult> {
+  const deviceCode = randomBytes(32).toString('base64url');
+  const expiresAt = new Date(now.getTime() + CLI_LOGIN_TTL_SECS * 1000);
+  for (let attempt = 0; ; attempt++) {
+    const userCode = generateUserCode();
+    try {
+      await ctx.db.insert(cliLogins).values({ deviceCodeHash: hashToken(deviceCode), userCode, expiresAt, createdAt: now });
+      return {
+        device_code: deviceCode,
+        user_code: userCode,
+        verification_url: `${ctx.env.AETHER_PUBLIC_URL}/login/cli?code=${userCode}`,
+        interval_secs: CLI_POLL_INTERVAL_SECS,
+        expires_in_secs: CLI_LOGIN_TTL_SECS,
+      };
+    } catch (err) {
+      if (!isUniqueViolation(err) || attempt >= 4) throw err;
+    }
+  }
+}
+
+/**
+ * One poll of the CLI. Never fails for the login's state: unknown, used and timed-out device
+ * codes all answer `expired` (the client's move is the same: start over), so the answer does
+ * not depend on whether old rows were cleaned up yet. The approved login hands out its token
+ * exactly once.
+ */
+export async function pollCliLogin(ctx: Pick<Services, 'db' | 'log'>, input: TCliPollInput, now = new Date()): Promise<TCliPollResult> {
+  const [row] = await ctx.db.select().from(cliLogins).where(eq(cliLogins.deviceCodeHash, hashToken(input.device_code))).limit(1);
+  if (!row || row.status === 'consumed' || row.status === 'expired') return { status: 'expired' };
+  if (row.status === 'denied') return { status: 'denied' };
+  if (row.expiresAt <= now) {
+    await ctx.db.update(cliLogins).set({ status: 'expired' }).where(and(eq(cliLogins.id, row.id), eq(cliLogins.status, row.status)));
+    return { status: 'expired' };
+  }
+  if (row.status === 'approved') return consume(ctx, row, now);
+
+  // Half the interval of slack absorbs timer and network jitter of a well-behaved client.
+  const tooSoon = row.lastPolledAt !== null && now.getTime() - row.lastPolledAt.getTime() < CLI_POLL_INTERVAL_SECS * 500;
+  await ctx.db.update(cliLogins).set({ lastPolledAt: now }).where(eq(cliLogins.id, row.id));
+  return tooSoon ? { status: 'pending', slow_down: true } : { status: 'pending' };
+}
+
+/** approved -> consumed and a fresh token, in one transaction: of two racing polls one wins. */
+async function consume(ctx: Pick<Services, 'db' | 'log'>, row: Row, now: Date): Promise<TCliPollResult> {
+  const result = await ctx.db.transaction(async (tx) => {
+    const [claimed] = await tx
+      .update(cliLogins)
+      .set({ status: 'consumed', lastPolledAt: now })
+      .where(and(eq(cliLogins.id, row.id), eq(cliLogins.status, 'approved')))
+      .returning();
+    if (!claimed?.approvedByName || !claimed.approvedRole) return null;
+    const expiresAt = new Date(now.getTime() + CLI_TOKEN_TTL_SECS * 1000);
+    const issued = await issueApiToken(tx, { name: `${claimed.approvedByName} (cli)`, role: claimed.approvedRole, expiresAt });
+    await tx.update(cliLogins).set({ tokenId: issued.id }).where(eq(cliLogins.id, row.id));
+    return { token: issued.token, expiresAt, user: claimed.approvedByName, role: claimed.approvedRole };
+  });
+  if (!result) return { status: 'expired' };
+  ctx.log.info('cli login completed', { login_id: row.id, user: result.user, role: result.role });
+  return { status: 'approved', token: result.token, expires_at: result.expiresAt.toISOString(), user: result.user, role: result.role };
+}
+
+/**
+ * The signed-in user approves (with their own role: a reader's approval yields a reader
+ * token) or denies a pending login by its user code. Anything not pending and unexpired under
+ * that code is `not_found`, so codes cannot be probed for their state.
+ */
+export async function decideCliLogin(
+  ctx: ServiceCtx,
+  input: TUserCodeInput,
+  decision: 'approved' | 'denied',
+  now = new Date(),
+): Promise<TCliDecisionResult> {
+  const userCode = normalizeUserCode(input.user_code);
+  const [row] = userCode
+    ? await ctx.db
+        .update(cliLogins)
+        // approved_by_name records whoever decided, so a denial is attributable too.
+        .set({ status: decision, approvedByName: baseUserName(ctx.actor.name), approvedRole: decision === 'approved' ? ctx.actor.role : null })
+        .where(and(eq(cliLogins.userCode, userCode), eq(cliLogins.status, 'pending'), gt(cliLogins.expiresAt, now)))
+        .returning({ id: cliLogins.id })
+    : [];
+  if (!row || !userCode) throw new AppError('not_found', 'no pending login with that code (it may have expired or been used)');
+  ctx.log.info(`cli login ${decision}`, { login_id: row.id, by: ctx.actor.name, role: ctx.actor.role });
+  return { user_code: userCode, status: decision };
+}

@@ -1,0 +1,89 @@
+import { and, desc, eq, inArray } from 'drizzle-orm';
+import { artifacts, deployments, IN_FLIGHT_DEPLOYMENT_STATUSES } from '../../../db/schema';
+import type { TCreateDeploymentInput } from '../../contract/schemas';
+import { AppError } from '../../errors';
+import { enqueueRollout } from '../../queues/producers';
+import { getAppOrThrow } from '../apps/apps.service';
+import { getArtifactOrThrow } from '../artifacts/artifacts.repo';
+import type { ServiceCtx } from '../context';
+import type { TCreateDeploymentResult, TDeployment, TDeploymentEvent } from '../../contract/outputs';
+import { toDeploymentDto, toDeploymentEventDto } from '../dto';
+import { deploymentTopic } from '../../queues/notifier';
+import { waitUntil } from '../wait';
+import { addDeploymentEvent, getDeploymentWithApp, listDeploymentEvents } from './deployments.repo';
+
+const SETTLED = new Set(['running', 'failed', 'superseded', 'rolled_back']);
+
+/**
+ * Creates a deployment of a stored artifact and queues its rollout. Idempotent per
+ * app + digest while one is in flight: a retried `deploy` joins the running rollout.
+ */
+export async function createDeployment(ctx: ServiceCtx, input: TCreateDeploymentInput): Promise<TCreateDeploymentResult> {
+  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const artifact = await getArtifactOrThrow(ctx.db, app.id, input.digest);
+  if (artifact.status !== 'stored') {
+    throw new AppError('conflict', `artifact is ${artifact.status}, not stored; only verified artifacts can be deployed`);
+  }
+  const inserted = await ctx.db.transaction(async (tx) => {
+    // Re-check under a share lock: retention (which takes this row for update) cannot delete
+    // the artifact between our check and the insert that makes it protected.
+    const [still] = await tx.select({ id: artifacts.id }).from(artifacts).where(and(eq(artifacts.id, artifact.id), eq(artifacts.status, 'stored'))).for('share');
+    if (!still) throw new AppError('conflict', 'artifact was deleted meanwhile; upload it again');
+    const [row] = await tx
+      .insert(deployments)
+      .values({ appId: app.id, artifactId: artifact.id, digest: artifact.digest, createdBy: ctx.actor.name })
+      .onConflictDoNothing()
+      .returning();
+    if (row) await addDeploymentEvent(tx, row.id, { phase: 'created', message: `by ${ctx.actor.name}` });
+    return row;
+  });
+  if (!inserted) {
+    const [inFlight] = await ctx.db
+      .select()
+      .from(deployments)
+      .where(and(eq(deployments.appId, app.id), eq(deployments.digest, artifact.digest), inArray(deployments.status, [...IN_FLIGHT_DEPLOYMENT_STATUSES])))
+      .limit(1);
+    if (!inFlight) throw new AppError('conflict', 'a deployment of this digest just settled; retry');
+    return { deployment: toDeploymentDto(inFlight, app.name), created: false };
+  }
+  try {
+    await enqueueRollout(ctx.queues, { deploymentId: inserted.id });
+  } catch (err) {
+    ctx.log.error('enqueue rollout failed', { deploymentId: inserted.id, err });
+    await ctx.db.transaction(async (tx) => {
+      await tx.update(deployments).set({ status: 'failed', failureReason: 'queue_unavailable', lastTransitionAt: new Date() }).where(eq(deployments.id, inserted.id));
+      await addDeploymentEvent(tx, inserted.id, { phase: 'failed', message: 'job queue unavailable' });
+    });
+    throw new AppError('service_unavailable', 'job queue unavailable; deploy again');
+  }
+  ctx.metrics.deploymentsCreated.inc();
+  return { deployment: toDeploymentDto(inserted, app.name), created: true };
+}
+
+export async function listDeployments(ctx: Pick<ServiceCtx, 'db'>, input: { app_name: string; limit: number }): Promise<TDeployment[]> {
+  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const rows = await ctx.db.select().from(deployments).where(eq(deployments.appId, app.id)).orderBy(desc(deployments.createdAt)).limit(input.limit);
+  return rows.map((r) => toDeploymentDto(r, app.name));
+}
+
+export async function getDeployment(ctx: Pick<ServiceCtx, 'db'>, id: string): Promise<TDeployment> {
+  const { deployment, appName } = await getDeploymentWithApp(ctx.db, id);
+  return toDeploymentDto(deployment, appName);
+}
+
+export async function getDeploymentEvents(ctx: Pick<ServiceCtx, 'db'>, input: { id: string; after_id: number }): Promise<TDeploymentEvent[]> {
+  await getDeploymentWithApp(ctx.db, input.id);
+  return (await listDeploymentEvents(ctx.db, input.id, input.after_id)).map(toDeploymentEventDto);
+}
+
+/** Waits (bounded) until the deployment settles (running, failed, ...), then returns it. */
+export async function waitDeployment(ctx: Pick<ServiceCtx, 'db' | 'notifier'>, input: { id: string; timeout_ms: number }): Promise<TDeployment> {
+  const { deployment, appName } = await waitUntil(
+    ctx.notifier,
+    deploymentTopic(input.id),
+    () => getDeploymentWithApp(ctx.db, input.id),
+    (r) => SETTLED.has(r.deployment.status),
+    input.timeout_ms,
+  );
+  return toDeploymentDto(deployment, appName);
+}

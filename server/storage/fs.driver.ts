@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import { readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { AppError } from '../errors';
+import { asConflict, ensureDir, KeyedLock, nullIfAbsent, openObject, readBody, TEMP_SUFFIX, tooLarge, writeFileAtomic, writeTemp } from './fs-io';
+import { createFsMultipart, MULTIPART_DIR } from './fs-multipart';
+import type { ObjectInfo, PresignedRequest, StorageDriver } from './port';
+import { DEFAULT_MIN_PART_BYTES, validateExpiresIn, validatePartNumber, validateSha256 } from './rules';
+import { isPart, STORAGE_PATH_PREFIX, signStorageUrl, validateStorageKey, verifyStorageUrl, type SignedClaims } from './url-signing';
+
+/** Options of {@link createFsStorage}. */
+export interface FsStorageOptions {
+  /** Directory that holds the objects; created on first write. */
+  rootDir: string;
+  /** Public base URL of the control plane; signed URLs point at `${baseUrl}/storage/...`. */
+  baseUrl: string;
+  /** HMAC key for signed URLs, at least 16 bytes. Rotating it invalidates outstanding URLs. */
+  secret: Buffer;
+  /** Largest object accepted by PUT or multipart completion, in bytes. Default 1 GiB. */
+  maxObjectBytes?: number;
+  /** Smallest multipart part but the last, in bytes. Default 5 MiB, S3's rule; tests lower it. */
+  minPartBytes?: number;
+  /** Clock in Unix seconds, for tests. */
+  now?: () => number;
+  /** Sees unexpected (5xx) errors, whose details never reach the client. Default console.error. */
+  onInternalError?: (err: unknown) => void;
+}
+
+/** The embedded storage driver: a {@link StorageDriver} plus the HTTP handler for its URLs. */
+export interface FsStorage extends StorageDriver {
+  readonly kind: 'fs';
+  /**
+   * Serves a signed storage URL (PUT upload, PUT of a multipart part, or GET download). Called by the control plane's
+   * `/storage/[...key]` route with the web-standard Request; never throws, errors come back as
+   * `{ code, message }` JSON with the code's HTTP status.
+   */
+  handleRequest(req: Request): Promise<Response>;
+}
+
+/** Stored next to each object; its presence is what makes the object exist for head(). */
+interface MetaFile {
+  sizeBytes: number;
+  declaredSha256: string | null;
+  computedSha256: string;
+  storedAt: string;
+}
+
+const META_SUFFIX = '.meta.json';
+const DEFAULT_MAX_OBJECT_BYTES = 1024 ** 3;
+
+/**
+ * Creates the `fs` driver: objects at `<rootDir>/<key>` with a `<key>.meta.json` sidecar, and
+ * presigned URLs signed with HMAC-SHA256 served by {@link FsStorage.handleRequest}. Multipart
+ * uploads live under `<rootDir>/.multipart/` (see ./fs-multipart.ts).
+ */
+export function createFsStorage(opts: FsStorageOptions): FsStorage {
+  if (opts.secret.length < 16) throw new Error('fs storage secret must be at least 16 bytes');
+  const { rootDir, secret } = opts;
+  const baseUrl = opts.baseUrl.replace(/\/+$/, '');
+  const maxObjectBytes = opts.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
+  const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+  const onInternalError = opts.onInternalError ?? ((err: unknown) => console.error('fs storage:', err));
+  // A control plane mounted below `/` sees its own path in front of /storage/.
+  const pathPrefix = new URL(baseUrl).pathname.replace(/\/+$/, '') + STORAGE_PATH_PREFIX;
+  const commits = new KeyedLock();
+
+  function pathsOf(key: string): { object: string; meta: string } {
+    validateStorageKey(key);
+    // Reserved suffixes keep a key from landing on another key's sidecar or temp file.
+    if (key.split('/').some((s) => s.endsWith(META_SUFFIX) || s.endsWith(TEMP_SUFFIX))) {
+      throw new AppError('bad_request', `storage key segments may not end in ${META_SUFFIX} or ${TEMP_SUFFIX}`);
+    }
+    if (key.split('/', 1)[0] === MULTIPART_DIR) throw new AppError('bad_request', `storage keys may not start with ${MULTIPART_DIR}/`);
+    const object = join(rootDir, ...key.split('/'));
+    return { object, meta: object + META_SUFFIX };
+  }
+
+  function presign(claims: Omit<SignedClaims, 'expiresAt'>, expiresInSecs: number, headers: Record<string, string>): PresignedRequest {
+    pathsOf(claims.key);
+    const expiresAt = now() + validateExpiresIn(expiresInSecs);
+    const url = signStorageUrl(baseUrl, secret, { ...claims, expiresAt });
+    return { url, method: claims.method, headers, expiresAt: new Date(expiresAt * 1000) };
+  }
+
+  /**
+   * Renames a finished temp file into place and writes its sidecar. Object first, sidecar last
+   * (and removed first by delete): a crash in between leaves an object that head() reports
+   * absent, so it is uploaded again rather than trusted.
+   */
+  async function commitObject(key: string, temp: string, info: Omit<MetaFile, 'storedAt'>): Promise<void> {
+    const { object, meta } = pathsOf(key);
+    let moved = false;
+    try {
+      await commits.run(key, async () => {
+        await rename(temp, object).catch(asConflict);
+        moved = true;
+        await writeFileAtomic(meta, JSON.stringify({ ...info, storedAt: new Date().toISOString() } satisfies MetaFile));
+      });
+    } finally {
+      if (!moved) await rm(temp, { force: true });
+    }
+  }
+
+  const multipart = createFsMultipart({
+    rootDir,
+    minPartBytes: opts.minPartBytes ?? DEFAULT_MIN_PART_BYTES,
+    maxObjectBytes,
+    objectPath: (key) => pathsOf(key).object,
+    commitObject,
+  });
+
+  async function handlePut(req: Request, claims: SignedClaims): Promise<Response> {
+    const { object } = pathsOf(claims.key);
+    const expected = claims.sha256;
+    if (!expected) throw new AppError('bad_request', 'upload URL carries no sha256');
+    const declared = req.headers.get('x-amz-meta-sha256');
+    if (declared !== expected) throw new AppError('bad_request', 'x-amz-meta-sha256 must equal the signed sha256');
+    // Refuse early when the client says up front that the body is too big.
+    if (Number(req.headers.get('content-length') ?? 0) > maxObjectBytes) throw tooLarge(maxObjectBytes);
+
+    await ensureDir(dirname(object));
+    const temp = `${object}.${randomUUID()}${TEMP_SUFFIX}`;
+    const { sizeBytes, digest } = await writeTemp(temp, readBody(req.body), { maxBytes: maxObjectBytes, algorithm: 'sha256' });
+    if (digest !== expected) {
+      await rm(temp, { force: true });
+      throw new AppError('digest_mismatch', 'uploaded bytes do not match the signed sha256');
+    }
+    await commitObject(claims.key, temp, { sizeBytes, declaredSha256: declared, computedSha256: digest });
+    return new Response(null, { status: 200, headers: { etag: `"${digest}"` } });
+  }
+
+  /** {@link StorageDriver.putObject}: the same temp-then-commit path as a presigned PUT. */
+  async function putObject(key: string, body: AsyncIterable<Uint8Array>, opts: { sha256: string; sizeBytes: number }): Promise<void> {
+    validateSha256(opts.sha256);
+    const { object } = pathsOf(key);
+    if (opts.sizeBytes > maxObjectBytes) throw tooLarge(maxObjectBytes);
+    await ensureDir(dirname(object));
+    const temp = `${object}.${randomUUID()}${TEMP_SUFFIX}`;
+    const { sizeBytes, digest } = await writeTemp(temp, body, { maxBytes: maxObjectBytes, algorithm: 'sha256' });
+    if (sizeBytes !== opts.sizeBytes || digest !== opts.sha256) {
+      await rm(temp, { force: true });
+      if (sizeBytes !== opts.sizeBytes) throw new AppError('bad_request', `object body was ${sizeBytes} bytes, declared ${opts.sizeBytes}`);
+      throw new AppError('digest_mismatch', 'object bytes do not match the declared sha256');
+    }
+    await commitObject(key, temp, { sizeBytes, declaredSha256: opts.sha256, computedSha256: digest });
+  }
+
+  async function handleGet(claims: SignedClaims): Promise<Response> {
+    const { stream, sizeBytes } = await openObject(pathsOf(claims.key).object);
+    const body = Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>;
+    return new Response(body, {
+      status: 200,
+      headers: { 'content-type': 'application/gzip', 'content-length': String(sizeBytes) },
+    });
+  }
+
+  /** `closeConnection`: the request body may be unread, so the connection cannot be reused. */
+  function errorResponse(err: unknown, closeConnection: boolean): Response {
+    let appErr: AppError;
+    if (err instanceof AppError) {
+      appErr = err;
+    } else {
+      onInternalError(err);
+      appErr = new AppError('internal', 'internal error');
+    }
+    // Without `connection: close`, a keep-alive client that is still sending the body it was
+    // refused waits for a response that the server will not parse: seen as a hang with fetch.
+    const headers: Record<string, string> = closeConnection ? { connection: 'close' } : {};
+    return Response.json(appErr.toEnvelope(), { status: appErr.httpStatus, headers });
+  }
+
+  return {
+    kind: 'fs',
+    async presignPut(key, { sha256, expiresInSecs }) {
+      validateSha256(sha256);
+      return presign({ method: 'PUT', key, sha256 }, expiresInSecs, { 'content-type': 'application/gzip', 'x-amz-meta-sha256': sha256 });
+    },
+    async presignGet(key, { expiresInSecs }) {
+      return presign({ method: 'GET', key }, expiresInSecs, {});
+    },
+    async head(key) {
+      const raw = await readFile(/*turbopackIgnore: true*/ pathsOf(key).meta, 'utf8').catch(nullIfAbsent);
+      if (raw === null) return null;
+      const m = JSON.parse(raw) as MetaFile;
+      return { sizeBytes: m.sizeBytes, declaredSha256: m.declaredSha256, computedSha256: m.computedSha256 } satisfies ObjectInfo;
+    },
+    putObject,
+    async openRead(key) {
+      return (await openObject(pathsOf(key).object)).stream;
+    },
+    async delete(key) {
+      const { object, meta } = pathsOf(key);
+      await commits.run(key, async () => {
+        await rm(meta, { force: true });
+        await rm(object, { force: true });
+      });
+    },
+    createMultipart: (key, { sha256 }) => multipart.create(key, sha256),
+    async presignPart(key, { uploadId, partNumber, expiresInSecs }) {
+      validatePartNumber(partNumber);
+      return presign({ method: 'PUT', key, uploadId, partNumber }, expiresInSecs, {});
+    },
+    completeMultipart: (key, { uploadId, parts }) => multipart.complete(key, uploadId, parts),
+    abortMultipart: (key, { uploadId }) => multipart.abort(key, uploadId),
+    async handleRequest(req) {
+      try {
+        const claims = verifyStorageUrl(secret, req, { now: now(), pathPrefix });
+        if (isPart(claims)) return await multipart.handlePartPut(req, claims.key, claims.uploadId, claims.partNumber);
+        return claims.method === 'PUT' ? await handlePut(req, claims) : await handleGet(claims);
+      } catch (err) {
+        return errorResponse(err, req.method !== 'GET' && req.method !== 'HEAD');
+      }
+    },
+  };
+}

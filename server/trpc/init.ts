@@ -1,0 +1,131 @@
+/**
+ * tRPC, built in one place.
+ *
+ * 1. CONTEXT: `createInnerContext` takes the process's services and the caller; tests call it
+ *    directly (`appRouter.createCaller(createInnerContext(...))`) with no HTTP in between.
+ * 2. INIT: one error formatter renders every failure with a stable `data.code` from the error
+ *    table, flattens zod issues, and never sends a 5xx's internals to the client.
+ * 3. PROCEDURES: `publicProcedure`, and `roleProcedure(role)`, which narrows the actor to
+ *    non-null and enforces the role hierarchy (reader < deployer < admin).
+ */
+import { TRPCError, initTRPC, type TRPC_ERROR_CODE_KEY } from '@trpc/server';
+import type { OpenApiMeta } from 'trpc-to-openapi';
+import { z, ZodError } from 'zod';
+import { isErrorCode, type ErrorCode } from '../contract/errors';
+import { AppError } from '../errors';
+import { roleAllows, type Actor, type Role } from '../auth/roles';
+import type { Services, ServiceCtx } from '../services/context';
+
+// ---------------------------------------------------------------- 1. context
+
+export interface TrpcContext {
+  services: Services;
+  actor: Actor | null;
+  /** Why a presented token was refused; reported only when a procedure needs an actor. */
+  authError: AppError | null;
+}
+
+export function createInnerContext(services: Services, actor: Actor | null, authError: AppError | null = null): TrpcContext {
+  return { services, actor, authError };
+}
+
+// ---------------------------------------------------------------- 2. init
+
+const TRPC_CODE_BY_STATUS: Record<number, TRPC_ERROR_CODE_KEY> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  500: 'INTERNAL_SERVER_ERROR',
+  501: 'NOT_IMPLEMENTED',
+  503: 'SERVICE_UNAVAILABLE',
+};
+
+const APP_CODE_BY_TRPC: Partial<Record<TRPC_ERROR_CODE_KEY, ErrorCode>> = {
+  BAD_REQUEST: 'bad_request',
+  PARSE_ERROR: 'bad_request',
+  UNAUTHORIZED: 'unauthorized',
+  FORBIDDEN: 'forbidden',
+  NOT_FOUND: 'not_found',
+  CONFLICT: 'conflict',
+  PAYLOAD_TOO_LARGE: 'payload_too_large',
+  METHOD_NOT_SUPPORTED: 'bad_request',
+  UNSUPPORTED_MEDIA_TYPE: 'bad_request',
+  NOT_IMPLEMENTED: 'not_implemented',
+  SERVICE_UNAVAILABLE: 'service_unavailable',
+};
+
+export function toTrpcError(err: AppError): TRPCError {
+  return new TRPCError({ code: TRPC_CODE_BY_STATUS[err.httpStatus] ?? 'INTERNAL_SERVER_ERROR', message: err.message, cause: err });
+}
+
+function describeZodError(err: ZodError): string {
+  const flat = z.flattenError(err);
+  const parts = [...flat.formErrors, ...Object.entries(flat.fieldErrors).map(([k, v]) => `${k}: ${(v as string[]).join('; ')}`)];
+  return `invalid input: ${parts.join(', ')}`;
+}
+
+const t = initTRPC.context<TrpcContext>().meta<OpenApiMeta>().create({
+  errorFormatter({ shape, error }) {
+    const cause = error.cause;
+    const zod = cause instanceof ZodError ? cause : null;
+    const code: ErrorCode =
+      cause instanceof AppError ? cause.code : zod ? 'bad_request' : (APP_CODE_BY_TRPC[error.code] ?? 'internal');
+    const message = zod ? describeZodError(zod) : code === 'internal' ? 'internal error' : shape.message;
+    return {
+      ...shape,
+      message,
+      data: {
+        code: isErrorCode(code) ? code : 'internal',
+        httpStatus: shape.data.httpStatus,
+        path: shape.data.path,
+        fieldErrors: zod ? z.flattenError(zod).fieldErrors : undefined,
+      },
+    };
+  },
+});
+
+export const createTRPCRouter = t.router;
+export const createCallerFactory = t.createCallerFactory;
+
+// ---------------------------------------------------------------- 3. procedures
+
+/** Maps domain errors to tRPC errors, logs unexpected ones, and counts every call. */
+const observed = t.middleware(async ({ ctx, path, next }) => {
+  const result = await next();
+  const { metrics, log } = ctx.services;
+  if (result.ok) {
+    metrics.trpcRequests.inc({ procedure: path, code: 'ok' });
+    return result;
+  }
+  const cause = result.error.cause;
+  if (cause instanceof AppError) {
+    metrics.trpcRequests.inc({ procedure: path, code: cause.code });
+    if (cause.httpStatus >= 500) log.error('procedure failed', { path, code: cause.code, message: cause.message });
+    throw toTrpcError(cause);
+  }
+  const code = cause instanceof ZodError ? 'bad_request' : (APP_CODE_BY_TRPC[result.error.code] ?? 'internal');
+  metrics.trpcRequests.inc({ procedure: path, code });
+  if (code === 'internal') log.error('procedure crashed', { path, err: cause ?? result.error });
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(observed);
+
+/** A procedure for callers holding at least `role`; its handlers get a ServiceCtx. */
+export function roleProcedure(role: Role) {
+  return publicProcedure.use(({ ctx, next }) => {
+    if (!ctx.actor) throw toTrpcError(ctx.authError ?? new AppError('unauthorized', 'missing bearer token'));
+    if (!roleAllows(ctx.actor.role, role)) {
+      throw toTrpcError(new AppError('forbidden', `this needs the ${role} role; you are ${ctx.actor.role}`));
+    }
+    const svc: ServiceCtx = { ...ctx.services, actor: ctx.actor };
+    return next({ ctx: { ...ctx, actor: ctx.actor, svc } });
+  });
+}
+
+export const readerProcedure = roleProcedure('reader');
+export const deployerProcedure = roleProcedure('deployer');
+export const adminProcedure = roleProcedure('admin');

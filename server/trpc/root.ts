@@ -1,0 +1,21 @@
+import { createCallerFactory, createTRPCRouter } from './init';
+import { appsRouter } from './routers/apps.router';
+import { authRouter } from './routers/auth.router';
+import { artifactsRouter } from './routers/artifacts.router';
+import { deploymentsRouter } from './routers/deployments.router';
+import { keysRouter } from './routers/keys.router';
+import { sessionRouter } from './routers/session.router';
+
+export const appRouter = createTRPCRouter({
+  session: sessionRouter,
+  apps: appsRouter,
+  artifacts: artifactsRouter,
+  deployments: deploymentsRouter,
+  keys: keysRouter,
+  auth: authRouter,
+});
+
+/** The type the CLI and the portal import (type-only) to get end-to-end types. */
+export type AppRouter = typeof appRouter;
+
+export const createCaller = createCallerFactory(appRouter);

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { ZCreateDeploymentResult, ZDeployment, ZDeploymentEvent } from '../../contract/outputs';
+import {
+  ZCreateDeploymentInput,
+  ZDeploymentEventsInput,
+  ZDeploymentRef,
+  ZListDeploymentsInput,
+  ZWaitDeploymentInput,
+} from '../../contract/schemas';
+import {
+  createDeployment,
+  getDeployment,
+  getDeploymentEvents,
+  listDeployments,
+  waitDeployment,
+} from '../../services/deployments/deployments.service';
+import { createTRPCRouter, deployerProcedure, readerProcedure } from '../init';
+
+const tags = ['deployments'];
+
+export const deploymentsRouter = createTRPCRouter({
+  create: deployerProcedure
+    .meta({ openapi: { method: 'POST', path: '/deployments', tags, summary: 'Deploy a stored artifact (idempotent per app + digest while in flight)', protect: true } })
+    .input(ZCreateDeploymentInput)
+    .output(ZCreateDeploymentResult)
+    .mutation(({ ctx, input }) => createDeployment(ctx.svc, input)),
+  list: readerProcedure
+    .meta({ openapi: { method: 'GET', path: '/apps/{app_name}/deployments', tags, summary: "An app's deployments, newest first", protect: true } })
+    .input(ZListDeploymentsInput)
+    .output(z.array(ZDeployment))
+    .query(({ ctx, input }) => listDeployments(ctx.svc, input)),
+  get: readerProcedure
+    .meta({ openapi: { method: 'GET', path: '/deployments/{id}', tags, summary: 'One deployment', protect: true } })
+    .input(ZDeploymentRef)
+    .output(ZDeployment)
+    .query(({ ctx, input }) => getDeployment(ctx.svc, input.id)),
+  events: readerProcedure
+    .meta({ openapi: { method: 'GET', path: '/deployments/{id}/events', tags, summary: 'Rollout phases and transitions', protect: true } })
+    .input(ZDeploymentEventsInput)
+    .output(z.array(ZDeploymentEvent))
+    .query(({ ctx, input }) => getDeploymentEvents(ctx.svc, input)),
+  /** Long-poll until the deployment settles (at most `timeout_ms`). */
+  wait: readerProcedure
+    .meta({ openapi: { method: 'GET', path: '/deployments/{id}/wait', tags, summary: 'Long-poll until the deployment settles', protect: true } })
+    .input(ZWaitDeploymentInput)
+    .output(ZDeployment)
+    .query(({ ctx, input }) => waitDeployment(ctx.svc, input)),
+});

@@ -1,0 +1,142 @@
+import { and, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { artifactEvents, artifacts } from '../../db/schema';
+import { tarGz } from '../support/artifacts';
+import { callFace, type Face, type FaceResult } from '../support/faces';
+import { startTestPlane, type TestPlane } from '../support/harness';
+import { statusCounts } from '../support/plane-state';
+import { fixedSizeArtifact, pollSettled, stageUpload, type Staged } from '../support/staged-uploads';
+
+/**
+ * Concurrent completes on real PostgreSQL (PGlite is one connection and cannot race), over
+ * real HTTP on both faces: quotas hold under contention, and idempotency keys stay unique.
+ */
+
+const QUOTA = 7;
+const CLIENTS = 50;
+
+const faceOf = (i: number): Face => (i % 2 === 0 ? 'trpc' : 'rest');
+
+function completeAll(plane: TestPlane, app: string, staged: Staged[], key?: (i: number) => string | undefined): Promise<FaceResult[]> {
+  return Promise.all(
+    staged.map((s, i) =>
+      callFace(plane, faceOf(i), { op: 'complete', input: { app_name: app, digest: s.digest, size_bytes: s.sizeBytes, idempotency_key: key?.(i) } }),
+    ),
+  );
+}
+
+const summary = (results: FaceResult[]) => results.map((r) => `${r.status}:${r.code ?? (r.data as { status?: string }).status}`).sort();
+
+describe('races on postgres', () => {
+  let plane: TestPlane;
+  beforeAll(async () => {
+    // The environment's per-app default: every app holds at most QUOTA artifacts unless overridden.
+    plane = await startTestPlane('postgres', { AETHER_MAX_ARTIFACTS_PER_APP: String(QUOTA) });
+    plane.startWorkers();
+  });
+  afterAll(async () => plane?.close());
+
+  async function appWith(name: string, limits: { max_artifacts?: number; max_total_bytes?: number } = {}) {
+    const app = await plane.caller('deployer').apps.create({ name });
+    if (Object.keys(limits).length) await plane.caller('admin').apps.setLimits({ app_name: name, ...limits });
+    return app;
+  }
+
+  async function stageMany(app: string, n: number, bytesOf: (i: number) => Buffer): Promise<Staged[]> {
+    return Promise.all(Array.from({ length: n }, (_, i) => stageUpload(plane, app, bytesOf(i))));
+  }
+
+  it(`lets exactly ${QUOTA} of ${CLIENTS} concurrent completes through an artifact-count quota`, async () => {
+    const app = await appWith('race-count');
+    const staged = await stageMany('race-count', CLIENTS, (i) => tarGz({ 'package.json': '{}', 'n.txt': `count ${i}` }));
+
+    const results = await completeAll(plane, 'race-count', staged);
+
+    const won = results.filter((r) => r.status === 200);
+    const lost = results.filter((r) => r.status !== 200);
+    expect(won, summary(results).join(' ')).toHaveLength(QUOTA);
+    for (const r of won) expect(['verifying', 'stored']).toContain((r.data as { status: string }).status);
+    for (const r of lost) expect({ status: r.status, code: r.code }).toEqual({ status: 403, code: 'quota_exceeded' });
+    const counts = await statusCounts(plane, app.id);
+    expect((counts.verifying ?? 0) + (counts.stored ?? 0)).toBe(QUOTA);
+    expect(counts.pending).toBe(CLIENTS - QUOTA);
+
+    // And once verified, the winners are stored and still exactly QUOTA.
+    for (const r of won) expect((await pollSettled(plane, 'race-count', (r.data as { digest: string }).digest)).status).toBe('stored');
+    expect(await statusCounts(plane, app.id)).toEqual({ stored: QUOTA, pending: CLIENTS - QUOTA });
+    expect((await plane.caller('reader').apps.limits({ app_name: 'race-count' })).usage.artifacts).toBe(QUOTA);
+  });
+
+  it(`lets exactly ${QUOTA} of ${CLIENTS} concurrent completes through a byte quota`, async () => {
+    const size = fixedSizeArtifact('probe').length;
+    // Room for QUOTA artifacts and not one byte more than QUOTA + 1 would need, minus one.
+    const maxBytes = QUOTA * size + size - 1;
+    const app = await appWith('race-bytes', { max_artifacts: 1000, max_total_bytes: maxBytes });
+    const staged = await stageMany('race-bytes', CLIENTS, (i) => fixedSizeArtifact(`bytes ${i}`));
+    for (const s of staged) expect(s.sizeBytes).toBe(size);
+
+    const results = await completeAll(plane, 'race-bytes', staged);
+
+    const won = results.filter((r) => r.status === 200);
+    expect(won, summary(results).join(' ')).toHaveLength(QUOTA);
+    for (const r of results.filter((x) => x.status !== 200)) expect({ status: r.status, code: r.code }).toEqual({ status: 403, code: 'quota_exceeded' });
+    const counts = await statusCounts(plane, app.id);
+    expect((counts.verifying ?? 0) + (counts.stored ?? 0)).toBe(QUOTA);
+    expect(counts.pending).toBe(CLIENTS - QUOTA);
+    const limits = await plane.caller('reader').apps.limits({ app_name: 'race-bytes' });
+    expect(limits.usage).toEqual({ artifacts: QUOTA, bytes: QUOTA * size });
+  });
+
+  it('answers 20 concurrent completes of one digest with one key with one artifact', async () => {
+    const app = await appWith('race-same', { max_artifacts: 1000 });
+    const [one] = await stageMany('race-same', 1, () => tarGz({ 'package.json': '{}', 'same.txt': 'same' }));
+    const staged = Array.from({ length: 20 }, () => one!);
+
+    const results = await completeAll(plane, 'race-same', staged, () => 'the-one-key');
+
+    expect(summary(results).filter((s) => !s.startsWith('200'))).toEqual([]);
+    const ids = new Set(results.map((r) => (r.data as { artifact_id: string }).artifact_id));
+    expect(ids.size).toBe(1);
+    for (const r of results) expect(r.data).toMatchObject({ digest: one!.digest, idempotency_key: 'the-one-key' });
+    const rows = await plane.services.db.select().from(artifacts).where(eq(artifacts.appId, app.id));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ id: [...ids][0], idempotencyKey: 'the-one-key' });
+    // One transition to verifying, not twenty.
+    const verifying = await plane.services.db
+      .select()
+      .from(artifactEvents)
+      .where(and(eq(artifactEvents.artifactId, rows[0]!.id), eq(artifactEvents.type, 'verifying')));
+    expect(verifying).toHaveLength(1);
+    expect((await pollSettled(plane, 'race-same', one!.digest)).status).toBe('stored');
+  });
+
+  it('lets exactly one of two digests racing with one idempotency key win (10 rounds)', async () => {
+    const app = await appWith('race-keys', { max_artifacts: 1000 });
+    for (let round = 0; round < 10; round++) {
+      const staged = await stageMany('race-keys', 2, (i) => tarGz({ 'package.json': '{}', 'k.txt': `round ${round} digest ${i}` }));
+      const results = await completeAll(plane, 'race-keys', staged, () => `key-${round}`);
+      expect(summary(results), `round ${round}`).toEqual(['200:verifying', '409:idempotency_conflict'].sort());
+      const loser = staged[results.findIndex((r) => r.status === 409)]!;
+      expect((await plane.caller('reader').artifacts.get({ app_name: 'race-keys', digest: loser.digest })).status).toBe('pending');
+    }
+    const keyed = await plane.services.db.select().from(artifacts).where(eq(artifacts.appId, app.id));
+    expect(keyed.filter((r) => r.idempotencyKey !== null)).toHaveLength(10);
+  });
+
+  it('lets exactly one of two idempotency keys racing on one digest win, as when they come one after the other (10 rounds)', async () => {
+    await appWith('race-two-keys', { max_artifacts: 1000 });
+    // One after the other, the second key is refused:
+    const [seq] = await stageMany('race-two-keys', 1, () => tarGz({ 'package.json': '{}', 's.txt': 'sequential' }));
+    const first = await callFace(plane, 'trpc', { op: 'complete', input: { app_name: 'race-two-keys', digest: seq!.digest, size_bytes: seq!.sizeBytes, idempotency_key: 'a' } });
+    expect(first.status).toBe(200);
+    const second = await callFace(plane, 'trpc', { op: 'complete', input: { app_name: 'race-two-keys', digest: seq!.digest, size_bytes: seq!.sizeBytes, idempotency_key: 'b' } });
+    expect({ status: second.status, code: second.code }).toEqual({ status: 409, code: 'idempotency_conflict' });
+
+    // At the same time, the answer must be the same: one key wins, the other gets 409.
+    for (let round = 0; round < 10; round++) {
+      const [one] = await stageMany('race-two-keys', 1, () => tarGz({ 'package.json': '{}', 't.txt': `two keys ${round}` }));
+      const results = await completeAll(plane, 'race-two-keys', [one!, one!], (i) => `r${round}-k${i}`);
+      expect(summary(results), `round ${round}`).toEqual(['200:verifying', '409:idempotency_conflict'].sort());
+    }
+  });
+});

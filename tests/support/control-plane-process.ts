@@ -1,0 +1,146 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { deletePrefix, TEST_REDIS_URL } from './redis';
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+export const CLI = path.join(ROOT, 'dist/cli/aether.mjs');
+
+/** The e2e tests run what users run: the production build and the bundled CLI. */
+export function assertBuilt(): void {
+  const missing = [path.join(ROOT, '.next/BUILD_ID'), CLI].filter((f) => !existsSync(f));
+  if (missing.length) throw new Error(`build first (npm run build); missing: ${missing.join(', ')}`);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface PlaneProcess {
+  url: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts `next start` (web + inline workers) and resolves once /readyz says ready. */
+export async function startPlaneProcess(env: Record<string, string>, port: number): Promise<PlaneProcess> {
+  const url = `http://127.0.0.1:${port}`;
+  let output = '';
+  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'node_modules/next/dist/bin/next'), 'start', '-p', String(port), '-H', '127.0.0.1'], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1', PORT: String(port), AETHER_PUBLIC_URL: url, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`control plane exited early:\n${output}`);
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`control plane not ready after 90 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    url,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Kills every app process the local runtime left running under `dataDir`. */
+export async function killLocalApps(dataDir: string): Promise<void> {
+  const stateDir = path.join(dataDir, 'runtime', 'state');
+  const files = await readdir(stateDir).catch(() => [] as string[]);
+  for (const f of files.filter((n) => n.endsWith('.json'))) {
+    const { pid } = JSON.parse(await readFile(path.join(stateDir, f), 'utf8')) as { pid?: number };
+    if (!pid) continue;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the bundled CLI like a user would, in `cwd`, with `env` on top of a clean base. */
+export function runCli(args: string[], opts: { cwd: string; env: Record<string, string> }): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd,
+      // A clean environment, like a developer's shell: nothing of the test runner's leaks in.
+      env: { PATH: process.env.PATH ?? '', HOME: opts.env.HOME ?? process.env.HOME ?? '/tmp', ...opts.env } as unknown as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+export interface E2EWorkspace {
+  /** A temp dir for the test's projects and caches; the plane's data dir is `<work>/data`. */
+  work: string;
+  plane: PlaneProcess;
+  close(): Promise<void>;
+}
+
+/**
+ * A production control plane on embedded defaults in a fresh temp dir, with its own queue
+ * prefix on the real Redis and the given `token:role:name` entries; `close` stops it, kills the
+ * apps it started and removes everything.
+ */
+export async function startE2EWorkspace(name: string, tokens: string[]): Promise<E2EWorkspace> {
+  assertBuilt();
+  const work = await mkdtemp(path.join(os.tmpdir(), `aether-e2e-${name}-`));
+  const prefix = `e2e-${name}-${randomUUID()}`;
+  const plane = await startPlaneProcess(
+    { AETHER_DATA_DIR: path.join(work, 'data'), REDIS_URL: TEST_REDIS_URL, AETHER_QUEUE_PREFIX: prefix, AETHER_API_TOKENS: tokens.join(','), AETHER_LOG_LEVEL: 'warn' },
+    await freePort(),
+  );
+  return {
+    work,
+    plane,
+    async close() {
+      await plane.stop();
+      await killLocalApps(path.join(work, 'data'));
+      await deletePrefix(prefix);
+      await rm(work, { recursive: true, force: true });
+    },
+  };
+}

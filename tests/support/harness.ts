@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { applications } from '../../db/schema';
+import { startWorkers, type RunningWorkers } from '../../jobs/start';
+import type { Role } from '../../server/auth/roles';
+import { createServices } from '../../server/boot';
+import { loadEnv } from '../../server/env';
+import { createLogger } from '../../server/logger';
+import type { Services } from '../../server/services/context';
+import { createInnerContext } from '../../server/trpc/init';
+import { handleRestRequest } from '../../server/rest/handler';
+import { buildOpenApiDocument } from '../../server/rest/openapi';
+import { handleTrpcRequest } from '../../server/trpc/handler';
+import { createCaller } from '../../server/trpc/root';
+import { createScratchDatabase } from './pg';
+import { deletePrefix, TEST_REDIS_URL } from './redis';
+import { serveWeb, type WebServer } from './web-server';
+
+export type DbKind = 'pglite' | 'postgres';
+export const DB_KINDS: DbKind[] = ['pglite', 'postgres'];
+
+/** Tokens the test control plane accepts, one per role. */
+export const TOKENS = {
+  admin: 'test-admin-token-0001',
+  deployer: 'test-deployer-token-0001',
+  reader: 'test-reader-token-0001',
+} as const satisfies Record<Role, string>;
+
+export interface TestPlane {
+  services: Services;
+  /** The control plane over real HTTP: REST at the seed's paths, `/api/trpc`, `/storage/...`, `/openapi.json`. */
+  url: string;
+  dataDir: string;
+  caller(role: Role | null): ReturnType<typeof createCaller>;
+  startWorkers(): RunningWorkers;
+  close(): Promise<void>;
+}
+
+/**
+ * A control plane on real infrastructure, isolated per call: its own data dir, its own
+ * database (PGlite in the data dir, or a scratch database on the real PostgreSQL), and its own
+ * BullMQ prefix on the real Redis. Served over HTTP for tRPC and the storage driver's URLs.
+ */
+export async function startTestPlane(kind: DbKind, extraEnv: Record<string, string> = {}): Promise<TestPlane> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'aether-test-'));
+  const scratch = kind === 'postgres' ? await createScratchDatabase() : null;
+  const prefix = `test-${randomUUID()}`;
+  let services: Services | null = null;
+  const server: WebServer = await serveWeb(async (req) => {
+    if (!services) return new Response('starting', { status: 503 });
+    const { pathname } = new URL(req.url);
+    if (pathname.startsWith('/storage/') && services.storageHttp) return services.storageHttp(req);
+    if (pathname.startsWith('/api/trpc/')) return handleTrpcRequest(services, req);
+    if (pathname === '/openapi.json') return Response.json(buildOpenApiDocument(services.env.AETHER_PUBLIC_URL));
+    return handleRestRequest(services, req);
+  });
+  const env = loadEnv({
+    AETHER_DATA_DIR: dataDir,
+    AETHER_PUBLIC_URL: server.url,
+    DATABASE_URL: scratch?.url,
+    REDIS_URL: TEST_REDIS_URL,
+    AETHER_QUEUE_PREFIX: prefix,
+    AETHER_API_TOKENS: Object.entries(TOKENS).map(([role, token]) => `${token}:${role}:${role}-user`).join(','),
+    AETHER_HEALTH_TIMEOUT_SECS: '20',
+    AETHER_LOG_LEVEL: 'warn',
+    ...extraEnv,
+  });
+  const handle = await createServices(env, { log: createLogger('error') });
+  services = handle.services;
+  const svc = handle.services;
+  const workers: RunningWorkers[] = [];
+
+  return {
+    services: svc,
+    url: server.url,
+    dataDir,
+    caller(role) {
+      const actor = role ? { name: `${role}-user`, role, tokenId: null } : null;
+      return createCaller(createInnerContext(svc, actor));
+    },
+    startWorkers() {
+      const w = startWorkers(svc);
+      workers.push(w);
+      return w;
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.stop(5000)));
+      // Apps the tests rolled out are real processes: stop them all.
+      for (const app of await svc.db.select({ name: applications.name }).from(applications)) await svc.runtime.stop(app.name);
+      await server.close();
+      await handle.close();
+      await scratch?.drop();
+      await deletePrefix(prefix);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

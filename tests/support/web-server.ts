@@ -1,0 +1,82 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+
+/** A running test server; `url` has no trailing slash. */
+export interface WebServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A handler with the shape of a Next.js route handler. */
+export type WebHandler = (req: Request) => Promise<Response>;
+
+/**
+ * Serves a web-standard handler from a real `node:http` server on 127.0.0.1 and a free port,
+ * the way Next.js calls route handlers: the request body is a stream (never buffered), and
+ * `req.signal` aborts when the client goes away.
+ */
+export async function serveWeb(handler: WebHandler): Promise<WebServer> {
+  const server = createServer((req, res) => {
+    void respond(handler, req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}
+
+/** Converts a Node request into a web Request. */
+export function toWebRequest(req: IncomingMessage, signal?: AbortSignal): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else if (value !== undefined) headers.set(name, value);
+  }
+  const method = req.method ?? 'GET';
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  const init: RequestInit & { duplex: 'half' } = {
+    method,
+    headers,
+    signal,
+    // undici requires duplex: 'half' for a streamed request body.
+    duplex: 'half',
+    body: hasBody ? (Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>) : null,
+  };
+  return new Request(`http://${req.headers.host ?? '127.0.0.1'}${req.url ?? '/'}`, init);
+}
+
+async function respond(handler: WebHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const aborter = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) aborter.abort();
+  });
+  let response: Response;
+  try {
+    response = await handler(toWebRequest(req, aborter.signal));
+  } catch (err) {
+    res.writeHead(500, { 'content-type': 'text/plain' }).end(`handler threw: ${String(err)}`);
+    return;
+  }
+  const headers: Record<string, string | string[]> = Object.fromEntries(response.headers);
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  res.writeHead(response.status, headers);
+  if (response.body === null) {
+    res.end();
+    return;
+  }
+  // A client that hangs up mid-download is normal; the pipeline tears down both sides.
+  await pipeline(Readable.fromWeb(response.body as unknown as NodeReadableStream<Uint8Array>), res).catch(() => undefined);
+}

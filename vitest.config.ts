@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['tests/**/*.test.ts'],
+    // Real processes, databases and servers: generous but bounded.
+    testTimeout: 60_000,
+    hookTimeout: 180_000,
+    // Two cores: files run in parallel forks, two at a time.
+    pool: 'forks',
+    maxWorkers: 2,
+    env: {
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      NEXT_TELEMETRY_DISABLED: '1',
+    },
+  },
+});
