@@ -12,7 +12,10 @@ import { assertSizeAllowed, completeResult, upsertPending } from './upload.servi
 
 /** The pending multipart row for `upload_id`, with the seed's error codes for everything else. */
 async function pendingUpload(ctx: ServiceCtx, app: AppRow, digest: string, uploadId: string): Promise<ArtifactRow> {
-  const row = await findArtifact(ctx.db, app.id, digest);
+  return assertPendingUpload(await findArtifact(ctx.db, app.id, digest), uploadId);
+}
+
+function assertPendingUpload(row: ArtifactRow | null, uploadId: string): ArtifactRow {
   if (!row || row.status === 'failed' || row.status === 'deleted') throw new AppError('unknown_digest', 'no multipart upload for this digest; init first');
   if (row.status === 'stored' || row.status === 'verifying') throw new AppError('already_stored', `artifact is already ${row.status}`);
   if (row.multipartUploadId !== uploadId) throw new AppError('upload_id_mismatch', 'upload_id does not match the upload in progress for this digest');
@@ -65,7 +68,9 @@ export async function completeMultipart(ctx: ServiceCtx, input: TMultipartComple
       await assertIdempotencyKey(ctx, app, existing, input.idempotency_key);
       return completeResult(existing, false);
     }
-    const row = await pendingUpload(ctx, app, input.digest, input.upload_id);
+    // Judge the same read as the replay check: a second read could see a racing complete's
+    // verification finish and refuse this retry as already_stored.
+    const row = assertPendingUpload(existing, input.upload_id);
     await assertIdempotencyKey(ctx, app, row, input.idempotency_key);
     if (input.size_bytes !== row.sizeBytes) {
       throw new AppError('size_mismatch', `size ${input.size_bytes} does not match the ${row.sizeBytes} bytes declared at init`);
