@@ -12,6 +12,8 @@ const nextConfig = {
     'drizzle-orm',
   ],
   poweredByHeader: false,
+  // A second build directory lets a portal build run beside the one the test suite uses.
+  distDir: process.env.AETHER_NEXT_DIST_DIR || '.next',
   typescript: { tsconfigPath: 'tsconfig.json' },
 };
 

@@ -12,7 +12,7 @@ export const CLI = path.join(ROOT, 'dist/cli/aether.mjs');
 
 /** The e2e tests run what users run: the production build and the bundled CLI. */
 export function assertBuilt(): void {
-  const missing = [path.join(ROOT, '.next/BUILD_ID'), CLI].filter((f) => !existsSync(f));
+  const missing = [path.join(ROOT, process.env.AETHER_NEXT_DIST_DIR || '.next', 'BUILD_ID'), CLI].filter((f) => !existsSync(f));
   if (missing.length) throw new Error(`build first (npm run build); missing: ${missing.join(', ')}`);
 }
 
