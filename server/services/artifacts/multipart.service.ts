@@ -15,7 +15,7 @@ async function pendingUpload(ctx: ServiceCtx, app: AppRow, digest: string, uploa
   return assertPendingUpload(await findArtifact(ctx.db, app.id, digest), uploadId);
 }
 
-function assertPendingUpload(row: ArtifactRow | null, uploadId: string): ArtifactRow {
+function assertPendingUpload(row: ArtifactRow | null | undefined, uploadId: string): ArtifactRow {
   if (!row || row.status === 'failed' || row.status === 'deleted') throw new AppError('unknown_digest', 'no multipart upload for this digest; init first');
   if (row.status === 'stored' || row.status === 'verifying') throw new AppError('already_stored', `artifact is already ${row.status}`);
   if (row.multipartUploadId !== uploadId) throw new AppError('upload_id_mismatch', 'upload_id does not match the upload in progress for this digest');
