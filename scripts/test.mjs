@@ -4,7 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { ensureDependencies, ensurePostgres, ensureRedis } from './lib/services.mjs';
+import { ensureChromium, ensureDependencies, ensurePostgres, ensureRedis } from './lib/services.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -19,6 +19,7 @@ function run(cmd, argv, env = {}) {
 ensureDependencies(root);
 const redis = await ensureRedis();
 const pg = await ensurePostgres();
+ensureChromium();
 let code = 1;
 try {
   if (!skipBuild) {

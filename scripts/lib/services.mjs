@@ -134,3 +134,15 @@ export function ensureDependencies(root) {
   // registry); `npm install` with the committed lockfile leaves it unchanged.
   execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
 }
+
+/**
+ * The browser the portal tests drive: Debian's Chromium (never a downloaded one, STACK.md).
+ * Installed from apt when missing; AETHER_CHROMIUM_PATH points elsewhere.
+ */
+export function ensureChromium() {
+  const bin = process.env.AETHER_CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (existsSync(bin)) return bin;
+  if (process.env.AETHER_CHROMIUM_PATH) throw new Error(`AETHER_CHROMIUM_PATH=${bin} does not exist`);
+  aptInstall('chromium');
+  return bin;
+}
