@@ -1,7 +1,8 @@
 import { setMaxListeners } from 'node:events';
 import { CliError, EXIT } from '../errors';
-import { rpc, type UploadCtx } from './context';
-import { putRange, type PresignedPut } from './put';
+import type { UploadCtx } from './context';
+import { PartUrls } from './part-urls';
+import { putRange } from './put';
 import { backoffMs, isTransient, StorageHttpError, withRetry } from './retry';
 import type { StateStore, UploadState } from './state';
 
@@ -11,18 +12,17 @@ export function partRange(state: UploadState, sizeBytes: number, n: number): { s
 }
 
 /**
- * One part: presigned right before its PUT, every attempt (a URL never waits in a queue, or
- * through a backoff, until it expires). Retried with backoff on network errors and 5xx; a 403
- * earns one immediate fresh presign. `onPut` runs as each PUT starts.
+ * One part: its first attempt uses the URL batch-presigned ahead; every retry presigns anew (a
+ * URL never waits through a backoff until it expires). Retried with backoff on network errors
+ * and 5xx; a 403 earns one immediate fresh presign. `onPut` runs as each PUT starts.
  */
-async function uploadPart(ctx: UploadCtx, state: UploadState, n: number, onPut: () => void): Promise<string> {
+async function uploadPart(ctx: UploadCtx, state: UploadState, urls: PartUrls, n: number, onPut: () => void): Promise<string> {
   const { start, length } = partRange(state, ctx.sizeBytes, n);
   let represigned = false;
+  let attempt = 0;
   return withRetry(
     async () => {
-      const url: PresignedPut = await rpc(ctx, `presigning part ${n}`, (o) =>
-        ctx.api.artifacts.multipartPresignPart.mutate({ app_name: ctx.app, digest: ctx.digest, upload_id: state.upload_id, part_number: n }, o),
-      );
+      const url = await urls.get(n, attempt++ > 0);
       onPut();
       const etag = await putRange(url, ctx.file, start, length, { traceId: ctx.traceId, signal: ctx.signal, onBytes: ctx.progress.add });
       if (!etag) throw new CliError(EXIT.runtime, `storage accepted part ${n} without an ETag`, 'a proxy in front of the storage may strip response headers');
@@ -43,9 +43,8 @@ async function uploadPart(ctx: UploadCtx, state: UploadState, n: number, onPut: 
 }
 
 /**
- * Uploads the parts the state lacks, `concurrency` at a time, saving the state after each.
- * (Presigning a worker's next part during its current PUT was tried: no gain beyond noise in
- * tests/bench/upload.bench.ts, and URLs would wait.) The first failure stops the others;
+ * Uploads the parts the state lacks, `concurrency` at a time, saving the state after each, with
+ * part URLs presigned `concurrency` at a time, one batch ahead. The first failure stops the others;
  * every worker has settled when this returns or throws, so no late save can overwrite a newer
  * state. Resolves with the PUT phase's duration, first PUT to last part.
  */
@@ -57,6 +56,7 @@ export async function uploadMissingParts(ctx: UploadCtx, state: UploadState, sto
   // Every presign and PUT listens on it, and fetch drops its listener only at GC: no leak, no warning.
   setMaxListeners(0, signal);
   const partCtx: UploadCtx = { ...ctx, signal };
+  const urls = new PartUrls(partCtx, state, missing, Math.max(1, concurrency));
   const failures: unknown[] = [];
   let next = 0;
   let firstPut = Infinity;
@@ -67,7 +67,7 @@ export async function uploadMissingParts(ctx: UploadCtx, state: UploadState, sto
     while (next < missing.length && !signal.aborted) {
       const n = missing[next++]!;
       try {
-        state.parts[n] = await uploadPart(partCtx, state, n, onPut);
+        state.parts[n] = await uploadPart(partCtx, state, urls, n, onPut);
         lastDone = performance.now();
         await store.save(state);
       } catch (err) {

@@ -56,10 +56,14 @@ export async function authenticateToken(db: Queryable, staticTokens: StaticToken
   if (!row || row.revokedAt || (row.expiresAt && row.expiresAt <= now)) {
     throw new AppError('unauthorized', 'invalid, expired or revoked token');
   }
-  await db
-    .update(apiTokens)
-    .set({ lastUsedAt: now })
-    .where(and(eq(apiTokens.id, row.id), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, new Date(now.getTime() - LAST_USED_RESOLUTION_MS)))));
+  const staleBefore = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
+  // Skip the round trip when the row just read is fresh; the WHERE still guards concurrent writers.
+  if (!row.lastUsedAt || row.lastUsedAt < staleBefore) {
+    await db
+      .update(apiTokens)
+      .set({ lastUsedAt: now })
+      .where(and(eq(apiTokens.id, row.id), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, staleBefore))));
+  }
   return { name: row.name, role: row.role, tokenId: row.id };
 }
 

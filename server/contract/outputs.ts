@@ -34,6 +34,8 @@ export const ZDeployment = z.object({
   created_at: ZTime,
   last_transition_at: ZTime,
   rollout_completed_at: ZTime.nullable(),
+  /** On a rollback: the earlier deployment whose artifact this one runs again. */
+  rollback_of: z.uuid().nullable(),
 });
 export type TDeployment = z.infer<typeof ZDeployment>;
 
@@ -100,3 +102,18 @@ export const ZArtifactPage = z.object({ items: z.array(ZArtifact), next_cursor: 
 export const ZMultipartInitResult = z.object({ upload_id: z.string(), storage_key: z.string() });
 
 export const ZPresignedPart = z.object({ url: z.string(), method: z.literal('PUT'), headers: z.record(z.string(), z.string()) });
+export const ZPresignedParts = z.object({
+  parts: z.array(ZPresignedPart.extend({ part_number: z.number().int() })),
+  /** When the URLs stop working: a client re-presigns a part it has not sent by then. */
+  expires_at: z.string(),
+});
+
+/** One line of an app's output (`deployments.logs`, `GET /apps/{app}/logs` as NDJSON). */
+export const ZLogEntry = z.object({
+  /** When the line was written (ISO-8601); null where the runtime kept no time for it. */
+  time: ZTime.nullable(),
+  /** `app` (`app:stderr`) on the local runtime; `<pod>/<container>` on Kubernetes. */
+  source: z.string(),
+  line: z.string(),
+});
+export type TLogEntry = z.infer<typeof ZLogEntry>;

@@ -52,6 +52,18 @@ const ZPartNumber = z.number().int().min(1).max(10_000);
 export const ZMultipartPresignPartInput = ZArtifactRef.extend({ upload_id: ZUploadId, part_number: ZPartNumber });
 export type TMultipartPresignPartInput = z.infer<typeof ZMultipartPresignPartInput>;
 
+/** Most parts one batch presign hands out: URLs are for the next few PUTs, not for a queue. */
+export const MAX_PRESIGN_BATCH = 64;
+export const ZMultipartPresignPartsInput = ZArtifactRef.extend({
+  upload_id: ZUploadId,
+  part_numbers: z
+    .array(ZPartNumber)
+    .min(1)
+    .max(MAX_PRESIGN_BATCH)
+    .refine((ns) => new Set(ns).size === ns.length, 'part_numbers must not repeat'),
+});
+export type TMultipartPresignPartsInput = z.infer<typeof ZMultipartPresignPartsInput>;
+
 export const ZMultipartCompleteInput = ZArtifactRef.extend({
   upload_id: ZUploadId,
   size_bytes: ZSize,
@@ -97,3 +109,40 @@ export const ZListDeploymentsInput = z.object({ app_name: ZAppName, limit: ZLimi
 export const ZDeploymentEventsInput = z.object({ id: z.uuid(), after_id: z.coerce.number().int().nonnegative().default(0) });
 
 export const ZWaitDeploymentInput = z.object({ id: z.uuid(), timeout_ms: ZWaitMs });
+
+/** `aether rollback`: an earlier deployment of the app runs again; default: the one before the current. */
+export const ZRollbackInput = z.object({ app_name: ZAppName, to: z.uuid().optional() });
+export type TRollbackInput = z.infer<typeof ZRollbackInput>;
+
+const SINCE_UNIT_SECS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+
+/**
+ * `since`: seconds (`300`), a duration (`5m`, `2h`, `1d`) or an RFC 3339 time; parsed to the
+ * number of seconds back from now (0 for a time in the future).
+ */
+export const ZLogSince = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const s = String(v).trim();
+  const duration = /^(\d{1,9})([smhd]?)$/.exec(s);
+  if (duration) return Number(duration[1]) * SINCE_UNIT_SECS[(duration[2] || 's') as keyof typeof SINCE_UNIT_SECS];
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s)) {
+    const t = Date.parse(s);
+    if (!Number.isNaN(t)) return Math.max(0, Math.ceil((Date.now() - t) / 1000));
+  }
+  ctx.addIssue({ code: 'custom', message: 'since must be seconds, a duration like 5m / 2h / 1d, or an RFC 3339 time' });
+  return z.NEVER;
+});
+
+const ZFlag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((v) => v === true || v === 'true' || v === '1');
+
+/** An app's output: REST `GET /apps/{app}/logs` (query string) and the `deployments.logs` subscription. */
+export const ZLogsInput = z.object({
+  app_name: ZAppName,
+  /** A specific deployment, also one that was replaced; default: the running one, else the latest. */
+  deployment: z.uuid().optional(),
+  tail: z.coerce.number().int().min(0).max(10_000).default(100),
+  follow: ZFlag.default(false),
+  since: ZLogSince.optional(),
+  /** Kubernetes container name; the local runtime has one, `app`. */
+  container: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'container must be a DNS label').optional(),
+});
+export type TLogsInput = z.infer<typeof ZLogsInput>;

@@ -127,6 +127,46 @@ describe.each(['fs', 's3'] as const)('multipart end to end over the %s driver', 
     expect(await plane.caller('reader').artifacts.get({ app_name: APP, digest })).toMatchObject({ status: 'stored', artifact_id: done.artifact_id });
   });
 
+  it('presigns several parts in one call, on both faces, and refuses repeats, oversized batches and unknown uploads', async () => {
+    const bytes = bigArtifact(10 * MiB + 100 * 1024);
+    const digest = sha256(bytes);
+    const parts = split(bytes, [5 * MiB, 5 * MiB]);
+    const { upload_id } = await callOk<{ upload_id: string }>(plane, 'trpc', { op: 'multipartInit', input: { app_name: APP, digest, size_bytes: bytes.length } });
+    const ask = (face: Face, part_numbers: number[], uploadId = upload_id) =>
+      callFace(plane, face, { op: 'multipartPresignParts', input: { app_name: APP, digest, upload_id: uploadId, part_numbers } });
+
+    for (const [face, numbers, code] of [
+      ['rest', [1, 1], 'bad_request'],
+      ['trpc', [], 'bad_request'],
+      ['trpc', Array.from({ length: 65 }, (_, i) => i + 1), 'bad_request'],
+      ['rest', [0], 'bad_request'],
+    ] as const) {
+      const res = await ask(face, [...numbers]);
+      expect({ face, numbers: numbers.length, status: res.status, code: res.code }).toEqual({ face, numbers: numbers.length, status: 400, code });
+    }
+    const unknown = await ask('rest', [1], 'not-the-upload');
+    expect({ status: unknown.status, code: unknown.code }).toEqual({ status: 400, code: 'upload_id_mismatch' });
+
+    const batch = (await ask('rest', [3, 1])).data as { parts: Array<{ part_number: number; url: string; headers: Record<string, string> }>; expires_at: string };
+    expect(batch.parts.map((p) => p.part_number)).toEqual([3, 1]);
+    expect(Date.parse(batch.expires_at)).toBeGreaterThan(Date.now());
+    const second = (await ask('trpc', [2])).data as typeof batch;
+    const urls = new Map([...batch.parts, ...second.parts].map((p) => [p.part_number, p]));
+    const etags: string[] = [];
+    for (const [i, body] of parts.entries()) {
+      const u = urls.get(i + 1)!;
+      const res = await fetch(u.url, { method: 'PUT', headers: u.headers, body: new Uint8Array(body) });
+      expect(res.status, await res.clone().text()).toBe(200);
+      etags.push(res.headers.get('etag')!);
+    }
+    const done = await callOk<CompleteAnswer>(plane, 'trpc', {
+      op: 'multipartComplete',
+      input: { app_name: APP, digest, upload_id, size_bytes: bytes.length, parts: etags.map((etag, i) => ({ part_number: i + 1, etag })) },
+    });
+    expect(done.status).toBe('verifying');
+    expect((await pollSettled(plane, APP, digest, 20_000)).status).toBe('stored');
+  });
+
   it('refuses a wrong ETag with 400, keeps the upload open, and completes with the right one', async () => {
     const bytes = bigArtifact(64 * 1024);
     const digest = sha256(bytes);

@@ -8,6 +8,8 @@ import { TOKENS, type TestPlane } from './harness';
  */
 
 export type Face = 'rest' | 'trpc';
+/** Only the address is needed: an in-process test plane or a control-plane process. */
+export type PlaneUrl = Pick<TestPlane, 'url'>;
 export const FACES: Face[] = ['rest', 'trpc'];
 
 interface OpDef {
@@ -24,6 +26,7 @@ export const OPS = {
   complete: { procedure: 'artifacts.complete', type: 'mutation', method: 'POST', path: '/artifacts/complete' },
   multipartInit: { procedure: 'artifacts.multipartInit', type: 'mutation', method: 'POST', path: '/artifacts/multipart/init' },
   multipartPresignPart: { procedure: 'artifacts.multipartPresignPart', type: 'mutation', method: 'POST', path: '/artifacts/multipart/presign-part' },
+  multipartPresignParts: { procedure: 'artifacts.multipartPresignParts', type: 'mutation', method: 'POST', path: '/artifacts/multipart/presign-parts' },
   multipartComplete: { procedure: 'artifacts.multipartComplete', type: 'mutation', method: 'POST', path: '/artifacts/multipart/complete' },
   multipartAbort: { procedure: 'artifacts.multipartAbort', type: 'mutation', method: 'POST', path: '/artifacts/multipart/abort' },
   list: { procedure: 'artifacts.list', type: 'query', method: 'GET', path: '/artifacts' },
@@ -33,6 +36,7 @@ export const OPS = {
   get: { procedure: 'artifacts.get', type: 'query', method: 'GET', path: '/apps/{app_name}/artifacts/{digest}' },
   setLimits: { procedure: 'apps.setLimits', type: 'mutation', method: 'PATCH', path: '/apps/{app_name}/limits' },
   createDeployment: { procedure: 'deployments.create', type: 'mutation', method: 'POST', path: '/deployments' },
+  createApp: { procedure: 'apps.create', type: 'mutation', method: 'POST', path: '/apps' },
   whoami: { procedure: 'session.whoami', type: 'query', method: 'GET', path: '/whoami' },
 } as const satisfies Record<string, OpDef>;
 
@@ -89,11 +93,11 @@ async function readJson(res: Response): Promise<unknown> {
 }
 
 /** Calls `call.op` over one face of `plane`, over real HTTP. */
-export async function callFace(plane: TestPlane, face: Face, call: FaceCall): Promise<FaceResult> {
+export async function callFace(plane: PlaneUrl, face: Face, call: FaceCall): Promise<FaceResult> {
   return face === 'rest' ? callRest(plane, call) : callTrpc(plane, call);
 }
 
-async function callRest(plane: TestPlane, call: FaceCall): Promise<FaceResult> {
+async function callRest(plane: PlaneUrl, call: FaceCall): Promise<FaceResult> {
   const def: OpDef = OPS[call.op];
   const { path, rest } = fillPath(def.path, call.input);
   const headers: Record<string, string> = authHeader(call.token);
@@ -115,7 +119,7 @@ async function callRest(plane: TestPlane, call: FaceCall): Promise<FaceResult> {
   return { status: res.status, code: env.code, message: env.message, data };
 }
 
-async function callTrpc(plane: TestPlane, call: FaceCall): Promise<FaceResult> {
+async function callTrpc(plane: PlaneUrl, call: FaceCall): Promise<FaceResult> {
   const def: OpDef = OPS[call.op];
   const headers: Record<string, string> = authHeader(call.token);
   let url = `${plane.url}/api/trpc/${def.procedure}`;
@@ -136,7 +140,7 @@ async function callTrpc(plane: TestPlane, call: FaceCall): Promise<FaceResult> {
 }
 
 /** Like {@link callFace}, but throws unless the call succeeded; returns the payload. */
-export async function callOk<T>(plane: TestPlane, face: Face, call: FaceCall): Promise<T> {
+export async function callOk<T>(plane: PlaneUrl, face: Face, call: FaceCall): Promise<T> {
   const res = await callFace(plane, face, call);
   if (res.status >= 400) throw new Error(`${face} ${call.op} failed: ${res.status} ${res.code}: ${res.message}`);
   return res.data as T;

@@ -2,7 +2,13 @@ import { eq } from 'drizzle-orm';
 import { artifacts } from '../../../db/schema';
 import { artifactStorageKey } from '../../contract/digest';
 import type { TCompleteResult } from '../../contract/outputs';
-import type { TMultipartAbortInput, TMultipartCompleteInput, TMultipartInitInput, TMultipartPresignPartInput } from '../../contract/schemas';
+import type {
+  TMultipartAbortInput,
+  TMultipartCompleteInput,
+  TMultipartInitInput,
+  TMultipartPresignPartInput,
+  TMultipartPresignPartsInput,
+} from '../../contract/schemas';
 import { AppError } from '../../errors';
 import { getAppOrThrow, type AppRow } from '../apps/apps.service';
 import type { ServiceCtx } from '../context';
@@ -43,17 +49,30 @@ export async function initMultipart(ctx: ServiceCtx, input: TMultipartInitInput)
 }
 
 export async function presignMultipartPart(ctx: ServiceCtx, input: TMultipartPresignPartInput): Promise<{ url: string; method: 'PUT'; headers: Record<string, string> }> {
+  const { parts } = await presignMultipartParts(ctx, { ...input, part_numbers: [input.part_number] });
+  const { url, method, headers } = parts[0]!;
+  return { url, method, headers };
+}
+
+/** Presigned PUTs for several parts of a pending multipart upload (one check, one touch). */
+export async function presignMultipartParts(
+  ctx: ServiceCtx,
+  input: TMultipartPresignPartsInput,
+): Promise<{ parts: Array<{ part_number: number; url: string; method: 'PUT'; headers: Record<string, string> }>; expires_at: string }> {
   const app = await getAppOrThrow(ctx.db, input.app_name);
   const row = await pendingUpload(ctx, app, input.digest, input.upload_id);
-  const part = await ctx.storage.presignPart(row.storageKey, {
-    uploadId: input.upload_id,
-    partNumber: input.part_number,
-    expiresInSecs: ctx.env.AETHER_PRESIGN_EXPIRE_SECS,
-  });
+  const expiresInSecs = ctx.env.AETHER_PRESIGN_EXPIRE_SECS;
+  const expiresAt = new Date(Date.now() + expiresInSecs * 1000);
+  const parts = await Promise.all(
+    input.part_numbers.map(async (partNumber) => {
+      const part = await ctx.storage.presignPart(row.storageKey, { uploadId: input.upload_id, partNumber, expiresInSecs });
+      return { part_number: partNumber, url: part.url, method: 'PUT' as const, headers: part.headers };
+    }),
+  );
   // A long upload is alive while it asks for parts: keep pending-upload GC away from it.
   await ctx.db.update(artifacts).set({ updatedAt: new Date() }).where(eq(artifacts.id, row.id));
-  ctx.metrics.artifactMultipartPartPresigns.inc();
-  return { url: part.url, method: 'PUT', headers: part.headers };
+  ctx.metrics.artifactMultipartPartPresigns.inc(parts.length);
+  return { parts, expires_at: expiresAt.toISOString() };
 }
 
 /** Assembles the parts in storage, then continues exactly like a single-PUT complete. */

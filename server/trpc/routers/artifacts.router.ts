@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ZArtifact, ZArtifactPage, ZCompleteResult, ZMultipartInitResult, ZPresignedPart, ZPresignResult } from '../../contract/outputs';
+import { ZArtifact, ZArtifactPage, ZCompleteResult, ZMultipartInitResult, ZPresignedPart, ZPresignedParts, ZPresignResult } from '../../contract/outputs';
 import {
   ZArtifactMetaInput,
   ZArtifactRef,
@@ -9,10 +9,11 @@ import {
   ZMultipartCompleteInput,
   ZMultipartInitInput,
   ZMultipartPresignPartInput,
+  ZMultipartPresignPartsInput,
   ZPresignInput,
   ZWaitArtifactInput,
 } from '../../contract/schemas';
-import { abortMultipart, completeMultipart, initMultipart, presignMultipartPart } from '../../services/artifacts/multipart.service';
+import { abortMultipart, completeMultipart, initMultipart, presignMultipartPart, presignMultipartParts } from '../../services/artifacts/multipart.service';
 import { findArtifactByDigest, getArtifact, listArtifacts, waitArtifact } from '../../services/artifacts/query.service';
 import { completeArtifact, presignArtifact } from '../../services/artifacts/upload.service';
 import { createTRPCRouter, deployerProcedure, readerProcedure } from '../init';
@@ -42,6 +43,11 @@ export const artifactsRouter = createTRPCRouter({
     .input(ZMultipartPresignPartInput)
     .output(ZPresignedPart)
     .mutation(({ ctx, input }) => presignMultipartPart(ctx.svc, input)),
+  multipartPresignParts: deployerProcedure
+    .meta(post('/artifacts/multipart/presign-parts', 'Presigned PUTs for several parts in one round trip'))
+    .input(ZMultipartPresignPartsInput)
+    .output(ZPresignedParts)
+    .mutation(({ ctx, input }) => presignMultipartParts(ctx.svc, input)),
   multipartComplete: deployerProcedure
     .meta(post('/artifacts/multipart/complete', 'Assemble the parts; then as complete'))
     .input(ZMultipartCompleteInput)
