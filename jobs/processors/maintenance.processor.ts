@@ -4,11 +4,12 @@ import { enqueueRetention } from '../../server/queues/producers';
 import type { Services } from '../../server/services/context';
 import { collectStalePending } from '../../server/services/artifacts/pending-gc.service';
 import { appsWithRetention, refreshArtifactsGauge } from '../../server/services/artifacts/retention.service';
+import { purgeOldCliLogins } from '../../server/services/auth/cli-login.service';
 
 /**
  * The periodic sweep: pending-upload GC, then a retention pass per app (a safety net for passes
- * a store could not queue, or that ran while the store landed), then the stored-artifacts gauge,
- * last so it counts what the GC left.
+ * a store could not queue, or that ran while the store landed), old CLI login rows, then the
+ * stored-artifacts gauge, last so it counts what the GC left.
  */
 export function maintenanceProcessor(svc: Services) {
   return async (job: Job<JobPayload<'maintenance'>>) => {
@@ -16,7 +17,8 @@ export function maintenanceProcessor(svc: Services) {
     const gc = await collectStalePending(svc);
     const appIds = await appsWithRetention(svc);
     for (const appId of appIds) await enqueueRetention(svc.queues, { appId });
+    const cliLoginsPurged = await purgeOldCliLogins(svc);
     const stored = await refreshArtifactsGauge(svc);
-    return { pendingDeleted: gc.deleted, pendingFailed: gc.failed, retentionQueued: appIds.length, stored };
+    return { pendingDeleted: gc.deleted, pendingFailed: gc.failed, retentionQueued: appIds.length, cliLoginsPurged, stored };
   };
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiTokens, cliLogins } from '../../db/schema';
 import { hashToken } from '../../server/auth/tokens';
 import type { Role } from '../../server/auth/roles';
-import { CLI_TOKEN_TTL_SECS } from '../../server/services/auth/cli-login.service';
+import { CLI_TOKEN_TTL_SECS, purgeOldCliLogins } from '../../server/services/auth/cli-login.service';
 import { writeSession } from '../../cli/config';
 import { maybeRefresh, type CliSession } from '../../cli/session-refresh';
 import { DB_KINDS, startTestPlane, TOKENS, type TestPlane } from '../support/harness';
@@ -120,6 +120,18 @@ describe.each(DB_KINDS)('CLI device login on %s', (kind) => {
     await plane.caller('admin').auth.cliApprove({ user_code: s.user_code });
     await plane.services.db.update(cliLogins).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(cliLogins.userCode, s.user_code));
     expect(await poll(s.device_code)).toEqual({ status: 'expired' });
+  });
+
+  it('the maintenance purge deletes logins expired over a day ago and keeps the rest', async () => {
+    const [old, recent, live] = [await start(), await start(), await start()];
+    const expire = (userCode: string, msAgo: number) =>
+      plane.services.db.update(cliLogins).set({ expiresAt: new Date(Date.now() - msAgo) }).where(eq(cliLogins.userCode, userCode));
+    await expire(old.user_code, 25 * 3600_000);
+    await expire(recent.user_code, 3600_000);
+    expect(await purgeOldCliLogins(plane.services)).toBeGreaterThanOrEqual(1);
+    const left = async (deviceCode: string) => (await plane.services.db.select().from(cliLogins).where(eq(cliLogins.deviceCodeHash, hashToken(deviceCode)))).length;
+    expect([await left(old.device_code), await left(recent.device_code), await left(live.device_code)]).toEqual([0, 1, 1]);
+    expect(await poll(old.device_code)).toEqual({ status: 'expired' });
   });
 
   it("a reader's approval yields a reader token", async () => {

@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { and, eq, gt } from 'drizzle-orm';
+import { and, eq, gt, lt } from 'drizzle-orm';
 import { cliLogins } from '../../../db/schema';
 import { isUniqueViolation } from '../../../db/errors';
 import { hashToken } from '../../auth/tokens';
@@ -124,4 +124,16 @@ export async function decideCliLogin(
   if (!row || !userCode) throw new AppError('not_found', 'no pending login with that code (it may have expired or been used)');
   ctx.log.info(`cli login ${decision}`, { login_id: row.id, by: ctx.actor.name, role: ctx.actor.role });
   return { user_code: userCode, status: decision };
+}
+
+/** Finished logins are kept a day for the record, then deleted (the maintenance sweep). */
+const CLI_LOGIN_KEEP_MS = 24 * 3600 * 1000;
+
+/** Deletes login rows whose code expired over a day ago, whatever their status; returns how many. */
+export async function purgeOldCliLogins(ctx: Pick<Services, 'db'>, now = new Date()): Promise<number> {
+  const gone = await ctx.db
+    .delete(cliLogins)
+    .where(lt(cliLogins.expiresAt, new Date(now.getTime() - CLI_LOGIN_KEEP_MS)))
+    .returning({ id: cliLogins.id });
+  return gone.length;
 }
