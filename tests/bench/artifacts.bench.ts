@@ -1,8 +1,10 @@
 /**
  * The upload path under load: 32 concurrent clients, each presign -> PUT (small artifact) ->
- * complete -> wait until stored, for 10 rounds, on a control plane with its workers over real
- * HTTP, PostgreSQL and Redis. Beside it, in the same run and at the same concurrency, a
- * trivial procedure (`session.whoami`) as the baseline; the ratio is what to track.
+ * complete -> wait until stored, for 10 rounds, against the topology production runs: the
+ * built control plane (`next start`, workers off) and a separate worker process
+ * (`npm run worker`), on real PostgreSQL and Redis, fs storage. This process only generates
+ * load. Beside it, in the same run and at the same concurrency, a trivial procedure
+ * (`session.whoami`) as the baseline; the ratio is what to track.
  *
  * Complete-to-stored is measured twice: by the client, polling `artifacts.get` every 5 ms (the
  * `wait` long-poll re-reads every 150 ms, too coarse here), and by the server, as
@@ -10,13 +12,20 @@
  *
  * Targets (printed, never failing the process): presign p95 < 15 ms, complete-to-stored p95 < 100 ms.
  *
- *   npx tsx tests/bench/artifacts.bench.ts     (BENCH_CLIENTS, BENCH_ROUNDS to change the load)
+ *   npm run build && npx tsx tests/bench/artifacts.bench.ts     (BENCH_CLIENTS, BENCH_ROUNDS to change the load)
  */
-import { eq } from 'drizzle-orm';
-import { artifacts } from '../../db/schema';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import postgres from 'postgres';
 import { sha256, tarGz } from '../support/artifacts';
-import { callFace, callOk } from '../support/faces';
-import { startTestPlane, type TestPlane } from '../support/harness';
+import { assertBuilt, freePort, ROOT, startPlaneProcess } from '../support/control-plane-process';
+import { callFace, callOk, type PlaneUrl } from '../support/faces';
+import { TOKENS } from '../support/harness';
+import { createScratchDatabase } from '../support/pg';
+import { deletePrefix, TEST_REDIS_URL } from '../support/redis';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -49,7 +58,7 @@ async function concurrently(n: number, deadline: number, body: (client: number, 
   );
 }
 
-async function uploadOnce(plane: TestPlane, tag: string, out: { presign: number[]; complete: number[]; toStored: number[]; failures: string[] }) {
+async function uploadOnce(plane: PlaneUrl, tag: string, out: { presign: number[]; complete: number[]; toStored: number[]; failures: string[] }) {
   const bytes = tarGz({ 'package.json': '{"name":"bench"}', 'index.js': `console.log(${JSON.stringify(tag)})` });
   const digest = sha256(bytes);
   const [presigned, presignMs] = await timed(() =>
@@ -77,12 +86,44 @@ async function uploadOnce(plane: TestPlane, tag: string, out: { presign: number[
   out.toStored.push(performance.now() - t0);
 }
 
+/** Starts `npm run worker` with `env`; resolves once its workers are listening. */
+async function startWorkerProcess(env: Record<string, string>) {
+  const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'jobs/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, NODE_ENV: 'production' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      if (output.includes('workers started')) resolve();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}):\n${output}`)));
+  });
+  return { stop: () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once('exit', () => resolve()), child.kill('SIGTERM')))) };
+}
+
 const started = Date.now();
-const plane = await startTestPlane('postgres');
-const workers = plane.startWorkers();
+assertBuilt();
+const scratch = await createScratchDatabase();
+const dataDir = await mkdtemp(path.join(os.tmpdir(), 'aether-bench-'));
+const prefix = `bench-${randomUUID()}`;
+const env = {
+  DATABASE_URL: scratch.url,
+  REDIS_URL: TEST_REDIS_URL,
+  AETHER_QUEUE_PREFIX: prefix,
+  AETHER_DATA_DIR: dataDir,
+  AETHER_API_TOKENS: Object.entries(TOKENS).map(([role, token]) => `${token}:${role}:${role}-user`).join(','),
+  AETHER_LOG_LEVEL: 'warn',
+};
+const plane = await startPlaneProcess({ ...env, AETHER_WORKERS: 'off' }, await freePort());
+const worker = await startWorkerProcess({ ...env, AETHER_LOG_LEVEL: 'info' });
+const sql = postgres(scratch.url, { max: 1, onnotice: () => {} });
 try {
-  await workers.ready;
-  await plane.caller('deployer').apps.create({ name: APP });
+  await callOk(plane, 'trpc', { op: 'createApp', input: { name: APP } });
   // Warm-up: connections, JIT, first queue round trips.
   const warm = { presign: [] as number[], complete: [] as number[], toStored: [] as number[], failures: [] as string[] };
   for (let i = 0; i < 5; i++) await uploadOnce(plane, `warm-${i}`, warm);
@@ -119,15 +160,14 @@ try {
   const wallMs = Date.now() - t0;
 
   // Server side: completed_at -> stored_at of every artifact of this run (warm-up excluded).
-  const rows = await plane.services.db.select().from(artifacts).where(eq(artifacts.status, 'stored'));
-  const serverSide = rows
-    .filter((r) => r.completedAt && r.storedAt)
-    .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
-    .slice(5)
-    .map((r) => r.storedAt!.getTime() - r.completedAt!.getTime());
+  const rows = await sql<{ ms: number }[]>`
+    select extract(epoch from (stored_at - completed_at)) * 1000 as ms from artifacts
+    where status = 'stored' and completed_at is not null and stored_at is not null
+    order by created_at offset 5`;
+  const serverSide = rows.map((r) => Number(r.ms));
 
   const line = (name: string, xs: number[]) => console.log(`${name.padEnd(48)} n=${String(xs.length).padStart(4)}  p50 ${fmt(quantile(xs, 0.5))} ms  p95 ${fmt(quantile(xs, 0.95))} ms`);
-  console.log(`\nartifacts bench: ${CLIENTS} clients x ${ROUNDS} rounds, postgres + redis, fs storage, ${wallMs} ms wall (${((run.toStored.length / wallMs) * 1000).toFixed(0)} uploads/s)`);
+  console.log(`\nartifacts bench: ${CLIENTS} clients x ${ROUNDS} rounds, next start + worker process, postgres + redis, fs storage, ${wallMs} ms wall (${((run.toStored.length / wallMs) * 1000).toFixed(0)} uploads/s)`);
   line('1 client: session.whoami', solo.whoami);
   line('1 client: presign', solo.presign);
   line(`${CLIENTS} clients: session.whoami`, whoami);
@@ -144,6 +184,11 @@ try {
   console.log(`target complete->stored p95 < ${TARGETS.completeToStoredP95} ms: ${storedP95 < TARGETS.completeToStoredP95 ? 'met' : 'MISSED'} (${storedP95.toFixed(1)} ms)`);
   if (run.failures.length) console.log(`failures (${run.failures.length}): ${run.failures.slice(0, 5).join(', ')}`);
 } finally {
-  await plane.close();
+  await sql.end({ timeout: 5 });
+  await worker.stop();
+  await plane.stop();
+  await scratch.drop();
+  await deletePrefix(prefix);
+  await rm(dataDir, { recursive: true, force: true });
   console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
