@@ -6,10 +6,17 @@ import { collectStalePending } from '../../server/services/artifacts/pending-gc.
 import { appsWithRetention, refreshArtifactsGauge } from '../../server/services/artifacts/retention.service';
 import { purgeOldCliLogins } from '../../server/services/auth/cli-login.service';
 
+/** Partial files are swept at most this often: walking every object is not a per-minute job. */
+const PARTIALS_SWEEP_EVERY_MS = 3600_000;
+/** A temp file idle this long belongs to an upload that died (a live one writes constantly). */
+const PARTIAL_IDLE_MS = 3600_000;
+let lastPartialsSweep = 0;
+
 /**
  * The periodic sweep: pending-upload GC, then a retention pass per app (a safety net for passes
- * a store could not queue, or that ran while the store landed), old CLI login rows, then the
- * stored-artifacts gauge, last so it counts what the GC left.
+ * a store could not queue, or that ran while the store landed), old CLI login rows, hourly the
+ * fs driver's abandoned temp files, then the stored-artifacts gauge, last so it counts what the
+ * GC left.
  */
 export function maintenanceProcessor(svc: Services) {
   return async (job: Job<JobPayload<'maintenance'>>) => {
@@ -18,7 +25,12 @@ export function maintenanceProcessor(svc: Services) {
     const appIds = await appsWithRetention(svc);
     for (const appId of appIds) await enqueueRetention(svc.queues, { appId });
     const cliLoginsPurged = await purgeOldCliLogins(svc);
+    let partialsRemoved = 0;
+    if (svc.storage.sweepPartials && Date.now() - lastPartialsSweep >= PARTIALS_SWEEP_EVERY_MS) {
+      lastPartialsSweep = Date.now();
+      partialsRemoved = await svc.storage.sweepPartials(PARTIAL_IDLE_MS);
+    }
     const stored = await refreshArtifactsGauge(svc);
-    return { pendingDeleted: gc.deleted, pendingFailed: gc.failed, retentionQueued: appIds.length, cliLoginsPurged, stored };
+    return { pendingDeleted: gc.deleted, pendingFailed: gc.failed, retentionQueued: appIds.length, cliLoginsPurged, partialsRemoved, stored };
   };
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readFile, rename, rm } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { AppError } from '../errors';
@@ -36,6 +36,8 @@ export interface FsStorage extends StorageDriver {
    * `{ code, message }` JSON with the code's HTTP status.
    */
   handleRequest(req: Request): Promise<Response>;
+  /** Deletes `.partial` files idle for `idleMs` (a live upload keeps writing to its file). */
+  sweepPartials(idleMs: number): Promise<number>;
 }
 
 /** Stored next to each object; its presence is what makes the object exist for head(). */
@@ -203,6 +205,18 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
     },
     completeMultipart: (key, { uploadId, parts }) => multipart.complete(key, uploadId, parts),
     abortMultipart: (key, { uploadId }) => multipart.abort(key, uploadId),
+    async sweepPartials(idleMs) {
+      const names = await readdir(/*turbopackIgnore: true*/ rootDir, { recursive: true }).catch(() => [] as string[]);
+      let removed = 0;
+      for (const name of names.filter((n) => n.endsWith(TEMP_SUFFIX))) {
+        const file = join(/*turbopackIgnore: true*/ rootDir, name);
+        const info = await stat(file).catch(() => null);
+        if (!info || Date.now() - info.mtimeMs < idleMs) continue;
+        await rm(file, { force: true });
+        removed++;
+      }
+      return removed;
+    },
     async handleRequest(req) {
       try {
         const claims = verifyStorageUrl(secret, req, { now: now(), pathPrefix });

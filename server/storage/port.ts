@@ -28,6 +28,12 @@ export interface StorageDriver {
   /** null when the object does not exist. */
   head(key: string): Promise<ObjectInfo | null>;
   /**
+   * Drivers that write temp files (fs) delete those idle for `idleMs`, left by a process killed
+   * mid-upload, and say how many. S3 keeps no temp objects; its unfinished multipart uploads are
+   * aborted by the pending-upload GC.
+   */
+  sweepPartials?(idleMs: number): Promise<number>;
+  /**
    * Writes a whole object from bytes the server itself holds (the legacy direct upload), stored
    * exactly as a presigned PUT would store it: `application/gzip`, metadata `sha256`, and SSE on
    * S3. `body` must yield exactly `sizeBytes` bytes; a shorter or longer body is refused and

@@ -242,3 +242,28 @@ describe('fs storage when the client disconnects mid-upload', () => {
     expect(await storage.head(key)).toBeNull();
   });
 });
+
+describe('fs storage sweep of abandoned temp files', () => {
+  it('deletes .partial files idle past the limit, keeps fresh ones and every stored object', async () => {
+    const { mkdir, utimes, writeFile } = await import('node:fs/promises');
+    const sha = shaOf('kept', 1);
+    const key = artifactStorageKey('sweep', sha);
+    const presigned = await storage.presignPut(key, { sha256: sha, expiresInSecs: 60 });
+    expect((await put(presigned.url, presigned.headers, streamBody('kept', 1))).status).toBe(200);
+    // What a process killed mid-upload leaves: a temp file beside the object, and one in a part dir.
+    const dir = join(root, 'artifacts', 'sweep', sha);
+    const stale = [join(dir, 'app.tar.gz.0b5c.partial'), join(root, '.multipart', 'u1', '1.77aa.partial')];
+    const fresh = join(dir, 'app.tar.gz.9f1e.partial');
+    await mkdir(join(root, '.multipart', 'u1'), { recursive: true });
+    for (const f of [...stale, fresh]) await writeFile(f, 'half an upload');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    for (const f of stale) await utimes(f, twoHoursAgo, twoHoursAgo);
+
+    expect(await storage.sweepPartials(3600_000)).toBe(2);
+    const left = await filesUnder(root);
+    expect(left.filter((f) => f.endsWith('.partial'))).toEqual([fresh.slice(root.length + 1)]);
+    expect(await storage.head(key)).toMatchObject({ sizeBytes: CHUNK, computedSha256: sha });
+    await rm(fresh);
+    await storage.delete(key);
+  });
+});
