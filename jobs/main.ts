@@ -7,16 +7,20 @@ import { getServicesHandle } from '../server/boot';
 import { startBackground } from './start';
 
 const handle = await getServicesHandle();
-const workers = await startBackground(handle.services);
+// The handlers below are in place before the workers exist: a SIGTERM right after they start
+// (a pod deleted while starting) drains them instead of killing the process mid-job.
+const starting = startBackground(handle.services);
 
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   handle.services.log.info('worker shutting down', { signal });
+  const workers = await starting;
   await workers.stop(10_000);
   await handle.close();
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
+await starting;

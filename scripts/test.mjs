@@ -4,7 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { ensureChromium, ensureDependencies, ensurePostgres, ensureRedis } from './lib/services.mjs';
+import { ensureChromium, ensureCompose, ensureDependencies, ensureHelm, ensurePostgres, ensureRedis } from './lib/services.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -20,6 +20,8 @@ ensureDependencies(root);
 const redis = await ensureRedis();
 const pg = await ensurePostgres();
 ensureChromium();
+// The packaging tests render the chart and read docker-compose.yml with the real tools.
+const tools = { AETHER_HELM_BIN: ensureHelm(), AETHER_COMPOSE_BIN: ensureCompose() };
 let code = 1;
 try {
   if (!skipBuild) {
@@ -34,7 +36,7 @@ try {
     const child = spawn('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...vitestArgs], {
       cwd: root,
       stdio: 'inherit',
-      env: { ...process.env, REDIS_URL: redis.url, AETHER_TEST_PG_URL: pg.url },
+      env: { ...process.env, ...tools, REDIS_URL: redis.url, AETHER_TEST_PG_URL: pg.url },
     });
     child.once('exit', (c) => resolve(c ?? 1));
   });

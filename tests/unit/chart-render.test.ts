@@ -1,0 +1,257 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { Job } from 'kubernetes-models/batch/v1';
+import { Ingress } from 'kubernetes-models/networking.k8s.io/v1';
+import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { parseAllDocuments } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadEnv } from '../../server/env';
+import { KUBERNETES_RBAC_RULES } from '../../server/runtime/kubernetes/rbac';
+import { ROOT, findTool, isControlPlaneEnvName } from '../support/packaging';
+
+/**
+ * The chart as Helm renders it, validated against the official Kubernetes schemas and read
+ * back through server/env.ts. Needs a real helm (AETHER_HELM_BIN, or `helm` on PATH): no
+ * faithful Go-template/Sprig renderer exists in JavaScript, so without one this file is skipped.
+ */
+const HELM = findTool('AETHER_HELM_BIN', ['helm']);
+const CHART = path.join(ROOT, 'charts/aether');
+const run = promisify(execFile);
+
+// Rendered manifests are checked field by field; a schema type per kind would add nothing.
+type Obj = any;
+const REQUIRED = {
+  'secrets.DATABASE_URL': 'postgres://aether:pw@postgres.db:5432/aether',
+  'secrets.REDIS_URL': 'redis://redis.db:6379',
+  'secrets.AETHER_API_TOKENS': 'tok_admin:admin:ops',
+  'secrets.AETHER_RUNTIME_FETCH_SECRET': 'f'.repeat(40),
+};
+
+const MODELS: Record<string, new (o: Obj) => { validate(): void }> = {
+  'apps/v1/Deployment': Deployment,
+  'batch/v1/Job': Job,
+  'networking.k8s.io/v1/Ingress': Ingress,
+  'rbac.authorization.k8s.io/v1/Role': Role,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
+  'v1/ConfigMap': ConfigMap,
+  'v1/Secret': Secret,
+  'v1/Service': Service,
+  'v1/ServiceAccount': ServiceAccount,
+};
+
+let valuesDir = '';
+
+/** `helm template` with REQUIRED plus `set` (null removes a key), and optional values files' text. */
+async function render(set: Record<string, string | null> = {}, valuesYaml?: string): Promise<Obj[]> {
+  const merged: Record<string, string | null> = { ...REQUIRED, ...set };
+  const args = ['template', 'rel', CHART, '--namespace', 'aether'];
+  for (const [k, v] of Object.entries(merged)) if (v !== null) args.push('--set-string', `${k}=${v}`);
+  if (valuesYaml) {
+    const file = path.join(valuesDir, `values-${Math.random().toString(36).slice(2)}.yaml`);
+    await writeFile(file, valuesYaml);
+    args.push('-f', file);
+  }
+  const { stdout } = await run(HELM!, args, { maxBuffer: 8 << 20 });
+  return parseAllDocuments(stdout).map((d) => d.toJS() as Obj).filter(Boolean);
+}
+
+async function renderError(set: Record<string, string | null>): Promise<string> {
+  try {
+    await render(set);
+  } catch (err) {
+    return String((err as { stderr?: string }).stderr ?? err);
+  }
+  throw new Error('helm template succeeded');
+}
+
+const find = (docs: Obj[], kind: string, name?: string) => docs.filter((d) => d.kind === kind && (!name || d.metadata.name === name));
+const one = (docs: Obj[], kind: string, name?: string) => {
+  const found = find(docs, kind, name);
+  expect(found, `${kind} ${name ?? ''}`).toHaveLength(1);
+  return found[0];
+};
+const podEnv = (docs: Obj[]) => ({ ...one(docs, 'ConfigMap').data, ...one(docs, 'Secret', 'rel-aether').stringData });
+
+describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
+  let docs: Obj[];
+
+  beforeAll(async () => {
+    valuesDir = await mkdtemp(path.join(tmpdir(), 'aether-chart-'));
+    docs = await render();
+  });
+  afterAll(async () => {
+    if (valuesDir) await rm(valuesDir, { recursive: true, force: true });
+  });
+
+  it('passes helm lint --strict', async () => {
+    const args = ['lint', '--strict', CHART, ...Object.entries(REQUIRED).flatMap(([k, v]) => ['--set-string', `${k}=${v}`])];
+    const { stdout } = await run(HELM!, args);
+    expect(stdout).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  it('prints NOTES with the portal URL, the apps namespace and how to log in', async () => {
+    const args = ['install', 'aether', CHART, '--namespace', 'aether', '--dry-run=client', '--set', 'existingSecret=aether-env', '--set', 'ingress.enabled=true', '--set', 'ingress.tls.secretName=tls'];
+    const { stdout } = await run(HELM!, args, { maxBuffer: 8 << 20 });
+    const notes = stdout.slice(stdout.indexOf('NOTES:'));
+    expect(notes).toContain('Portal and API: https://aether.example.com');
+    expect(notes).toContain('Apps run in namespace "aether-apps"');
+    expect(notes).toContain('kubectl -n aether rollout status deploy/aether-web');
+    expect(notes).toContain('AETHER_API_BASE=https://aether.example.com aether login');
+  });
+
+  it('renders only objects valid against the official Kubernetes schemas', () => {
+    expect(docs.map((d) => `${d.kind}/${d.metadata.name}`).sort()).toEqual([
+      'ConfigMap/rel-aether',
+      'Deployment/rel-aether-web',
+      'Deployment/rel-aether-worker',
+      'Job/rel-aether-migrate',
+      'Role/rel-aether-runtime',
+      'RoleBinding/rel-aether-runtime',
+      'Secret/rel-aether',
+      'Secret/rel-aether-migrate',
+      'Service/rel-aether',
+      'ServiceAccount/rel-aether',
+    ]);
+    for (const d of docs) {
+      const Model = MODELS[`${d.apiVersion}/${d.kind}`];
+      expect(Model, `${d.apiVersion}/${d.kind}`).toBeDefined();
+      expect(() => new Model!(d).validate(), `${d.kind}/${d.metadata.name}`).not.toThrow();
+      expect(d.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': 'aether', 'app.kubernetes.io/instance': 'rel', 'app.kubernetes.io/managed-by': 'Helm' });
+    }
+  });
+
+  it("gives the pods an environment server/env.ts accepts, keyed by the variables' names", () => {
+    const env = podEnv(docs);
+    expect(Object.keys(env).filter((k) => !isControlPlaneEnvName(k))).toEqual([]);
+    const parsed = loadEnv(env);
+    expect(parsed).toMatchObject({
+      AETHER_RUNTIME: 'kubernetes',
+      AETHER_WORKERS: 'off',
+      AETHER_STORAGE_MODE: 's3',
+      AETHER_NAMESPACE: 'aether-apps',
+      DATABASE_URL: REQUIRED['secrets.DATABASE_URL'],
+      // App pods fetch their artifacts through the in-cluster Service.
+      AETHER_RUNTIME_FETCH_URL: 'http://rel-aether.aether.svc.cluster.local:80',
+    });
+    expect(one(docs, 'ConfigMap').data).not.toHaveProperty('DATABASE_URL');
+  });
+
+  it('runs web and worker non-root on a read-only root filesystem, with env from the ConfigMap and Secret', () => {
+    const configMap = one(docs, 'ConfigMap');
+    for (const name of ['rel-aether-web', 'rel-aether-worker']) {
+      const pod = one(docs, 'Deployment', name).spec.template.spec;
+      const [c] = pod.containers;
+      expect(pod.serviceAccountName).toBe(one(docs, 'ServiceAccount').metadata.name);
+      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 });
+      expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      expect(c.envFrom).toEqual([{ configMapRef: { name: configMap.metadata.name } }, { secretRef: { name: 'rel-aether' } }]);
+      expect(c.command).toBeUndefined();
+      expect(c.resources.limits).toBeDefined();
+      // The writable paths the image expects; everything else is read-only.
+      const mounts = c.volumeMounts.map((m: Obj) => m.mountPath);
+      expect(mounts).toEqual(expect.arrayContaining(['/tmp', configMap.data.AETHER_DATA_DIR]));
+    }
+    const worker = one(docs, 'Deployment', 'rel-aether-worker').spec.template.spec.containers[0];
+    expect(worker.args).toEqual(['node', '--import', 'tsx', 'jobs/main.ts']);
+    expect(worker.readinessProbe).toBeUndefined();
+  });
+
+  it('probes the web pods on /healthz and /readyz at the port the Service targets', () => {
+    const web = one(docs, 'Deployment', 'rel-aether-web');
+    const c = web.spec.template.spec.containers[0];
+    expect(c.ports).toEqual([{ name: 'http', containerPort: Number(one(docs, 'ConfigMap').data.PORT), protocol: 'TCP' }]);
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    const svc = one(docs, 'Service');
+    expect(svc.spec.ports[0].targetPort).toBe('http');
+    expect(web.spec.template.metadata.labels).toMatchObject(svc.spec.selector);
+    expect(one(docs, 'Deployment', 'rel-aether-worker').spec.template.metadata.labels).not.toMatchObject(svc.spec.selector);
+  });
+
+  it('runs migrations in a pre-install/pre-upgrade hook Job that reads DATABASE_URL from a hook Secret made first', () => {
+    const job = one(docs, 'Job');
+    const hookSecret = one(docs, 'Secret', 'rel-aether-migrate');
+    for (const o of [job, hookSecret]) expect(o.metadata.annotations['helm.sh/hook']).toBe('pre-install,pre-upgrade');
+    expect(Number(hookSecret.metadata.annotations['helm.sh/hook-weight'])).toBeLessThan(Number(job.metadata.annotations['helm.sh/hook-weight']));
+    const pod = job.spec.template.spec;
+    expect(pod.restartPolicy).toBe('Never');
+    expect(pod.containers[0].args).toEqual(['node', '--import', 'tsx', 'jobs/migrate.ts']);
+    const ref = pod.containers[0].env.find((e: Obj) => e.name === 'DATABASE_URL').valueFrom.secretKeyRef;
+    expect(ref).toEqual({ name: 'rel-aether-migrate', key: 'DATABASE_URL' });
+    expect(hookSecret.stringData).toEqual({ DATABASE_URL: REQUIRED['secrets.DATABASE_URL'] });
+  });
+
+  it("binds the ServiceAccount, in the apps namespace, to exactly the driver's rules", async () => {
+    const role = one(docs, 'Role');
+    const binding = one(docs, 'RoleBinding');
+    expect(role.metadata.namespace).toBe('aether-apps');
+    expect(role.rules).toEqual(KUBERNETES_RBAC_RULES);
+    expect(binding.metadata.namespace).toBe('aether-apps');
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: one(docs, 'ServiceAccount').metadata.name, namespace: 'aether' }]);
+    const other = await render({ 'runtime.namespace': 'team-apps' });
+    expect(one(other, 'Role').metadata.namespace).toBe('team-apps');
+    expect(one(other, 'ConfigMap').data.AETHER_NAMESPACE).toBe('team-apps');
+  });
+
+  it('rolls the pods when config or secrets change, not otherwise', async () => {
+    const sums = (d: Obj[]) => one(d, 'Deployment', 'rel-aether-web').spec.template.metadata.annotations;
+    const [config, secret, scaled] = await Promise.all([
+      render({ 'config.AETHER_LOG_LEVEL': 'debug' }),
+      render({ 'secrets.REDIS_URL': 'redis://other:6379' }),
+      render({ 'web.replicas': '5' }),
+    ]);
+    expect(sums(config)['checksum/config']).not.toBe(sums(docs)['checksum/config']);
+    expect(sums(config)['checksum/secret']).toBe(sums(docs)['checksum/secret']);
+    expect(sums(secret)['checksum/secret']).not.toBe(sums(docs)['checksum/secret']);
+    expect(sums(scaled)).toEqual(sums(docs));
+  });
+
+  it('uses an existing Secret instead of creating any', async () => {
+    const d = await render({ existingSecret: 'ops-aether', ...Object.fromEntries(Object.keys(REQUIRED).map((k) => [k, null])) });
+    expect(find(d, 'Secret')).toEqual([]);
+    expect(one(d, 'Deployment', 'rel-aether-web').spec.template.spec.containers[0].envFrom[1]).toEqual({ secretRef: { name: 'ops-aether' } });
+    const ref = one(d, 'Job').spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef;
+    expect(ref).toEqual({ name: 'ops-aether', key: 'DATABASE_URL' });
+  });
+
+  it('adds an Ingress with TLS when asked, and takes the public URL from it', async () => {
+    expect(find(docs, 'Ingress')).toEqual([]);
+    const d = await render({ 'ingress.enabled': 'true', 'ingress.host': 'deploy.corp.example', 'ingress.className': 'nginx', 'ingress.tls.secretName': 'deploy-tls' });
+    const ing = one(d, 'Ingress');
+    expect(() => new Ingress(ing).validate()).not.toThrow();
+    expect(ing.spec.ingressClassName).toBe('nginx');
+    expect(ing.spec.tls).toEqual([{ hosts: ['deploy.corp.example'], secretName: 'deploy-tls' }]);
+    expect(ing.spec.rules[0].http.paths[0].backend.service).toEqual({ name: 'rel-aether', port: { name: 'http' } });
+    expect(one(d, 'ConfigMap').data.AETHER_PUBLIC_URL).toBe('https://deploy.corp.example');
+  });
+
+  it('writes numbers from values files as integers (not 8e+08) and leaves empty settings out', async () => {
+    const d = await render({}, 'config:\n  AETHER_MAX_ARTIFACT_SIZE_BYTES: 800000000\n  AETHER_S3_SSE: ""\n');
+    const data = one(d, 'ConfigMap').data;
+    expect(data.AETHER_MAX_ARTIFACT_SIZE_BYTES).toBe('800000000');
+    expect(data).not.toHaveProperty('AETHER_S3_SSE');
+    expect(loadEnv(podEnv(d)).AETHER_MAX_ARTIFACT_SIZE_BYTES).toBe(800_000_000);
+  });
+
+  it('refuses to render without what every install needs, saying what is missing', async () => {
+    const [db, redis, tokens, fetchSecret, port] = await Promise.all([
+      renderError({ 'secrets.DATABASE_URL': null }),
+      renderError({ 'secrets.REDIS_URL': null }),
+      renderError({ 'secrets.AETHER_API_TOKENS': null }),
+      renderError({ 'secrets.AETHER_RUNTIME_FETCH_SECRET': null }),
+      renderError({ 'config.PORT': '8080' }),
+    ]);
+    expect(db).toContain('secrets.DATABASE_URL is required');
+    expect(redis).toContain('secrets.REDIS_URL is required');
+    expect(tokens).toContain('secrets.AETHER_API_TOKENS or secrets.AETHER_API_TOKEN is required');
+    expect(fetchSecret).toContain('secrets.AETHER_RUNTIME_FETCH_SECRET is required');
+    expect(port).toContain('config.PORT is set by the chart');
+  });
+});
