@@ -7,6 +7,7 @@ import { getMetrics } from './metrics';
 import { createRedis } from './queues/connection';
 import { createNotifier } from './queues/notifier';
 import { createQueues } from './queues/producers';
+import { createKubernetesRuntimeFromEnv } from './runtime/kubernetes.driver';
 import { createLocalRuntime } from './runtime/local.driver';
 import type { Services } from './services/context';
 import { createStorage } from './storage/index';
@@ -33,12 +34,16 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
   redis.on('error', (err) => log.warn('redis connection error', { err }));
   const queues = createQueues(redis, env.AETHER_QUEUE_PREFIX);
   const notifier = createNotifier(redis, () => createRedis(env.REDIS_URL), `${env.AETHER_QUEUE_PREFIX}:changes`);
-  const runtime = createLocalRuntime({
-    dataDir: env.AETHER_DATA_DIR,
-    source: (key) => storage.openRead(key),
-    healthTimeoutMs: env.AETHER_HEALTH_TIMEOUT_SECS * 1000,
-    log: (msg, fields) => log.info(msg, fields as Record<string, unknown>),
-  });
+  const runtimeLog = (msg: string, fields?: object) => log.info(msg, fields as Record<string, unknown>);
+  const runtime =
+    env.AETHER_RUNTIME === 'kubernetes'
+      ? createKubernetesRuntimeFromEnv(env, runtimeLog)
+      : createLocalRuntime({
+          dataDir: env.AETHER_DATA_DIR,
+          source: (key) => storage.openRead(key),
+          healthTimeoutMs: env.AETHER_HEALTH_TIMEOUT_SECS * 1000,
+          log: runtimeLog,
+        });
 
   const services: Services = {
     env,

@@ -6,6 +6,10 @@ const bool = z
   .optional()
   .transform((v) => (v === undefined ? undefined : /^(1|true|yes|on)$/i.test(v.trim())));
 
+// Kubernetes names and resource quantities, checked here so a typo fails at boot, not mid-rollout.
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
+
 const ZEnv = z
   .object({
     PORT: z.coerce.number().int().min(1).max(65535).default(3000),
@@ -43,7 +47,23 @@ const ZEnv = z
     AETHER_REQUIRE_PRESIGN: bool.default(false),
     /** Legacy direct upload (`POST /artifacts`): uploads at once; the rest wait their turn. */
     AETHER_MAX_CONCURRENT_UPLOADS: z.coerce.number().int().min(1).default(32),
-    AETHER_RUNTIME: z.enum(['local']).default('local'),
+    AETHER_RUNTIME: z.enum(['local', 'kubernetes']).default('local'),
+    /** Kubernetes runtime: the apps' namespace (else AETHER_DEFAULT_NAMESPACE, else `aether-apps`). */
+    AETHER_NAMESPACE: z.string().regex(DNS_LABEL).optional(),
+    AETHER_DEFAULT_NAMESPACE: z.string().regex(DNS_LABEL).optional(),
+    /** Kubernetes config file; unset: in-cluster config, else ~/.kube/config. */
+    KUBECONFIG: z.string().min(1).optional(),
+    AETHER_RUNTIME_IMAGE: z.string().min(1).default('aether-nodejs:20-slim'),
+    /** How pods reach this control plane to fetch artifacts (default AETHER_PUBLIC_URL). */
+    AETHER_RUNTIME_FETCH_URL: z.url().optional(),
+    /** HMAC secret of the per-deployment artifact fetch tokens (default AETHER_STORAGE_SECRET). */
+    AETHER_RUNTIME_FETCH_SECRET: z.string().min(32).optional(),
+    AETHER_RUNTIME_CPU_REQUEST: z.string().regex(QUANTITY).default('100m'),
+    AETHER_RUNTIME_MEMORY_REQUEST: z.string().regex(QUANTITY).default('128Mi'),
+    AETHER_RUNTIME_CPU_LIMIT: z.string().regex(QUANTITY).default('1'),
+    AETHER_RUNTIME_MEMORY_LIMIT: z.string().regex(QUANTITY).default('512Mi'),
+    AETHER_RUNTIME_PROGRESS_DEADLINE_SECS: z.coerce.number().int().min(1).max(3600).default(300),
+    AETHER_RUNTIME_HEALTH_PATH: z.string().regex(/^\/[\x21-\x7e]*$/).default('/'),
     AETHER_HEALTH_TIMEOUT_SECS: z.coerce.number().int().min(1).max(3600).default(60),
     /** `inline` runs the BullMQ workers inside the web process; `off` leaves them to `npm run worker`. */
     AETHER_WORKERS: z.enum(['inline', 'off']).default('inline'),
@@ -56,8 +76,14 @@ const ZEnv = z
     AETHER_VERIFY_REMOTE_HASH: bool.default(false),
     AETHER_REMOTE_HASH_MAX_BYTES: z.coerce.number().int().min(0).default(8_000_000),
   })
+  .refine((env) => env.AETHER_RUNTIME !== 'kubernetes' || Boolean(env.AETHER_RUNTIME_FETCH_SECRET ?? env.AETHER_STORAGE_SECRET), {
+    // Pods fetch through whichever replica answers, days later: the secret must be shared and stable.
+    message: 'AETHER_RUNTIME=kubernetes needs AETHER_RUNTIME_FETCH_SECRET (or AETHER_STORAGE_SECRET)',
+    path: ['AETHER_RUNTIME_FETCH_SECRET'],
+  })
   .transform((env) => ({
     ...env,
+    AETHER_NAMESPACE: env.AETHER_NAMESPACE ?? env.AETHER_DEFAULT_NAMESPACE ?? 'aether-apps',
     AETHER_DATA_DIR: path.resolve(env.AETHER_DATA_DIR),
     AETHER_PUBLIC_URL: (env.AETHER_PUBLIC_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/+$/, ''),
   }));

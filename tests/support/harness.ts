@@ -14,6 +14,7 @@ import { handleRestRequest } from '../../server/rest/handler';
 import { buildOpenApiDocument } from '../../server/rest/openapi';
 import { handleTrpcRequest } from '../../server/trpc/handler';
 import { createCaller } from '../../server/trpc/root';
+import { serveRuntimeArtifact } from '../../server/services/deployments/artifact-fetch.service';
 import { createScratchDatabase } from './pg';
 import { deletePrefix, TEST_REDIS_URL } from './redis';
 import { serveWeb, type WebServer } from './web-server';
@@ -54,6 +55,7 @@ export async function startTestPlane(kind: DbKind, extraEnv: Record<string, stri
     if (pathname.startsWith('/storage/') && services.storageHttp) return services.storageHttp(req);
     if (pathname.startsWith('/api/trpc/')) return handleTrpcRequest(services, req);
     if (pathname === '/openapi.json') return Response.json(buildOpenApiDocument(services.env.AETHER_PUBLIC_URL));
+    if (pathname.startsWith('/runtime/artifacts/')) return serveRuntimeArtifact(services, req, pathname.slice('/runtime/artifacts/'.length));
     return handleRestRequest(services, req);
   });
   const env = loadEnv({

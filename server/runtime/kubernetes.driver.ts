@@ -1,0 +1,118 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Env } from '../env';
+import { KubeApi, loadKubeConfig } from './kubernetes/client';
+import { kubernetesConfigFromEnv, type KubernetesRuntimeConfig } from './kubernetes/config';
+import { fetchToken, fetchTokenKeyFromEnv } from './kubernetes/fetch-token';
+import { kubernetesLogs } from './kubernetes/logs';
+import { appSelector, assertAppName, assertDeploymentId, workloadName } from './kubernetes/names';
+import { rolloutToKubernetes, type RolloutDeps } from './kubernetes/rollout';
+import { RolloutError, type RuntimeDeployment, type RuntimeDriver } from './port';
+
+export interface KubernetesRuntimeOptions {
+  kubeConfig: KubeConfig;
+  config: KubernetesRuntimeConfig;
+  /** Key of the per-deployment fetch tokens (fetchTokenKey of the configured secret). */
+  fetchTokenKey: Buffer;
+  /** How often rollout status is read. Default 1 s. */
+  pollMs?: number;
+  /** Extra wait past progressDeadlineSeconds for the controller to report it. Default 30 s. */
+  graceMs?: number;
+  log?: (msg: string, fields?: object) => void;
+}
+
+/**
+ * The Kubernetes runtime: per app a Deployment and a Service in one namespace, the artifact
+ * fetched by an init container through the control plane with a per-deployment token (kept
+ * in a Secret), rollouts watched by deployment id and generation. One rollout or stop at a
+ * time per app within this driver; the rollout queue serialises across processes.
+ */
+export function createKubernetesRuntime(opts: KubernetesRuntimeOptions): RuntimeDriver {
+  const api = new KubeApi(opts.kubeConfig, opts.config.namespace);
+  const log = opts.log ?? (() => {});
+  const deps: RolloutDeps = {
+    api,
+    cfg: opts.config,
+    tokenFor: (id) => fetchToken(opts.fetchTokenKey, id),
+    pollMs: opts.pollMs ?? 1000,
+    graceMs: opts.graceMs ?? 30_000,
+    log,
+  };
+  const withAppLock = appLocks();
+  const rollout: RuntimeDriver['rollout'] = async (d, onPhase) => {
+    assertDeployment(d);
+    return withAppLock(d.appName, () => rolloutToKubernetes(deps, d, onPhase));
+  };
+
+  return {
+    kind: 'kubernetes',
+    rollout,
+
+    async stop(appName) {
+      assertAppName(appName);
+      const name = workloadName(appName);
+      await withAppLock(appName, async () => {
+        await api.delete('Deployment', name);
+        await api.delete('Service', name);
+        for (const secret of await api.listSecretNames(appSelector(appName))) await api.delete('Secret', secret);
+        log('kubernetes: stopped', { appName });
+      });
+    },
+
+    restore(desired) {
+      // A rollout of what already runs is a no-op apply (same generation) that finds it
+      // complete; a missing or different workload is applied and watched again.
+      return Promise.all(
+        desired.map(async (d) => {
+          try {
+            const { url } = await rollout(d, async () => {});
+            return { deploymentId: d.deploymentId, url, error: null };
+          } catch (err) {
+            const error =
+              err instanceof RolloutError ? `${err.reason}: ${err.message}` : err instanceof Error ? err.message : String(err);
+            log('kubernetes: restore failed', { appName: d.appName, deploymentId: d.deploymentId, error });
+            return { deploymentId: d.deploymentId, url: null, error };
+          }
+        }),
+      );
+    },
+
+    logs(target, q) {
+      assertAppName(target.appName);
+      assertDeploymentId(target.deploymentId);
+      return kubernetesLogs(api, target, q, deps.pollMs);
+    },
+  };
+}
+
+function assertDeployment(d: RuntimeDeployment): void {
+  assertAppName(d.appName);
+  assertDeploymentId(d.deploymentId);
+}
+
+/** Runs tasks for the same key one after another; different keys run concurrently. */
+function appLocks() {
+  const tails = new Map<string, Promise<unknown>>();
+  return <T>(key: string, task: () => Promise<T>): Promise<T> => {
+    const run = (tails.get(key) ?? Promise.resolve()).catch(() => {}).then(task);
+    tails.set(key, run);
+    void run
+      .catch(() => {})
+      .finally(() => {
+        if (tails.get(key) === run) tails.delete(key);
+      });
+    return run;
+  };
+}
+
+/** The driver as configured by the environment (AETHER_RUNTIME=kubernetes). */
+export function createKubernetesRuntimeFromEnv(env: Env, log: (msg: string, fields?: object) => void): RuntimeDriver {
+  const key = fetchTokenKeyFromEnv(env);
+  // env.ts refuses kubernetes mode without a secret; this guards callers that skipped it.
+  if (!key) throw new Error('AETHER_RUNTIME=kubernetes needs AETHER_RUNTIME_FETCH_SECRET');
+  return createKubernetesRuntime({
+    kubeConfig: loadKubeConfig(env.KUBECONFIG),
+    config: kubernetesConfigFromEnv(env),
+    fetchTokenKey: key,
+    log,
+  });
+}
