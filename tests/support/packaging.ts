@@ -33,11 +33,15 @@ export const isControlPlaneEnvName = (name: string) => AWS_SDK_ENV.has(name) || 
 
 /**
  * A CLI that this machine may lack (helm, docker-compose): `envVar` names an explicit binary,
- * else the first of `names` on PATH. Tests that need one are skipped, and say so, without it.
+ * else the first of `names` on PATH. Tests that need one are skipped, and say so, without it;
+ * `npm test` always provides both, so there a tool it named but that is missing fails loudly.
  */
 export function findTool(envVar: string, names: string[]): string | null {
   const explicit = process.env[envVar];
-  if (explicit) return existsSync(explicit) ? explicit : null;
+  if (explicit) {
+    if (!existsSync(explicit)) throw new Error(`${envVar}=${explicit} does not exist`);
+    return explicit;
+  }
   for (const name of names) {
     try {
       const found = execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
