@@ -1,4 +1,4 @@
-import { Worker } from 'bullmq';
+import { MetricsTime, Worker } from 'bullmq';
 import { QUEUE_DEFS } from '../server/queues/definitions';
 import { createRedis } from '../server/queues/connection';
 import { scheduleMaintenance } from '../server/queues/producers';
@@ -27,6 +27,9 @@ function stallOptions(svc: Services) {
   return { lockDuration: ms, stalledInterval: ms };
 }
 
+/** Per-minute completed/failed counts, kept a week: the admin dashboard's throughput charts. */
+const JOB_METRICS = { metrics: { maxDataPoints: MetricsTime.ONE_WEEK } };
+
 /**
  * Starts the BullMQ workers of this process. Each worker gets its own Redis connection
  * (BullMQ blocks on it), on the same prefix the producers use.
@@ -42,6 +45,7 @@ export function startWorkers(svc: Services): RunningWorkers {
     // the queue wait, not the work, decides complete-to-stored latency, so take many at once.
     concurrency: 16,
     ...stallOptions(svc),
+    ...JOB_METRICS,
   });
   verify.on('failed', (job, err) => {
     svc.log.warn('verify job failed', { jobId: job?.id, attempts: job?.attemptsMade, err });
@@ -54,6 +58,7 @@ export function startWorkers(svc: Services): RunningWorkers {
     // One rollout at a time: two rollouts of one app must never interleave their replace step.
     concurrency: 1,
     ...stallOptions(svc),
+    ...JOB_METRICS,
   });
   rollout.on('failed', (job, err) => svc.log.error('rollout job crashed', { jobId: job?.id, err }));
 
@@ -64,6 +69,7 @@ export function startWorkers(svc: Services): RunningWorkers {
     // mostly storage deletes, which need not compete with verification for the store.
     concurrency: 1,
     ...stallOptions(svc),
+    ...JOB_METRICS,
   });
   retention.on('failed', (job, err) => svc.log.warn('retention job failed', { jobId: job?.id, attempts: job?.attemptsMade, err }));
 
@@ -74,6 +80,7 @@ export function startWorkers(svc: Services): RunningWorkers {
     // from other processes are safe (row locks), only wasteful.
     concurrency: 1,
     ...stallOptions(svc),
+    ...JOB_METRICS,
   });
   maintenance.on('failed', (job, err) => svc.log.warn('maintenance sweep failed', { jobId: job?.id, err }));
   // Every process upserts the same scheduler id: one schedule however many workers run.

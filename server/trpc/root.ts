@@ -1,6 +1,8 @@
 import { createCallerFactory, createTRPCRouter } from './init';
+import { adminRouter } from './routers/admin.router';
 import { appsRouter } from './routers/apps.router';
 import { authRouter } from './routers/auth.router';
+import { consoleRouter } from './routers/console.router';
 import { artifactsRouter } from './routers/artifacts.router';
 import { deploymentsRouter } from './routers/deployments.router';
 import { keysRouter } from './routers/keys.router';
@@ -13,6 +15,8 @@ export const appRouter = createTRPCRouter({
   deployments: deploymentsRouter,
   keys: keysRouter,
   auth: authRouter,
+  console: consoleRouter,
+  admin: adminRouter,
 });
 
 /** The type the CLI and the portal import (type-only) to get end-to-end types. */
