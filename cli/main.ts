@@ -98,10 +98,24 @@ function buildProgram(run: Run, env: CliEnv): Command {
     .option('--since <time>', 'only lines after this RFC 3339 time or duration (e.g. 10m, 2h)')
     .option('--container <name>', 'container (Kubernetes runtime)')
     .option('--deployment <id>', 'a specific deployment, also one that was replaced')
+    .option('-t, --timestamps', 'print each line after the time it was written')
     .addOption(formatOption())
-    .addHelpText('after', examples('aether logs --app api --follow', 'aether logs --tail 500 --since 15m'))
-    .action((opts: { app?: string; follow: boolean; tail: number; since?: string; container?: string; deployment?: string; format: Format }) =>
+    .addHelpText('after', examples('aether logs --app api --follow', 'aether logs --tail 500 --since 15m', 'aether logs --deployment <id> --format json'))
+    .action((opts: { app?: string; follow: boolean; tail: number; since?: string; container?: string; deployment?: string; timestamps?: boolean; format: Format }) =>
       run(async (out) => (await import('./commands/logs')).logsCommand({ ...opts, cwd }, env, out)),
+    );
+
+  program
+    .command('rollback')
+    .description('run an earlier deployment again (default: the one before the current), without uploading anything')
+    .option('--app <name>', 'application name (default: from the project)')
+    .option('--to <deployment>', 'the deployment id to go back to')
+    .option('--yes', 'do not ask for confirmation (needed without a TTY)')
+    .option('--detach', 'return once the rollback deployment is created instead of following it')
+    .addOption(formatOption())
+    .addHelpText('after', examples('aether rollback --app api --yes', 'aether rollback --app api --to 3f2c9a1e-... --yes --format json'))
+    .action((opts: { app?: string; to?: string; yes?: boolean; detach?: boolean; format: Format }) =>
+      run(async (out) => (await import('./commands/rollback')).rollbackCommand({ app: opts.app, to: opts.to, yes: opts.yes, wait: !opts.detach, format: opts.format, cwd }, env, out)),
     );
 
   const apps = program.command('apps').description('manage applications');

@@ -3,6 +3,7 @@ import { CliError, EXIT, exitCodeForServerCode, isNetworkError, toCliError } fro
 import type { Output } from '../output';
 import { readProject, resolveAppName } from '../project';
 import { readSettings } from '../settings';
+import type { TLogEntry } from '../../server/contract/outputs';
 
 export interface LogsOptions {
   app?: string;
@@ -11,26 +12,39 @@ export interface LogsOptions {
   since?: string;
   container?: string;
   deployment?: string;
+  /** Prefix each line with its time (text format). */
+  timestamps?: boolean;
   format: 'text' | 'json';
   cwd: string;
 }
 
 const MAX_BACKOFF_MS = 10_000;
+// After a dropped stream, ask again from the last line's time with a tail this large.
+const RESUME_TAIL = 10_000;
 
-function logsUrl(apiBase: string, app: string, opts: LogsOptions, tail: number): URL {
+/** Where a followed stream left off, so a reconnect neither skips nor repeats lines. */
+interface Cursor {
+  time: string | null;
+  /** Lines already printed with exactly `time`. */
+  seenAtTime: Set<string>;
+}
+
+function logsUrl(apiBase: string, app: string, opts: LogsOptions, tail: number, since: string | undefined): URL {
   const url = new URL(`${apiBase}/apps/${encodeURIComponent(app)}/logs`);
+  url.searchParams.set('format', 'ndjson');
   url.searchParams.set('tail', String(tail));
   if (opts.follow) url.searchParams.set('follow', 'true');
-  if (opts.since) url.searchParams.set('since', opts.since);
+  if (since) url.searchParams.set('since', since);
   if (opts.container) url.searchParams.set('container', opts.container);
   if (opts.deployment) url.searchParams.set('deployment', opts.deployment);
   return url;
 }
 
 /**
- * Streams an app's output (GET /apps/{app}/logs) to stdout: text lines, or NDJSON
- * `{"app","line"}` with --format json. With --follow it reconnects with backoff when the
- * stream drops, asking only for new lines, until Ctrl-C.
+ * Streams an app's output (GET /apps/{app}/logs as NDJSON) to stdout: the lines (with
+ * --timestamps, each after its time), or with --format json one `{"time","source","line"}`
+ * object per line. With --follow it reconnects with backoff when the stream drops, resuming
+ * from the last line's time, until Ctrl-C.
  */
 export async function logsCommand(opts: LogsOptions, env: CliEnv, out: Output): Promise<number> {
   const settings = await readSettings(env, (m) => out.warn(m));
@@ -41,12 +55,14 @@ export async function logsCommand(opts: LogsOptions, env: CliEnv, out: Output): 
   const abort = new AbortController();
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
+  const cursor: Cursor = { time: null, seenAtTime: new Set() };
+  const print = printer(opts, cursor);
   let attempt = 0;
-  let tail = opts.tail;
+  let url = logsUrl(conn.apiBase, app, opts, opts.tail, opts.since);
   try {
     for (;;) {
       try {
-        await streamOnce(logsUrl(conn.apiBase, app, opts, tail), token, app, opts.format, abort.signal);
+        await streamOnce(url, token, print, abort.signal);
         attempt = 0;
       } catch (err) {
         if (abort.signal.aborted) return EXIT.ok;
@@ -56,8 +72,8 @@ export async function logsCommand(opts: LogsOptions, env: CliEnv, out: Output): 
         out.warn(`log stream lost (${(err as Error).message}); reconnecting`, { attempt });
       }
       if (!opts.follow || abort.signal.aborted) return EXIT.ok;
-      // Reconnect for new lines only: the history was printed already.
-      tail = 0;
+      // The history was printed already: resume from the last line seen (or only new lines).
+      url = cursor.time ? logsUrl(conn.apiBase, app, opts, RESUME_TAIL, cursor.time) : logsUrl(conn.apiBase, app, opts, 0, undefined);
       const delay = Math.min(MAX_BACKOFF_MS, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
       await new Promise((r) => setTimeout(r, delay));
     }
@@ -66,8 +82,25 @@ export async function logsCommand(opts: LogsOptions, env: CliEnv, out: Output): 
   }
 }
 
-async function streamOnce(url: URL, token: string, app: string, format: 'text' | 'json', signal: AbortSignal): Promise<void> {
-  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal });
+/** Writes one entry to stdout, skipping what a resumed stream repeats. */
+function printer(opts: LogsOptions, cursor: Cursor): (e: TLogEntry) => void {
+  return (e) => {
+    if (e.time && cursor.time) {
+      if (e.time < cursor.time) return;
+      if (e.time === cursor.time && cursor.seenAtTime.has(e.line)) return;
+    }
+    if (e.time) {
+      if (e.time !== cursor.time) cursor.seenAtTime.clear();
+      cursor.time = e.time;
+      cursor.seenAtTime.add(e.line);
+    }
+    if (opts.format === 'json') process.stdout.write(`${JSON.stringify(e)}\n`);
+    else process.stdout.write(opts.timestamps ? `${e.time ?? '-'} ${e.line}\n` : `${e.line}\n`);
+  };
+}
+
+async function streamOnce(url: URL, token: string, print: (e: TLogEntry) => void, signal: AbortSignal): Promise<void> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/x-ndjson' }, signal });
   if (!res.ok) {
     const body = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
     const exit = res.status >= 500 && res.status !== 501 ? EXIT.network : exitCodeForServerCode(body.code);
@@ -77,14 +110,10 @@ async function streamOnce(url: URL, token: string, app: string, format: 'text' |
   let partial = '';
   const decoder = new TextDecoder();
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    if (format === 'text') {
-      process.stdout.write(chunk);
-      continue;
-    }
     partial += decoder.decode(chunk, { stream: true });
     const lines = partial.split('\n');
     partial = lines.pop() ?? '';
-    for (const line of lines) process.stdout.write(`${JSON.stringify({ app, line })}\n`);
+    for (const line of lines) if (line) print(JSON.parse(line) as TLogEntry);
   }
-  if (format === 'json' && partial) process.stdout.write(`${JSON.stringify({ app, line: partial })}\n`);
+  if (partial.trim()) print(JSON.parse(partial) as TLogEntry);
 }

@@ -20,9 +20,13 @@ export async function statusCommand(id: string, opts: { format: 'text' | 'json' 
     `  digest   ${deployment.digest}`,
     `  url      ${deployment.url ?? '-'}`,
     `  by       ${deployment.created_by} at ${deployment.created_at}`,
+    ...(deployment.rollback_of ? [`  rollback of ${deployment.rollback_of}`] : []),
     '  phases:',
     ...events.map((e) => `    ${e.phase.padEnd(11)} ${e.message.split('\n')[0]}${e.duration_ms !== null ? ` (${e.duration_ms} ms)` : ''}`),
   ];
+  // Why it failed, with the app's last output lines, is the one multi-line message worth showing.
+  const failure = events.findLast((e) => e.phase === 'failed');
+  if (deployment.status === 'failed' && failure?.message.includes('\n')) lines.push('', ...failure.message.split('\n').map((l) => `  ${l}`));
   out.result(lines.join('\n'));
   return EXIT.ok;
 }

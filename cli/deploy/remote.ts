@@ -66,7 +66,11 @@ export type Deployment = Awaited<ReturnType<Api['deployments']['get']['query']>>
 export async function rollOut(api: Api, app: string, digest: string, wait: boolean, out: Output): Promise<Deployment> {
   const { deployment, created } = await call('creating deployment', () => api.deployments.create.mutate({ app_name: app, digest }));
   out.info(`${created ? 'created' : 'joined in-flight'} deployment ${deployment.id}`);
-  if (!wait) return deployment;
+  return wait ? followDeployment(api, deployment, out) : deployment;
+}
+
+/** Prints a deployment's phases as they are recorded, until it settles (at most 15 minutes). */
+export async function followDeployment(api: Api, deployment: Deployment, out: Output): Promise<Deployment> {
   let current = deployment;
   let afterId = 0;
   const deadline = Date.now() + 15 * 60_000;

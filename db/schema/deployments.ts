@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, check, index, integer, pgTable, text, timestamp, uniqueIndex, uuid, varchar } from 'drizzle-orm/pg-core';
+import { bigserial, check, index, integer, pgTable, text, timestamp, uniqueIndex, uuid, varchar, type AnyPgColumn } from 'drizzle-orm/pg-core';
 import { applications } from './apps';
 import { artifacts } from './artifacts';
 import { DEPLOYMENT_STATUSES, IN_FLIGHT_DEPLOYMENT_STATUSES, sqlList, type DeploymentStatus } from './enums';
@@ -20,6 +20,9 @@ export const deployments = pgTable(
     lastTransitionAt: timestamp('last_transition_at', { withTimezone: true }).notNull().defaultNow(),
     rolloutStartedAt: timestamp('rollout_started_at', { withTimezone: true }),
     rolloutCompletedAt: timestamp('rollout_completed_at', { withTimezone: true }),
+    // Set on a rollback: the earlier deployment whose artifact this one runs again. The one it
+    // replaces becomes `rolled_back` instead of `superseded`.
+    rollbackOf: uuid('rollback_of').references((): AnyPgColumn => deployments.id, { onDelete: 'set null' }),
   },
   (t) => [
     index('deployments_app_created_idx').on(t.appId, t.createdAt.desc()),

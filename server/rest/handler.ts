@@ -4,6 +4,7 @@ import { ZArtifactMetaInput } from '../contract/schemas';
 import { AppError } from '../errors';
 import { actorFromRequest, requireRole } from '../http';
 import { handleLegacyUpload } from './legacy-upload';
+import { handleLogsRequest, LOGS_PATH_RE } from './logs';
 import { isStored } from '../services/artifacts/query.service';
 import type { Services } from '../services/context';
 import { createInnerContext } from '../trpc/init';
@@ -58,6 +59,9 @@ export async function handleRestRequest(services: Services, req: Request): Promi
   if (req.method === 'HEAD') return handleHead(services, req);
   // Before trpc-to-openapi, which would buffer the body: the legacy upload streams it.
   if (req.method === 'POST' && new URL(req.url).pathname.replace(/\/+$/, '') === '/artifacts') return handleLegacyUpload(services, req);
+  // A stream, not a procedure's JSON (Next serves it from app/apps/[app]/logs; here for the rest).
+  const logs = req.method === 'GET' ? LOGS_PATH_RE.exec(new URL(req.url).pathname) : null;
+  if (logs) return handleLogsRequest(services, req, logs[1]!);
   const res = await createOpenApiFetchHandler({
     endpoint: '/',
     req: await withJsonBody(req),

@@ -1,9 +1,11 @@
 import { retire } from './local/instances';
-import { assertSafeSegment, layoutOf, logFileOf } from './local/layout';
-import { followLines } from './local/logs';
+import { existsSync } from 'node:fs';
+import { AppError } from '../errors';
+import { assertSafeSegment, layoutOf, legacyLogFileOf, logFileOf } from './local/layout';
+import { followEntries } from './local/logs';
 import { runRollout, type RolloutContext } from './local/rollout';
 import { readState, removeState } from './local/state';
-import { RolloutError, type ArtifactSource, type RuntimeDeployment, type RuntimeDriver } from './port';
+import { RolloutError, type ArtifactSource, type LogEntry, type RuntimeDeployment, type RuntimeDriver } from './port';
 
 export interface LocalRuntimeOptions {
   /** Root of everything the runtime keeps: `<dataDir>/runtime/{apps,logs,state,tmp}`. */
@@ -14,7 +16,22 @@ export interface LocalRuntimeOptions {
   healthTimeoutMs?: number;
   /** Where the runtime reports what it did (adoptions, kills, cleanup trouble). Default: silent. */
   log?: (msg: string, fields?: object) => void;
+  /** Size at which a deployment's log is rotated (it keeps one rotated part). Default 5 MiB. */
+  logMaxBytes?: number;
+  /** Deployments per app whose logs are kept. Default {@link DEFAULT_LOG_KEEP_PER_APP}. */
+  logKeepPerApp?: number;
 }
+
+/**
+ * Logs kept per app: the current deployment, the rollback target and a run of failed attempts
+ * before them (a bad afternoon of deploys) stay readable; with the 5 MiB cap and one rotated
+ * part that bounds an app's logs at 100 MiB.
+ */
+export const DEFAULT_LOG_KEEP_PER_APP = 10;
+export const DEFAULT_LOG_MAX_BYTES = 5 * 1024 * 1024;
+
+/** The local runtime runs each app as one process: its output is the one container, `app`. */
+const LOCAL_CONTAINER = 'app';
 
 /**
  * The embedded runtime: each app runs as a local process group (`npm start`, `PORT` set),
@@ -28,12 +45,26 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): RuntimeDriver {
     log: opts.log ?? (() => {}),
     source: opts.source,
     healthTimeoutMs: opts.healthTimeoutMs ?? 30_000,
+    logMaxBytes: opts.logMaxBytes ?? DEFAULT_LOG_MAX_BYTES,
+    logKeepPerApp: opts.logKeepPerApp ?? DEFAULT_LOG_KEEP_PER_APP,
   };
   const withAppLock = appLocks();
   // async throughout, so that invalid input rejects instead of throwing synchronously.
   const rollout: RuntimeDriver['rollout'] = async (d, onPhase) => {
     assertDeployment(d);
-    return withAppLock(d.appName, () => runRollout(ctx, d, onPhase));
+    return new Promise((resolve, reject) => {
+      void withAppLock(d.appName, async () => {
+        const result = await runRollout(ctx, d, onPhase).catch((err: unknown) => {
+          reject(err);
+          return null;
+        });
+        if (!result) return;
+        resolve({ url: result.url });
+        // Reported already; the lock stays held until the old tree is gone, so the next
+        // rollout or stop of this app never overlaps the deletion.
+        await result.cleanup();
+      });
+    });
   };
 
   return {
@@ -70,9 +101,16 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): RuntimeDriver {
       );
     },
 
-    async *logs(deploymentId, logOpts) {
-      assertSafeSegment('deployment id', deploymentId);
-      yield* followLines(logFileOf(ctx.layout, deploymentId), logOpts);
+    // Not a generator itself: bad input throws here, before the caller starts a response.
+    logs(target, q): AsyncIterable<LogEntry> {
+      assertSafeSegment('app name', target.appName);
+      assertSafeSegment('deployment id', target.deploymentId);
+      if (q.container !== undefined && q.container !== LOCAL_CONTAINER) {
+        throw new AppError('not_found', `no container "${q.container}": local apps run as one process ("${LOCAL_CONTAINER}")`);
+      }
+      const file = logFileOf(ctx.layout, target.appName, target.deploymentId);
+      const legacy = legacyLogFileOf(ctx.layout, target.deploymentId);
+      return followEntries(!existsSync(file) && existsSync(legacy) ? legacy : file, q);
     },
   };
 }

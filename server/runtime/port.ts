@@ -59,8 +59,30 @@ export interface RuntimeDriver {
    * process or starting it again. Returns the outcome per deployment.
    */
   restore(desired: RuntimeDeployment[]): Promise<Array<{ deploymentId: string; url: string | null; error: string | null }>>;
-  /** The output of one deployment: the last `tail` lines, then (with follow) new lines as they come. */
-  logs(deploymentId: string, opts: { tail: number; follow: boolean; signal?: AbortSignal }): AsyncIterable<string>;
+  /**
+   * The output of one deployment, also one that was replaced (as long as the driver still
+   * keeps it): the last `tail` entries (only those newer than `sinceSecs` when given), then,
+   * with `follow`, new entries as they come until `signal` aborts.
+   */
+  logs(target: { deploymentId: string; appName: string }, q: LogQuery): AsyncIterable<LogEntry>;
+}
+
+/** One line of an app's output. */
+export interface LogEntry {
+  /** ISO-8601, when the line was written; null when the source kept no time for it. */
+  time: string | null;
+  /** 'app' on local (`app/stderr` for stderr); '<pod>/<container>' on kubernetes. */
+  source: string;
+  line: string;
+}
+
+export interface LogQuery {
+  tail: number;
+  follow: boolean;
+  /** Only entries written in the last `sinceSecs` seconds. */
+  sinceSecs?: number;
+  container?: string;
+  signal?: AbortSignal;
 }
 
 /** How a runtime driver reads artifacts: straight from storage, so no URL can expire on it. */

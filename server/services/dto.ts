@@ -39,6 +39,7 @@ export function toDeploymentDto(row: typeof deployments.$inferSelect, appName: s
     created_at: row.createdAt.toISOString(),
     last_transition_at: row.lastTransitionAt.toISOString(),
     rollout_completed_at: iso(row.rolloutCompletedAt),
+    rollback_of: row.rollbackOf,
   };
 }
 

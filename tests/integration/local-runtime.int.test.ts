@@ -150,8 +150,11 @@ describe('local runtime with real processes', { timeout: 60_000 }, () => {
     expect(await get(url)).toBe('v2');
     expect(alive(v1Pid)).toBe(false);
     await expectGroupGone(v1Pid);
+    // The old tree is deleted after the rollout is reported (the app's lock covers it).
+    const deadline = Date.now() + 5000;
+    while (existsSync(path.join(dataDir, 'runtime/apps/demo/dep-v1')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(existsSync(path.join(dataDir, 'runtime/apps/demo/dep-v1'))).toBe(false);
-    expect(existsSync(path.join(dataDir, 'runtime/logs/dep-v1.log'))).toBe(true);
+    expect(existsSync(path.join(dataDir, 'runtime/logs/demo/dep-v1.log'))).toBe(true);
   });
 
   it('refuses bytes whose digest does not match, and v2 keeps serving', async () => {
@@ -162,6 +165,21 @@ describe('local runtime with real processes', { timeout: 60_000 }, () => {
     expect(await get(v2Url)).toBe('v2');
     expect(existsSync(path.join(dataDir, 'runtime/apps/demo/dep-bad'))).toBe(false);
     expect(await readdir(path.join(dataDir, 'runtime/tmp'))).toEqual([]);
+  });
+
+  it('classifies a missing object as fetch_failed and a hostile archive as archive_refused', async () => {
+    const good = await deployment('demo', 'dep-gone', appSource('v3'));
+    const gone = await rolloutError(driver.rollout({ ...good, storageKey: 'no-such-object.tar.gz' }, async () => {}));
+    expect(gone.reason).toBe('fetch_failed');
+    const bytes = tarGz([{ path: 'package.json', content: '{}' }, { path: '../escape.js', content: 'x' }]);
+    const { file, digest } = await writeArtifact(store, bytes);
+    const phases: string[] = [];
+    const hostile = await rolloutError(driver.rollout({ appName: 'demo', deploymentId: 'dep-hostile', digest, storageKey: path.basename(file) }, async (p) => void phases.push(p.phase)));
+    expect(hostile.reason).toBe('archive_refused');
+    expect(phases).toEqual(['fetch', 'verify']);
+    expect(existsSync(path.join(dataDir, 'runtime/apps/escape.js'))).toBe(false);
+    expect(existsSync(path.join(dataDir, 'runtime/apps/demo/dep-hostile'))).toBe(false);
+    expect(await get(v2Url)).toBe('v2');
   });
 
   it('reports crashed_on_start with the output tail, and v2 keeps serving', async () => {
@@ -180,11 +198,20 @@ describe('local runtime with real processes', { timeout: 60_000 }, () => {
     expect(existsSync(path.join(dataDir, 'runtime/apps/demo/dep-crash'))).toBe(false);
   });
 
-  it('fails health for an app that never listens, kills it, and v2 keeps serving', async () => {
+  it('times out an app that answers only 5xx as health_check_failed, and v2 keeps serving', async () => {
+    const sick = await deployment('demo', 'dep-sick', `require('http').createServer((q, s) => { s.statusCode = 503; s.end(); }).listen(process.env.PORT);`);
+    const err = await rolloutError(newDriver(2000).rollout(sick, async () => {}));
+    expect(err.reason).toBe('health_check_failed');
+    expect(err.message).toMatch(/answered only HTTP 503/);
+    expect(await processesUnder(path.join(dataDir, 'runtime/apps/demo/dep-sick'))).toEqual([]);
+    expect(await get(v2Url)).toBe('v2');
+  });
+
+  it('times out an app that never listens, kills it, and v2 keeps serving', async () => {
     const mute = await deployment('demo', 'dep-mute', `console.log('thinking'); setInterval(() => {}, 1000);`);
     const t0 = Date.now();
     const err = await rolloutError(newDriver(3000).rollout(mute, async () => {}));
-    expect(err.reason).toBe('health_check_failed');
+    expect(err.reason).toBe('timeout');
     expect(err.outputTail).toContain('thinking');
     expect(Date.now() - t0).toBeLessThan(12_000);
     expect(await processesUnder(path.join(dataDir, 'runtime/apps/demo/dep-mute'))).toEqual([]);
@@ -194,15 +221,15 @@ describe('local runtime with real processes', { timeout: 60_000 }, () => {
 
   it('returns the app output, and follow yields lines appended later', async () => {
     const lines: string[] = [];
-    for await (const line of driver.logs('dep-v2', { tail: 50, follow: false })) lines.push(line);
+    for await (const e of driver.logs({ appName: 'demo', deploymentId: 'dep-v2' }, { tail: 50, follow: false })) lines.push(e.line);
     expect(lines).toContain('starting v2');
 
     const ac = new AbortController();
     const seen: string[] = [];
     const following = (async () => {
-      for await (const line of driver.logs('dep-v2', { tail: 0, follow: true, signal: ac.signal })) {
-        seen.push(line);
-        if (line === 'hit /later') ac.abort();
+      for await (const e of driver.logs({ appName: 'demo', deploymentId: 'dep-v2' }, { tail: 0, follow: true, signal: ac.signal })) {
+        seen.push(e.line);
+        if (e.line === 'hit /later') ac.abort();
       }
     })();
     // Requests until the follower sees one: it may not have reached the end of the file yet.
@@ -215,7 +242,7 @@ describe('local runtime with real processes', { timeout: 60_000 }, () => {
     expect(seen).not.toContain('starting v2');
 
     const old: string[] = [];
-    for await (const line of driver.logs('dep-v1', { tail: 5, follow: false })) old.push(line);
+    for await (const e of driver.logs({ appName: 'demo', deploymentId: 'dep-v1' }, { tail: 5, follow: false })) old.push(e.line);
     expect(old).toContain('starting v1');
   });
 

@@ -8,6 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { safeExtract, type ExtractLimits } from '../../server/runtime/extract';
 import { RolloutError } from '../../server/runtime/port';
+import { Header } from 'tar';
 import { tarBytes, tarGz, type ArtifactSpec } from '../support/artifacts';
 
 let sandbox: string;
@@ -122,6 +123,42 @@ describe('safeExtract refuses hostile archives and writes nothing', () => {
     const whole = tarGz([ok, { path: 'f', content: randomBytes(5000) }]);
     return expectRefused(whole.subarray(0, whole.length - 100), undefined, /gzip/);
   });
+});
+
+describe('safeExtract refuses decompression bombs early, holding little in memory', () => {
+  it('gzip bomb: 32 MiB of zeros in 32 KiB of gzip, over an 8 MiB limit', async () => {
+    const bomb = tarGz([ok, { path: 'zeros', content: Buffer.alloc(32 * 1024 * 1024) }]);
+    expect(bomb.length).toBeLessThan(64 * 1024);
+    const heap = process.memoryUsage().heapUsed;
+    const t0 = performance.now();
+    await expectRefused(bomb, { maxBytes: 8 * 1024 * 1024 }, /bytes uncompressed/);
+    // Stops after ~8 MiB of output rather than inflating all 32 (generous: the box may be busy).
+    expect(performance.now() - t0).toBeLessThan(15_000);
+    expect(process.memoryUsage().heapUsed - heap).toBeLessThan(32 * 1024 * 1024);
+  });
+
+  it('a header claiming more than the default 2 GiB is refused before its body is read', async () => {
+    const header = new Header({ path: 'huge', type: 'File', size: 3 * 1024 ** 3, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0 });
+    header.encode();
+    // Only the header and 1 MiB of its claimed 3 GiB: a refusal, not a truncation error.
+    const archive = gzipSync(Buffer.concat([tarBytes([ok]).subarray(0, 1024), header.block as Buffer, Buffer.alloc(1024 * 1024)]));
+    await expectRefused(archive, undefined, /more than 2147483648 bytes uncompressed/);
+  });
+
+  it('a pax extended header too large to be metadata', async () => {
+    const pax = new Header({ path: 'PaxHeader/x', type: 'ExtendedHeader', size: 4 * 1024 * 1024, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0 });
+    pax.encode();
+    // tar keeps pax data in memory and caps it at 1 MiB: over that it is ignored, i.e. refused here.
+    const archive = gzipSync(Buffer.concat([pax.block as Buffer, Buffer.alloc(4 * 1024 * 1024, 0x61), Buffer.alloc(1024)]));
+    await expectRefused(archive, undefined, /unsupported entry|not a valid tar/);
+  });
+
+  it('the same byte count spread over many files counts as a whole', () =>
+    expectRefused(
+      tarGz(Array.from({ length: 20 }, (_, i) => ({ path: `part${i}`, content: Buffer.alloc(512 * 1024) }))),
+      { maxBytes: 8 * 1024 * 1024 },
+      /bytes uncompressed/,
+    ));
 });
 
 describe('safeExtract unpacks a legit tree', () => {

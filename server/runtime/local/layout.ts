@@ -7,6 +7,8 @@ import { AppError } from '../../errors';
  */
 export interface Layout {
   appsDir: string;
+  /** Helper scripts the runtime writes for itself (the log writer). */
+  binDir: string;
   logsDir: string;
   stateDir: string;
   tmpDir: string;
@@ -16,6 +18,7 @@ export function layoutOf(dataDir: string): Layout {
   const root = path.resolve(dataDir, 'runtime');
   return {
     appsDir: path.join(root, 'apps'),
+    binDir: path.join(root, 'bin'),
     logsDir: path.join(root, 'logs'),
     stateDir: path.join(root, 'state'),
     tmpDir: path.join(root, 'tmp'),
@@ -32,7 +35,13 @@ export function assertSafeSegment(what: string, value: string): void {
 export const appDirOf = (l: Layout, appName: string, deploymentId: string) =>
   path.join(l.appsDir, appName, deploymentId);
 
-export const logFileOf = (l: Layout, deploymentId: string) => path.join(l.logsDir, `${deploymentId}.log`);
+/** Per app, so that keeping only its last N deployments' logs is one directory listing. */
+export const appLogsDirOf = (l: Layout, appName: string) => path.join(l.logsDir, appName);
+
+export const logFileOf = (l: Layout, appName: string, deploymentId: string) => path.join(appLogsDirOf(l, appName), `${deploymentId}.log`);
+
+/** Where logs were kept before they were split per app (raw output, no timestamps). */
+export const legacyLogFileOf = (l: Layout, deploymentId: string) => path.join(l.logsDir, `${deploymentId}.log`);
 
 export const stateFileOf = (l: Layout, appName: string) => path.join(l.stateDir, `${appName}.json`);
 

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
-import { open, readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A process group we started and still hold a handle on. */
 export interface Spawned {
-  /** The group leader (npm); the group id is the same number. */
+  /** The group leader (the log writer, parent of npm); the group id is the same number. */
   pid: number;
   /** Kernel start time of the leader, null where /proc does not exist. */
   procStart: string | null;
@@ -27,33 +27,30 @@ export interface SpawnOptions {
   cwd: string;
   port: number;
   logFile: string;
+  /** The log writer script (see log-writer.ts) that timestamps the app's output into `logFile`. */
+  logWriter: string;
+  /** Size at which the log writer rotates `logFile` to `logFile.1`. */
+  logMaxBytes: number;
   /** Fallback HOME for npm's cache and logs when the control plane has none. */
   home: string;
 }
 
 /**
- * Runs `npm start` in `cwd` as the leader of a new process group, with a minimal env and
- * stdout+stderr appended to `logFile`. The child holds the log's file descriptor itself, so
- * it keeps running and logging if the control plane exits.
+ * Runs `npm start` in `cwd` under the log writer, which leads a new process group and appends
+ * the app's stdout and stderr, line by line with a timestamp, to `logFile`. The group does not
+ * depend on the control plane: it keeps running and logging if the control plane exits.
  */
 export async function spawnApp(opts: SpawnOptions): Promise<Spawned> {
   const npm = npmCommand();
-  const log = await open(opts.logFile, 'a', 0o640);
-  let child: ChildProcess;
-  try {
-    child = spawn(/*turbopackIgnore: true*/ npm.file, [...npm.args, 'start'], {
-      cwd: opts.cwd,
-      detached: true,
-      stdio: ['ignore', log.fd, log.fd],
-      env: appEnv(opts),
-    });
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', reject);
-    });
-  } finally {
-    await log.close();
-  }
+  const child: ChildProcess = spawn(
+    /*turbopackIgnore: true*/ process.execPath,
+    [opts.logWriter, opts.logFile, String(opts.logMaxBytes), npm.file, ...npm.args, 'start'],
+    { cwd: opts.cwd, detached: true, stdio: 'ignore', env: appEnv(opts) },
+  );
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
   // A later 'error' (e.g. a failed kill) must not crash the control plane.
   child.on('error', () => {});
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -154,19 +151,28 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-async function waitGroupGone(pgid: number, ms: number): Promise<boolean> {
+// A stopped app is usually gone within milliseconds: poll often, a scan of /proc is cheap.
+const GONE_POLL_MS = 10;
+
+async function waitGroupGone(pgid: number, ms: number, leaderExited?: Promise<unknown>): Promise<boolean> {
   const deadline = Date.now() + ms;
+  // The log writer leads the group and leaves last: while it runs, the group is not gone.
+  if (leaderExited) await Promise.race([leaderExited, sleep(ms)]);
   while (await groupAlive(pgid)) {
     if (Date.now() >= deadline) return false;
-    await sleep(50);
+    await sleep(GONE_POLL_MS);
   }
   return true;
 }
 
-/** SIGTERM to the whole group, SIGKILL after `graceMs`; resolves once the group is gone. */
-export async function stopGroup(pgid: number, graceMs = 5000): Promise<'terminated' | 'killed' | 'stuck'> {
+/**
+ * SIGTERM to the whole group, SIGKILL after `graceMs`; resolves once the group is gone.
+ * `leaderExited`, when we hold the leader as a child, saves polling while it winds down.
+ */
+export async function stopGroup(pgid: number, opts: { graceMs?: number; leaderExited?: Promise<unknown> } = {}): Promise<'terminated' | 'killed' | 'stuck'> {
+  const graceMs = opts.graceMs ?? 5000;
   signalGroup(pgid, 'SIGTERM');
-  if (await waitGroupGone(pgid, graceMs)) return 'terminated';
+  if (await waitGroupGone(pgid, graceMs, opts.leaderExited)) return 'terminated';
   signalGroup(pgid, 'SIGKILL');
   return (await waitGroupGone(pgid, 2000)) ? 'killed' : 'stuck';
 }

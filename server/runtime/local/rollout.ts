@@ -13,9 +13,10 @@ import {
 } from '../port';
 import { fetchToFile } from './fetch';
 import { waitHealthy } from './health';
-import { isServing, retire, stopInstance, type RuntimeContext } from './instances';
-import { appDirOf, logFileOf, urlOf } from './layout';
-import { readTail } from './logs';
+import { isServing, removeTreesBut, retire, stopInstance, type RuntimeContext } from './instances';
+import { appDirOf, appLogsDirOf, logFileOf, urlOf } from './layout';
+import { ensureLogWriter } from './log-writer';
+import { outputTail, pruneAppLogs } from './logs';
 import { freePort } from './ports';
 import { spawnApp, type Spawned } from './process';
 import { readState, removeState, writeState, type TInstanceState } from './state';
@@ -23,9 +24,21 @@ import { readState, removeState, writeState, type TInstanceState } from './state
 export interface RolloutContext extends RuntimeContext {
   source: ArtifactSource;
   healthTimeoutMs: number;
+  /** Size cap of one log file; a deployment keeps at most two (current and rotated). */
+  logMaxBytes: number;
+  /** How many deployments per app keep their logs. */
+  logKeepPerApp: number;
 }
 
 type OnPhase = (report: PhaseReport) => Promise<void>;
+
+/** A rollout's outcome, plus work that may run after it is reported, still under the app's lock. */
+export interface LocalRolloutResult extends RolloutResult {
+  /** Deletes the replaced instance's unpacked tree and any stale one (slow for a big node_modules). */
+  cleanup: () => Promise<void>;
+}
+
+const nothingToClean = async () => {};
 
 const OUTPUT_TAIL_LINES = 20;
 
@@ -34,7 +47,7 @@ const OUTPUT_TAIL_LINES = 20;
  * the app's lock. Until `switch` commits, the previous instance is untouched, and a failure
  * removes what this attempt made (process, download, unpacked tree; the log stays).
  */
-export async function runRollout(ctx: RolloutContext, d: RuntimeDeployment, onPhase: OnPhase): Promise<RolloutResult> {
+export async function runRollout(ctx: RolloutContext, d: RuntimeDeployment, onPhase: OnPhase): Promise<LocalRolloutResult> {
   let previous = await readState(ctx.layout, d.appName);
   if (previous?.deploymentId === d.deploymentId) {
     const t0 = performance.now();
@@ -42,7 +55,7 @@ export async function runRollout(ctx: RolloutContext, d: RuntimeDeployment, onPh
       // A retried job, or restore() finding it alive: re-adopt rather than start a twin.
       const message = `already running as pid ${previous.pid} on port ${previous.port}`;
       await onPhase({ phase: 'health', message, durationMs: elapsed(t0) });
-      return { url: urlOf(previous.port) };
+      return { url: urlOf(previous.port), cleanup: nothingToClean };
     }
     // Same deployment, but dead (or its pid reused): clear its remains and start it afresh.
     await retire(ctx, d.appName, previous);
@@ -75,10 +88,10 @@ class Attempt {
   ) {
     this.dir = appDirOf(ctx.layout, d.appName, d.deploymentId);
     this.archive = path.join(ctx.layout.tmpDir, `${d.deploymentId}.${randomUUID()}.tar.gz`);
-    this.logFile = logFileOf(ctx.layout, d.deploymentId);
+    this.logFile = logFileOf(ctx.layout, d.appName, d.deploymentId);
   }
 
-  async run(previous: TInstanceState | null): Promise<RolloutResult> {
+  async run(previous: TInstanceState | null): Promise<LocalRolloutResult> {
     const { ctx, d } = this;
     const fetched = await this.#phase('fetch', async () => {
       const r = await fetchToFile(ctx.source, d.storageKey, this.archive);
@@ -100,7 +113,7 @@ class Attempt {
     const app = await this.#phase('start', () => this.#start(port));
     await this.#phase('health', () => this.#health(app, port));
     await this.#phase('switch', () => this.#switch(app, port, previous));
-    return { url: urlOf(port) };
+    return { url: urlOf(port), cleanup: () => removeTreesBut(ctx, d.appName, d.deploymentId) };
   }
 
   /**
@@ -120,9 +133,12 @@ class Attempt {
   async #start(port: number): Promise<[Spawned, string]> {
     const { ctx } = this;
     const command = await startCommand(this.dir);
-    await mkdir(ctx.layout.logsDir, { recursive: true });
-    const app = await spawnApp({ cwd: this.dir, port, logFile: this.logFile, home: ctx.layout.appsDir });
+    const logsDir = appLogsDirOf(ctx.layout, this.d.appName);
+    await mkdir(logsDir, { recursive: true });
+    const logWriter = await ensureLogWriter(ctx.layout.binDir);
+    const app = await spawnApp({ cwd: this.dir, port, logFile: this.logFile, logWriter, logMaxBytes: ctx.logMaxBytes, home: ctx.layout.appsDir });
     this.#started = app;
+    await this.#pruneLogs();
     return [app, `npm start (${command}) as pid ${app.pid} with PORT=${port}`];
   }
 
@@ -130,13 +146,16 @@ class Attempt {
     const timeoutMs = this.ctx.healthTimeoutMs;
     const outcome = await waitHealthy(port, timeoutMs, app.exited);
     if (outcome.kind === 'healthy') return [null, `answered HTTP ${outcome.status} on port ${port}`];
-    const { lines } = await readTail(this.logFile, OUTPUT_TAIL_LINES);
+    const lines = await outputTail(this.logFile, OUTPUT_TAIL_LINES);
     if (outcome.kind === 'exited') {
       const how = outcome.signal ? `signal ${outcome.signal}` : `code ${outcome.code}`;
       throw new RolloutError('crashed_on_start', `the app exited (${how}) before answering HTTP`, lines);
     }
-    const last = outcome.lastStatus === null ? 'no answer' : `only HTTP ${outcome.lastStatus}`;
-    const message = `the app did not answer HTTP on port ${port} within ${timeoutMs} ms (${last})`;
+    // Never reachable: it exceeded its deadline to come up. Reachable but 5xx: it fails its check.
+    if (outcome.lastStatus === null) {
+      throw new RolloutError('timeout', `the app did not answer HTTP on port ${port} within ${timeoutMs} ms`, lines);
+    }
+    const message = `the app answered only HTTP ${outcome.lastStatus} on port ${port} for ${timeoutMs} ms`;
     throw new RolloutError('health_check_failed', message, lines);
   }
 
@@ -153,11 +172,22 @@ class Attempt {
     });
     this.#committed = true;
     if (!previous) return [null, `serving at ${urlOf(port)}`];
-    // Committed: failing to stop the old one must not fail the rollout that replaced it.
-    await retire(ctx, d.appName, previous).catch((err: unknown) =>
-      ctx.log('runtime: could not retire previous instance', { appName: d.appName, error: String(err) }),
+    // Committed: failing to stop the old one must not fail the rollout that replaced it. Its
+    // tree is deleted later (cleanup): only the process has to be gone before we report.
+    await stopInstance(ctx, previous.pid, previous.procStart).catch((err: unknown) =>
+      ctx.log('runtime: could not stop previous instance', { appName: d.appName, error: String(err) }),
     );
     return [null, `serving at ${urlOf(port)}, replaced ${previous.deploymentId} (pid ${previous.pid})`];
+  }
+
+  /** Bounds the logs kept for the app, never touching the current instance's or this one's. */
+  async #pruneLogs(): Promise<void> {
+    const { ctx, d } = this;
+    const current = await readState(ctx.layout, d.appName);
+    const protect = new Set([d.deploymentId, ...(current ? [current.deploymentId] : [])]);
+    await pruneAppLogs(appLogsDirOf(ctx.layout, d.appName), ctx.logKeepPerApp, protect).catch((err: unknown) =>
+      ctx.log('runtime: could not prune old logs', { appName: d.appName, error: String(err) }),
+    );
   }
 
   async #phase<T>(phase: RolloutPhase, run: () => Promise<[T, string]>): Promise<T> {

@@ -2,7 +2,7 @@ import { and, count, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { Queryable, Tx } from '../../../db/client';
 import { applications, artifactEvents, artifacts, deployments } from '../../../db/schema';
 import type { Services } from '../context';
-import type { DeploymentRow } from '../deployments/deployments.repo';
+import { findRollbackTarget } from '../deployments/rollback-target';
 import { effectiveLimits } from './quota';
 
 type RetentionServices = Pick<Services, 'db' | 'storage' | 'env' | 'log' | 'metrics'>;
@@ -20,25 +20,12 @@ export interface RetentionResult {
   deleted: string[];
 }
 
-/**
- * The app's rollback target: its most recent `superseded` deployment (newest created first,
- * id as tie-break), i.e. what ran before the current one. `aether rollback` should pick this
- * same row, so retention and rollback never disagree about which artifact must survive.
- */
-export async function findRollbackTarget(db: Queryable, appId: string): Promise<DeploymentRow | undefined> {
-  const [row] = await db
-    .select()
-    .from(deployments)
-    .where(and(eq(deployments.appId, appId), eq(deployments.status, 'superseded')))
-    .orderBy(desc(deployments.createdAt), desc(deployments.id))
-    .limit(1);
-  return row;
-}
+// The rollback target has one definition, shared with `deployments.rollback`'s default.
+export { findRollbackTarget };
 
 /**
- * Artifacts of the app that retention must never delete: those of live deployments, the
- * rollback target's, and (belt and braces) the most recently superseded deployment's, which
- * differs from the rollback target only if rollouts finished out of creation order.
+ * Artifacts of the app that retention must never delete: those of live deployments (being
+ * rolled out or serving) and the rollback target's, exactly the one `aether rollback` picks.
  */
 export async function protectedArtifactIds(db: Queryable, appId: string): Promise<Set<string>> {
   // Sequential on purpose: inside a transaction there is one connection to run them on.
@@ -47,15 +34,8 @@ export async function protectedArtifactIds(db: Queryable, appId: string): Promis
     .from(deployments)
     .where(and(eq(deployments.appId, appId), inArray(deployments.status, [...LIVE_DEPLOYMENT_STATUSES])));
   const target = await findRollbackTarget(db, appId);
-  const lastSuperseded = await db
-    .select({ artifactId: deployments.artifactId })
-    .from(deployments)
-    .where(and(eq(deployments.appId, appId), eq(deployments.status, 'superseded')))
-    .orderBy(desc(deployments.lastTransitionAt), desc(deployments.id))
-    .limit(1);
   const ids = new Set(live.map((d) => d.artifactId));
   if (target) ids.add(target.artifactId);
-  for (const d of lastSuperseded) ids.add(d.artifactId);
   return ids;
 }
 

@@ -10,7 +10,8 @@ import type { TCreateDeploymentResult, TDeployment, TDeploymentEvent } from '../
 import { toDeploymentDto, toDeploymentEventDto } from '../dto';
 import { deploymentTopic } from '../../queues/notifier';
 import { waitUntil } from '../wait';
-import { addDeploymentEvent, getDeploymentWithApp, listDeploymentEvents } from './deployments.repo';
+import { addDeploymentEvent, getDeploymentWithApp, listDeploymentEvents, type DeploymentRow } from './deployments.repo';
+import type { Tx } from '../../../db/client';
 
 const SETTLED = new Set(['running', 'failed', 'superseded', 'rolled_back']);
 
@@ -24,19 +25,7 @@ export async function createDeployment(ctx: ServiceCtx, input: TCreateDeployment
   if (artifact.status !== 'stored') {
     throw new AppError('conflict', `artifact is ${artifact.status}, not stored; only verified artifacts can be deployed`);
   }
-  const inserted = await ctx.db.transaction(async (tx) => {
-    // Re-check under a share lock: retention (which takes this row for update) cannot delete
-    // the artifact between our check and the insert that makes it protected.
-    const [still] = await tx.select({ id: artifacts.id }).from(artifacts).where(and(eq(artifacts.id, artifact.id), eq(artifacts.status, 'stored'))).for('share');
-    if (!still) throw new AppError('conflict', 'artifact was deleted meanwhile; upload it again');
-    const [row] = await tx
-      .insert(deployments)
-      .values({ appId: app.id, artifactId: artifact.id, digest: artifact.digest, createdBy: ctx.actor.name })
-      .onConflictDoNothing()
-      .returning();
-    if (row) await addDeploymentEvent(tx, row.id, { phase: 'created', message: `by ${ctx.actor.name}` });
-    return row;
-  });
+  const inserted = await ctx.db.transaction((tx) => insertDeployment(ctx, tx, { appId: app.id, artifactId: artifact.id, digest: artifact.digest }));
   if (!inserted) {
     const [inFlight] = await ctx.db
       .select()
@@ -46,18 +35,46 @@ export async function createDeployment(ctx: ServiceCtx, input: TCreateDeployment
     if (!inFlight) throw new AppError('conflict', 'a deployment of this digest just settled; retry');
     return { deployment: toDeploymentDto(inFlight, app.name), created: false };
   }
+  await startRollout(ctx, inserted);
+  return { deployment: toDeploymentDto(inserted, app.name), created: true };
+}
+
+/**
+ * Inserts a pending deployment of a stored artifact with its `created` event, inside `tx`;
+ * undefined when one of the same app + digest is in flight already.
+ */
+export async function insertDeployment(
+  ctx: Pick<ServiceCtx, 'actor'>,
+  tx: Tx,
+  values: { appId: string; artifactId: string; digest: string; rollbackOf?: string },
+): Promise<DeploymentRow | undefined> {
+  // Re-check under a share lock: retention (which takes this row for update) cannot delete
+  // the artifact between our check and the insert that makes it protected.
+  const [still] = await tx.select({ id: artifacts.id }).from(artifacts).where(and(eq(artifacts.id, values.artifactId), eq(artifacts.status, 'stored'))).for('share');
+  if (!still) throw new AppError('conflict', 'artifact was deleted meanwhile; upload it again');
+  const [row] = await tx
+    .insert(deployments)
+    .values({ ...values, createdBy: ctx.actor.name })
+    .onConflictDoNothing()
+    .returning();
+  const what = values.rollbackOf ? `rollback to ${values.rollbackOf} ` : '';
+  if (row) await addDeploymentEvent(tx, row.id, { phase: 'created', message: `${what}by ${ctx.actor.name}` });
+  return row;
+}
+
+/** Queues the rollout of a just-created deployment; marks it failed if the queue is down. */
+export async function startRollout(ctx: Pick<ServiceCtx, 'db' | 'queues' | 'log' | 'metrics'>, row: DeploymentRow): Promise<void> {
   try {
-    await enqueueRollout(ctx.queues, { deploymentId: inserted.id });
+    await enqueueRollout(ctx.queues, { deploymentId: row.id });
   } catch (err) {
-    ctx.log.error('enqueue rollout failed', { deploymentId: inserted.id, err });
+    ctx.log.error('enqueue rollout failed', { deploymentId: row.id, err });
     await ctx.db.transaction(async (tx) => {
-      await tx.update(deployments).set({ status: 'failed', failureReason: 'queue_unavailable', lastTransitionAt: new Date() }).where(eq(deployments.id, inserted.id));
-      await addDeploymentEvent(tx, inserted.id, { phase: 'failed', message: 'job queue unavailable' });
+      await tx.update(deployments).set({ status: 'failed', failureReason: 'queue_unavailable', lastTransitionAt: new Date() }).where(eq(deployments.id, row.id));
+      await addDeploymentEvent(tx, row.id, { phase: 'failed', message: 'job queue unavailable' });
     });
     throw new AppError('service_unavailable', 'job queue unavailable; deploy again');
   }
   ctx.metrics.deploymentsCreated.inc();
-  return { deployment: toDeploymentDto(inserted, app.name), created: true };
 }
 
 export async function listDeployments(ctx: Pick<ServiceCtx, 'db'>, input: { app_name: string; limit: number }): Promise<TDeployment[]> {

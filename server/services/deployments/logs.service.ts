@@ -1,31 +1,41 @@
 import { and, desc, eq } from 'drizzle-orm';
-import { deployments } from '../../../db/schema';
+import { deployments, type DeploymentStatus } from '../../../db/schema';
+import type { TLogsInput } from '../../contract/schemas';
 import { notFound } from '../../errors';
+import type { LogEntry } from '../../runtime/port';
 import { getAppOrThrow } from '../apps/apps.service';
 import type { ServiceCtx } from '../context';
 import { getDeploymentWithApp } from './deployments.repo';
 
-export interface LogsInput {
-  app_name: string;
-  /** A specific deployment (also one that was replaced); default: the running one, else the latest. */
-  deploymentId?: string;
-  tail: number;
-  follow: boolean;
-  signal?: AbortSignal;
-}
+/** Deployments that will never print again: following them would only hang the reader. */
+const DONE: ReadonlySet<DeploymentStatus> = new Set(['failed', 'superseded', 'rolled_back']);
 
-/** The output lines of an app's deployment, optionally following new ones. */
-export async function streamAppLogs(ctx: Pick<ServiceCtx, 'db' | 'runtime'>, input: LogsInput): Promise<{ deploymentId: string; lines: AsyncIterable<string> }> {
+export type LogsInput = TLogsInput & { signal?: AbortSignal };
+
+/**
+ * The output of one of an app's deployments (default: the running one, else the latest) as
+ * entries, optionally following new ones. Resolves only once the input is checked (app,
+ * deployment, container), so callers can still answer with an error instead of a stream.
+ */
+export async function streamAppLogs(
+  ctx: Pick<ServiceCtx, 'db' | 'runtime'>,
+  input: LogsInput,
+): Promise<{ deploymentId: string; entries: AsyncIterable<LogEntry> }> {
   const app = await getAppOrThrow(ctx.db, input.app_name);
-  let deploymentId = input.deploymentId;
-  if (deploymentId) {
-    const { deployment } = await getDeploymentWithApp(ctx.db, deploymentId);
-    if (deployment.appId !== app.id) throw notFound(`deployment ${deploymentId} of app "${app.name}"`);
+  let target: { id: string; status: DeploymentStatus } | undefined;
+  if (input.deployment) {
+    const { deployment } = await getDeploymentWithApp(ctx.db, input.deployment);
+    if (deployment.appId !== app.id) throw notFound(`deployment ${input.deployment} of app "${app.name}"`);
+    target = deployment;
   } else {
-    const [running] = await ctx.db.select({ id: deployments.id }).from(deployments).where(and(eq(deployments.appId, app.id), eq(deployments.status, 'running'))).limit(1);
-    const [latest] = running ? [running] : await ctx.db.select({ id: deployments.id }).from(deployments).where(eq(deployments.appId, app.id)).orderBy(desc(deployments.createdAt)).limit(1);
-    if (!latest) throw notFound(`deployments of app "${app.name}"`);
-    deploymentId = latest.id;
+    const cols = { id: deployments.id, status: deployments.status };
+    const [running] = await ctx.db.select(cols).from(deployments).where(and(eq(deployments.appId, app.id), eq(deployments.status, 'running'))).limit(1);
+    [target] = running ? [running] : await ctx.db.select(cols).from(deployments).where(eq(deployments.appId, app.id)).orderBy(desc(deployments.createdAt)).limit(1);
+    if (!target) throw notFound(`deployments of app "${app.name}"`);
   }
-  return { deploymentId, lines: ctx.runtime.logs(deploymentId, { tail: input.tail, follow: input.follow, signal: input.signal }) };
+  const entries = ctx.runtime.logs(
+    { deploymentId: target.id, appName: app.name },
+    { tail: input.tail, follow: input.follow && !DONE.has(target.status), sinceSecs: input.since, container: input.container, signal: input.signal },
+  );
+  return { deploymentId: target.id, entries };
 }

@@ -25,6 +25,8 @@ export async function runRollout(svc: RolloutServices, deploymentId: string): Pr
   const started = await transitionDeployment(svc.db, deploymentId, ['pending', 'rolling_out'], 'rolling_out', { rolloutStartedAt: new Date() }, {
     phase: 'rolling_out',
     message: `${deployment.status === 'rolling_out' ? 'resuming' : 'rolling out'} ${deployment.digest.slice(0, 12)}`,
+    // How long it waited for a worker since it was created.
+    durationMs: Math.max(0, Date.now() - deployment.createdAt.getTime()),
   });
   if (!started) {
     svc.log.warn('rollout skipped: deployment already settled', { deploymentId, status: deployment.status });
@@ -50,9 +52,11 @@ export async function runRollout(svc: RolloutServices, deploymentId: string): Pr
         .select({ id: deployments.id })
         .from(deployments)
         .where(and(eq(deployments.appId, deployment.appId), eq(deployments.status, 'running'), ne(deployments.id, deploymentId)));
-      for (const old of replaced) {
-        await transitionDeployment(tx, old.id, ['running'], 'superseded', {}, { phase: 'superseded', message: `replaced by ${deploymentId}` });
-      }
+      // A rollback's predecessor was judged bad: it is `rolled_back`, and never a rollback target.
+      const [to, message] = deployment.rollbackOf
+        ? (['rolled_back', `rolled back to ${deployment.rollbackOf} by ${deploymentId}`] as const)
+        : (['superseded', `replaced by ${deploymentId}`] as const);
+      for (const old of replaced) await transitionDeployment(tx, old.id, ['running'], to, {}, { phase: to, message });
     });
     await changed();
     svc.metrics.rollouts.inc({ outcome: 'running' });

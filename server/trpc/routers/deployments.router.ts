@@ -5,6 +5,8 @@ import {
   ZDeploymentEventsInput,
   ZDeploymentRef,
   ZListDeploymentsInput,
+  ZLogsInput,
+  ZRollbackInput,
   ZWaitDeploymentInput,
 } from '../../contract/schemas';
 import {
@@ -14,6 +16,8 @@ import {
   listDeployments,
   waitDeployment,
 } from '../../services/deployments/deployments.service';
+import { streamAppLogs } from '../../services/deployments/logs.service';
+import { rollbackDeployment } from '../../services/deployments/rollback.service';
 import { createTRPCRouter, deployerProcedure, readerProcedure } from '../init';
 
 const tags = ['deployments'];
@@ -45,4 +49,18 @@ export const deploymentsRouter = createTRPCRouter({
     .input(ZWaitDeploymentInput)
     .output(ZDeployment)
     .query(({ ctx, input }) => waitDeployment(ctx.svc, input)),
+  /** A new deployment of an earlier stored artifact (default: what ran before the current one). */
+  rollback: deployerProcedure
+    .meta({ openapi: { method: 'POST', path: '/apps/{app_name}/rollback', tags, summary: 'Roll back to an earlier deployment (default: the one before the current)', protect: true } })
+    .input(ZRollbackInput)
+    .output(ZCreateDeploymentResult)
+    .mutation(({ ctx, input }) => rollbackDeployment(ctx.svc, input)),
+  /**
+   * An app's output as LogEntry values (over SSE with httpSubscriptionLink): the last `tail`,
+   * then with `follow` new ones until the client unsubscribes. REST: GET /apps/{app}/logs.
+   */
+  logs: readerProcedure.input(ZLogsInput).subscription(async function* ({ ctx, input, signal }) {
+    const { entries } = await streamAppLogs(ctx.svc, { ...input, signal });
+    yield* entries;
+  }),
 });

@@ -1,0 +1,2 @@
+ALTER TABLE "deployments" ADD COLUMN "rollback_of" uuid;--> statement-breakpoint
+ALTER TABLE "deployments" ADD CONSTRAINT "deployments_rollback_of_deployments_id_fk" FOREIGN KEY ("rollback_of") REFERENCES "public"."deployments"("id") ON DELETE set null ON UPDATE no action;

@@ -1,0 +1,89 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+/**
+ * The app's output, one record per line: `<ISO-8601 time> <o|e> <text>\n` (o = stdout,
+ * e = stderr). A line without a newline for LOG_WRITER_FLUSH_MS is written as it is.
+ */
+export const LOG_RECORD_RE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) ([oe]) (.*)$/s;
+
+/**
+ * Runs as the leader of the app's process group, between the control plane and `npm start`:
+ * it timestamps each line the app prints and appends it to the log, rotating it at a size cap
+ * (`<log>` -> `<log>.1`, so a deployment never keeps more than twice the cap). It is a separate
+ * process, not the control plane, so the app keeps running and logging when the control plane
+ * stops. It ignores SIGTERM/SIGINT/SIGHUP (the app gets them, as the whole group does) so the
+ * app's last words during a graceful stop are still recorded, then exits as the app did.
+ * argv: <log file> <max bytes> <command> [args...]. CommonJS, Node built-ins only.
+ */
+const SCRIPT = String.raw`'use strict';
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const { StringDecoder } = require('node:string_decoder');
+const [logFile, maxArg, file, ...args] = process.argv.slice(2);
+const maxBytes = Math.max(4096, Number(maxArg) || 0);
+const FLUSH_MS = 250;
+const MAX_LINE = 16 * 1024;
+for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => {});
+let fd = fs.openSync(logFile, 'a', 0o640);
+let size = fs.fstatSync(fd).size;
+function append(tag, text) {
+  const rec = Buffer.from(new Date().toISOString() + ' ' + tag + ' ' + text + '\n');
+  if (size > 0 && size + rec.length > maxBytes) {
+    fs.closeSync(fd);
+    try { fs.renameSync(logFile, logFile + '.1'); } catch {}
+    fd = fs.openSync(logFile, 'a', 0o640);
+    size = 0;
+  }
+  fs.writeSync(fd, rec);
+  size += rec.length;
+}
+const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+function lines(stream, tag) {
+  const decoder = new StringDecoder('utf8');
+  let partial = '';
+  let timer = null;
+  const flush = () => { timer = null; if (partial) { append(tag, partial); partial = ''; } };
+  stream.on('data', (chunk) => {
+    const parts = (partial + decoder.write(chunk)).split('\n');
+    partial = parts.pop();
+    for (const l of parts) append(tag, l.endsWith('\r') ? l.slice(0, -1) : l);
+    while (partial.length > MAX_LINE) { append(tag, partial.slice(0, MAX_LINE)); partial = partial.slice(MAX_LINE); }
+    if (timer) clearTimeout(timer);
+    if (partial) timer = setTimeout(flush, FLUSH_MS);
+  });
+  return new Promise((resolve) => stream.on('close', () => { if (timer) clearTimeout(timer); partial += decoder.end(); flush(); resolve(); }));
+}
+const drained = Promise.all([lines(child.stdout, 'o'), lines(child.stderr, 'e')]);
+child.on('error', (err) => { append('e', '[aether] could not start: ' + err.message); process.exit(127); });
+child.on('exit', (code, signal) => {
+  // A grandchild may hold the pipes open: wait for them only briefly.
+  Promise.race([drained, new Promise((r) => setTimeout(r, 500))]).then(() => {
+    fs.closeSync(fd);
+    if (!signal) process.exit(code === null ? 1 : code);
+    // Die of the same signal, so the control plane reports how the app really ended.
+    process.removeAllListeners(signal);
+    process.kill(process.pid, signal);
+    setTimeout(() => process.exit(1), 100);
+  });
+});
+`;
+
+const VERSION = createHash('sha256').update(SCRIPT).digest('hex').slice(0, 12);
+
+/**
+ * Path of the log writer script under `binDir`, written there once per version. Written to the
+ * data directory rather than shipped beside this module: bundlers move modules, and a running
+ * app keeps using the exact script it started with.
+ */
+export async function ensureLogWriter(binDir: string): Promise<string> {
+  const file = path.join(binDir, `log-writer-${VERSION}.cjs`);
+  if (existsSync(file)) return file;
+  await mkdir(binDir, { recursive: true });
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(tmp, SCRIPT, { mode: 0o644 });
+  await rename(tmp, file);
+  return file;
+}
