@@ -54,32 +54,38 @@ export async function deployCommand(opts: DeployOptions, env: CliEnv, out: Outpu
     else out.result(`would deploy ${app}: ${preview.files} files, ${preview.totalSize} bytes before install and compression`);
     return EXIT.ok;
   }
+  // The app check is a round trip: it runs while dependencies install and the tree packs.
+  const appReady = api ? call('checking app', () => ensureApp(api, app, out)) : null;
+  appReady?.catch(() => {}); // awaited before the upload; no unhandled rejection meanwhile
   // --pack-only packs the tree as it is; everything else installs production deps first.
   if (opts.install && !opts.packOnly) {
     await installProductionDeps(project.root, { quiet: opts.format === 'json', cache: opts.cache !== false, env, out });
   }
   const packed = await packProject(project.root, { out: opts.out, compressionLevel }, out);
-  const sbom =
+  // The SBOM is for the user, not the control plane: it is written while the upload runs.
+  const sbomWritten =
     opts.sbom === false
-      ? null
-      : await writeSbom({ root: project.root, manifest: packed.manifestData, artifactPath: packed.artifact, format: opts.legacySbom ? 'legacy' : 'cyclonedx', warn: (m) => out.warn(m) });
+      ? Promise.resolve(null)
+      : writeSbom({ root: project.root, manifest: packed.manifestData, artifactPath: packed.artifact, format: opts.legacySbom ? 'legacy' : 'cyclonedx', warn: (m) => out.warn(m) });
+  sbomWritten.catch(() => {}); // awaited below
   // Signed before anything is printed, so the JSON's `signature` names the file just written.
   const signature = seedHex ? await signArtifact({ artifactPath: packed.artifact, digest: packed.digest, seedHex }) : null;
-  const artifactJson = {
+  const artifactJson = async () => ({
     artifact: packed.artifact,
     digest: packed.digest,
     size_bytes: packed.sizeBytes,
     manifest: packed.manifest,
-    sbom: sbom?.path ?? null,
+    sbom: (await sbomWritten)?.path ?? null,
     signature: signature?.path ?? null,
-  };
+  });
   if (!api) {
-    if (opts.format === 'json') out.json(artifactJson);
+    const described = await artifactJson();
+    if (opts.format === 'json') out.json(described);
     else out.result(`artifact ${packed.artifact} (${packed.sizeBytes} bytes, sha256 ${packed.digest})`);
     return EXIT.ok;
   }
 
-  await call('checking app', () => ensureApp(api, app, out));
+  await appReady;
   if (opts.legacyUpload && conn?.token) await legacyUpload({ apiBase: conn.apiBase, token: conn.token }, app, packed, out, signature?.signatureHex);
   else {
     const abort = new AbortController();
@@ -93,7 +99,8 @@ export async function deployCommand(opts: DeployOptions, env: CliEnv, out: Outpu
   }
   const deployment = await rollOut(api, app, packed.digest, opts.wait, out);
 
-  if (opts.format === 'json') out.json({ ...artifactJson, deployment: { id: deployment.id, status: deployment.status, url: deployment.url } });
+  const described = await artifactJson();
+  if (opts.format === 'json') out.json({ ...described, deployment: { id: deployment.id, status: deployment.status, url: deployment.url } });
   else if (deployment.status === 'running') out.result(`deployed ${app} (${packed.digest.slice(0, 12)}): ${deployment.url}`);
   else out.result(`deployment ${deployment.id} is ${deployment.status}${deployment.failure_reason ? `: ${deployment.failure_reason}` : ''}`);
   if (deployment.status === 'failed') {

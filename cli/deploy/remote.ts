@@ -41,22 +41,22 @@ export async function upload(
     traceId: opts.traceId,
     signal: opts.signal,
   });
-  const ref = { app_name: app, digest: packed.digest };
-  const current = await call('reading artifact', () => api.artifacts.get.query(ref));
-  await waitStored(api, ref, current, out);
+  await waitStored(api, { app_name: app, digest: packed.digest }, out);
 }
 
-type Artifact = Awaited<ReturnType<Api['artifacts']['get']['query']>>;
+type Artifact = Awaited<ReturnType<Api['artifacts']['wait']['query']>>;
 
-export async function waitStored(api: Api, ref: { app_name: string; digest: string }, initial: Artifact, out: Output): Promise<Artifact> {
-  let artifact = initial;
+/** Long-polls the artifact until verification settles (the first call answers at once if it has). */
+async function waitStored(api: Api, ref: { app_name: string; digest: string }, out: Output): Promise<Artifact> {
   const deadline = Date.now() + 5 * 60_000;
+  let said = false;
   for (;;) {
+    const artifact = await call('waiting for verification', () => api.artifacts.wait.query({ ...ref, timeout_ms: 20_000 }));
     if (artifact.status === 'stored') return artifact;
     if (artifact.status === 'failed') throw new CliError(EXIT.runtime, `artifact verification failed: ${artifact.failure_reason ?? 'unknown reason'}`);
     if (Date.now() > deadline) throw new CliError(EXIT.runtime, `artifact still ${artifact.status} after 5 minutes`);
-    if (artifact.status === 'verifying') out.info('verifying artifact');
-    artifact = await call('waiting for verification', () => api.artifacts.wait.query({ ...ref, timeout_ms: 20_000 }));
+    if (artifact.status === 'verifying' && !said) out.info('verifying artifact');
+    said = true;
   }
 }
 
