@@ -7,6 +7,7 @@ import { kubernetesLogs } from './kubernetes/logs';
 import { appSelector, assertAppName, assertDeploymentId, workloadName } from './kubernetes/names';
 import { rolloutToKubernetes, type RolloutDeps } from './kubernetes/rollout';
 import { RolloutError, type RuntimeDeployment, type RuntimeDriver } from './port';
+import { appLocks } from './app-locks';
 
 export interface KubernetesRuntimeOptions {
   kubeConfig: KubeConfig;
@@ -87,21 +88,6 @@ export function createKubernetesRuntime(opts: KubernetesRuntimeOptions): Runtime
 function assertDeployment(d: RuntimeDeployment): void {
   assertAppName(d.appName);
   assertDeploymentId(d.deploymentId);
-}
-
-/** Runs tasks for the same key one after another; different keys run concurrently. */
-function appLocks() {
-  const tails = new Map<string, Promise<unknown>>();
-  return <T>(key: string, task: () => Promise<T>): Promise<T> => {
-    const run = (tails.get(key) ?? Promise.resolve()).catch(() => {}).then(task);
-    tails.set(key, run);
-    void run
-      .catch(() => {})
-      .finally(() => {
-        if (tails.get(key) === run) tails.delete(key);
-      });
-    return run;
-  };
 }
 
 /** The driver as configured by the environment (AETHER_RUNTIME=kubernetes). */

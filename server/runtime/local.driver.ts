@@ -6,6 +6,7 @@ import { followEntries } from './local/logs';
 import { runRollout, type RolloutContext } from './local/rollout';
 import { readState, removeState } from './local/state';
 import { RolloutError, type ArtifactSource, type LogEntry, type RuntimeDeployment, type RuntimeDriver } from './port';
+import { appLocks } from './app-locks';
 
 export interface LocalRuntimeOptions {
   /** Root of everything the runtime keeps: `<dataDir>/runtime/{apps,logs,state,tmp}`. */
@@ -120,17 +121,3 @@ function assertDeployment(d: RuntimeDeployment): void {
   assertSafeSegment('deployment id', d.deploymentId);
 }
 
-/** Runs tasks for the same key one after another; different keys run concurrently. */
-function appLocks() {
-  const tails = new Map<string, Promise<unknown>>();
-  return <T>(key: string, task: () => Promise<T>): Promise<T> => {
-    const run = (tails.get(key) ?? Promise.resolve()).catch(() => {}).then(task);
-    tails.set(key, run);
-    void run
-      .catch(() => {})
-      .finally(() => {
-        if (tails.get(key) === run) tails.delete(key);
-      });
-    return run;
-  };
-}
