@@ -24,10 +24,10 @@ export async function signIn(_prev: { error: string | null }, form: FormData): P
   });
   const returnTo = String(form.get('return_to') ?? '');
   // Same-site paths only: "//host" or "/\\host" would make this an open redirect.
-  redirect(/^\/(?![/\\])/.test(returnTo) ? returnTo : '/');
+  redirect(/^\/(?![/\\])/.test(returnTo) ? returnTo : '/console');
 }
 
 export async function signOut(): Promise<void> {
   (await cookies()).delete(SESSION_COOKIE);
-  redirect('/');
+  redirect('/console');
 }

@@ -1,16 +1,17 @@
 import type { ReactNode } from 'react';
+import { PortalHeader } from './_components/portal-header';
 import './globals.css';
 
-export const metadata = { title: 'Aether', description: 'Deploy Node.js services in seconds' };
+export const metadata = { title: { default: 'Aether', template: '%s · Aether' }, description: 'Deploy Node.js services in seconds' };
+export const viewport = { width: 'device-width', initialScale: 1 };
 
 export default function RootLayout({ children }: { children: ReactNode }) {
   return (
     <html lang="en">
       <body>
-        <header className="top">
-          <a href="/" className="brand">Aether</a>
-        </header>
-        <main>{children}</main>
+        <a href="#main" className="skip">Skip to content</a>
+        <PortalHeader />
+        <main id="main">{children}</main>
       </body>
     </html>
   );

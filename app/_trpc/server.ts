@@ -1,21 +1,25 @@
 import 'server-only';
 import { cookies } from 'next/headers';
+import { cache } from 'react';
 import { getServices } from '../../server/boot';
 import { authenticateToken } from '../../server/auth/tokens';
 import { AppError } from '../../server/errors';
+import { SESSION_COOKIE } from '../../server/trpc/handler';
 import { createInnerContext } from '../../server/trpc/init';
 import { createCaller } from '../../server/trpc/root';
 
-export const SESSION_COOKIE = 'aether_session';
+export { SESSION_COOKIE };
 
 /**
  * The tRPC caller for server components, acting as the signed-in user (token from the
  * httpOnly session cookie). Null when nobody is signed in or the token stopped working.
+ * Once per request (React cache): the header, the layout and the page share one lookup.
  */
-export async function getPortalCaller() {
-  const services = await getServices();
+export const getPortalCaller = cache(async function getPortalCaller() {
+  // The cookie first: it marks the render dynamic before anything touches the database.
   const token = (await cookies()).get(SESSION_COOKIE)?.value;
   if (!token) return null;
+  const services = await getServices();
   try {
     const actor = await authenticateToken(services.db, services.staticTokens, token);
     return { caller: createCaller(createInnerContext(services, actor)), actor };
@@ -23,4 +27,4 @@ export async function getPortalCaller() {
     if (err instanceof AppError && err.code === 'unauthorized') return null;
     throw err;
   }
-}
+});

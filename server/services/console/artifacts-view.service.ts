@@ -1,0 +1,41 @@
+import { and, desc, eq, lt, ne, or, type SQL } from 'drizzle-orm';
+import { artifacts, publicKeys } from '../../../db/schema';
+import type { TConsoleArtifactsPage } from '../../contract/console';
+import { getAppOrThrow } from '../apps/apps.service';
+import type { ServiceCtx } from '../context';
+import { toArtifactDto } from '../dto';
+import { publicKeyFingerprint } from '../keys/signature';
+import { decodeCursor, encodeCursor } from './keyset-cursor';
+
+/**
+ * An app's artifacts newest first with the key that verified each one (its fingerprint, never
+ * the signature), keyset-paginated. Deleted rows are left out unless asked for by status.
+ */
+export async function listArtifactsWithKeys(
+  ctx: Pick<ServiceCtx, 'db'>,
+  input: { app_name: string; status?: 'pending' | 'verifying' | 'stored' | 'failed' | 'deleted'; limit: number; cursor?: string },
+): Promise<TConsoleArtifactsPage> {
+  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const where: Array<SQL | undefined> = [eq(artifacts.appId, app.id), input.status ? eq(artifacts.status, input.status) : ne(artifacts.status, 'deleted')];
+  if (input.cursor) {
+    const c = decodeCursor(input.cursor);
+    where.push(or(lt(artifacts.createdAt, c.createdAt), and(eq(artifacts.createdAt, c.createdAt), lt(artifacts.id, c.id))));
+  }
+  const rows = await ctx.db
+    .select({ artifact: artifacts, key: { id: publicKeys.id, hex: publicKeys.publicKeyHex, active: publicKeys.active } })
+    .from(artifacts)
+    .leftJoin(publicKeys, eq(publicKeys.id, artifacts.verifiedKeyId))
+    .where(and(...where))
+    .orderBy(desc(artifacts.createdAt), desc(artifacts.id))
+    .limit(input.limit + 1);
+  const page = rows.slice(0, input.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map(({ artifact, key }) => ({
+      ...toArtifactDto(artifact, app.name),
+      signed: artifact.signature !== null,
+      signing_key: key?.id && key.hex ? { key_id: key.id, fingerprint: publicKeyFingerprint(key.hex), active: key.active ?? false } : null,
+    })),
+    next_cursor: rows.length > input.limit && last ? encodeCursor(last.artifact.createdAt, last.artifact.id) : null,
+  };
+}

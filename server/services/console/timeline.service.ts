@@ -1,0 +1,35 @@
+import { and, asc, desc, eq, inArray, lt, or, type SQL } from 'drizzle-orm';
+import { deploymentEvents, deployments } from '../../../db/schema';
+import type { TTimelinePage } from '../../contract/console';
+import { getAppOrThrow } from '../apps/apps.service';
+import type { ServiceCtx } from '../context';
+import { toDeploymentDto, toDeploymentEventDto } from '../dto';
+import { decodeCursor, encodeCursor } from './keyset-cursor';
+
+/**
+ * One page of an app's deployments, newest first, each with its phases: two indexed queries
+ * per page (deployments by app + created_at, then their events), however long the history.
+ */
+export async function getDeploymentTimeline(ctx: Pick<ServiceCtx, 'db'>, input: { app_name: string; limit: number; cursor?: string }): Promise<TTimelinePage> {
+  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const where: Array<SQL | undefined> = [eq(deployments.appId, app.id)];
+  if (input.cursor) {
+    const c = decodeCursor(input.cursor);
+    where.push(or(lt(deployments.createdAt, c.createdAt), and(eq(deployments.createdAt, c.createdAt), lt(deployments.id, c.id))));
+  }
+  const rows = await ctx.db
+    .select()
+    .from(deployments)
+    .where(and(...where))
+    .orderBy(desc(deployments.createdAt), desc(deployments.id))
+    .limit(input.limit + 1);
+  const page = rows.slice(0, input.limit);
+  const events = page.length
+    ? await ctx.db.select().from(deploymentEvents).where(inArray(deploymentEvents.deploymentId, page.map((d) => d.id))).orderBy(asc(deploymentEvents.id))
+    : [];
+  const last = page.at(-1);
+  return {
+    items: page.map((d) => ({ ...toDeploymentDto(d, app.name), events: events.filter((e) => e.deploymentId === d.id).map(toDeploymentEventDto) })),
+    next_cursor: rows.length > input.limit && last ? encodeCursor(last.createdAt, last.id) : null,
+  };
+}
