@@ -1,11 +1,12 @@
-import { and, desc, eq, lt, or, type SQL } from 'drizzle-orm';
+import { and, desc, eq, type SQL } from 'drizzle-orm';
 import { applications, artifacts } from '../../../db/schema';
 import type { TArtifact } from '../../contract/outputs';
 import type { TArtifactRef, TListArtifactsInput } from '../../contract/schemas';
-import { AppError, notFound } from '../../errors';
+import { notFound } from '../../errors';
 import { getAppOrThrow } from '../apps/apps.service';
 import type { ServiceCtx } from '../context';
 import { toArtifactDto } from '../dto';
+import { encodeCursor, olderThanCursor } from '../keyset-cursor';
 import { artifactTopic } from '../../queues/notifier';
 import { waitUntil } from '../wait';
 import { getArtifactOrThrow } from './artifacts.repo';
@@ -25,24 +26,13 @@ export async function waitArtifact(ctx: Pick<ServiceCtx, 'db' | 'notifier'>, inp
   return toArtifactDto(row, app.name);
 }
 
-const encodeCursor = (createdAt: Date, id: string) => Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(iso ?? '');
-  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) throw new AppError('bad_request', 'invalid cursor');
-  return { createdAt, id };
-}
 
 /** Artifacts newest first, optionally of one app and one status; keyset-paginated. */
 export async function listArtifacts(ctx: Ctx, input: TListArtifactsInput): Promise<{ items: TArtifact[]; next_cursor: string | null }> {
   const where: Array<SQL | undefined> = [];
   if (input.app_name) where.push(eq(artifacts.appId, (await getAppOrThrow(ctx.db, input.app_name)).id));
   if (input.status) where.push(eq(artifacts.status, input.status));
-  if (input.cursor) {
-    const c = decodeCursor(input.cursor);
-    where.push(or(lt(artifacts.createdAt, c.createdAt), and(eq(artifacts.createdAt, c.createdAt), lt(artifacts.id, c.id))));
-  }
+  if (input.cursor) where.push(olderThanCursor(input.cursor, artifacts.createdAt, artifacts.id));
   const rows = await ctx.db
     .select({ artifact: artifacts, appName: applications.name })
     .from(artifacts)

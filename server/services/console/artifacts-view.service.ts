@@ -1,11 +1,11 @@
-import { and, desc, eq, lt, ne, or, type SQL } from 'drizzle-orm';
+import { and, desc, eq, ne, type SQL } from 'drizzle-orm';
 import { artifacts, publicKeys } from '../../../db/schema';
 import type { TConsoleArtifactsPage } from '../../contract/console';
 import { getAppOrThrow } from '../apps/apps.service';
 import type { ServiceCtx } from '../context';
 import { toArtifactDto } from '../dto';
 import { publicKeyFingerprint } from '../keys/signature';
-import { decodeCursor, encodeCursor } from './keyset-cursor';
+import { encodeCursor, olderThanCursor } from '../keyset-cursor';
 
 /**
  * An app's artifacts newest first with the key that verified each one (its fingerprint, never
@@ -17,10 +17,7 @@ export async function listArtifactsWithKeys(
 ): Promise<TConsoleArtifactsPage> {
   const app = await getAppOrThrow(ctx.db, input.app_name);
   const where: Array<SQL | undefined> = [eq(artifacts.appId, app.id), input.status ? eq(artifacts.status, input.status) : ne(artifacts.status, 'deleted')];
-  if (input.cursor) {
-    const c = decodeCursor(input.cursor);
-    where.push(or(lt(artifacts.createdAt, c.createdAt), and(eq(artifacts.createdAt, c.createdAt), lt(artifacts.id, c.id))));
-  }
+  if (input.cursor) where.push(olderThanCursor(input.cursor, artifacts.createdAt, artifacts.id));
   const rows = await ctx.db
     .select({ artifact: artifacts, key: { id: publicKeys.id, hex: publicKeys.publicKeyHex, active: publicKeys.active } })
     .from(artifacts)

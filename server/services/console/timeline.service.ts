@@ -1,10 +1,10 @@
-import { and, asc, desc, eq, inArray, lt, or, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, type SQL } from 'drizzle-orm';
 import { deploymentEvents, deployments } from '../../../db/schema';
 import type { TTimelinePage } from '../../contract/console';
 import { getAppOrThrow } from '../apps/apps.service';
 import type { ServiceCtx } from '../context';
 import { toDeploymentDto, toDeploymentEventDto } from '../dto';
-import { decodeCursor, encodeCursor } from './keyset-cursor';
+import { encodeCursor, olderThanCursor } from '../keyset-cursor';
 
 /**
  * One page of an app's deployments, newest first, each with its phases: two indexed queries
@@ -13,10 +13,7 @@ import { decodeCursor, encodeCursor } from './keyset-cursor';
 export async function getDeploymentTimeline(ctx: Pick<ServiceCtx, 'db'>, input: { app_name: string; limit: number; cursor?: string }): Promise<TTimelinePage> {
   const app = await getAppOrThrow(ctx.db, input.app_name);
   const where: Array<SQL | undefined> = [eq(deployments.appId, app.id)];
-  if (input.cursor) {
-    const c = decodeCursor(input.cursor);
-    where.push(or(lt(deployments.createdAt, c.createdAt), and(eq(deployments.createdAt, c.createdAt), lt(deployments.id, c.id))));
-  }
+  if (input.cursor) where.push(olderThanCursor(input.cursor, deployments.createdAt, deployments.id));
   const rows = await ctx.db
     .select()
     .from(deployments)

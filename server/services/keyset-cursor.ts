@@ -1,4 +1,5 @@
-import { AppError } from '../../errors';
+import { and, eq, lt, or, type AnyColumn, type SQL } from 'drizzle-orm';
+import { AppError } from '../errors';
 
 /**
  * Keyset cursors for newest-first lists: `(created_at, id)` of the last row shown, opaque to
@@ -13,4 +14,10 @@ export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const createdAt = new Date(iso ?? '');
   if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) throw new AppError('bad_request', 'invalid cursor');
   return { createdAt, id };
+}
+
+/** Rows after `cursor` in newest-first order: older, or as old with a smaller id. */
+export function olderThanCursor(cursor: string, createdAt: AnyColumn, id: AnyColumn): SQL | undefined {
+  const c = decodeCursor(cursor);
+  return or(lt(createdAt, c.createdAt), and(eq(createdAt, c.createdAt), lt(id, c.id)));
 }
