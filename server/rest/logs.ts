@@ -5,6 +5,7 @@ import { errorResponse, requireRole } from '../http';
 import type { LogEntry } from '../runtime/port';
 import { streamAppLogs } from '../services/deployments/logs.service';
 import type { Services } from '../services/context';
+import { safeDecode } from '../url-segment';
 
 export const LOGS_PATH_RE = /^\/apps\/([^/]+)\/logs\/?$/;
 
@@ -26,38 +27,75 @@ export async function handleLogsRequest(services: Services, req: Request, appSeg
     const parsed = ZLogsInput.safeParse({ ...query, app_name: appName });
     if (!parsed.success) throw new AppError('bad_request', z.prettifyError(parsed.error));
     const ndjson = format === 'ndjson' || (format === undefined && (req.headers.get('accept') ?? '').includes(NDJSON));
-
-    const abort = new AbortController();
-    const onGone = () => abort.abort();
-    req.signal.addEventListener('abort', onGone, { once: true });
-    const { deploymentId, entries } = await streamAppLogs(services, { ...parsed.data, signal: abort.signal });
-    const render = ndjson ? (e: LogEntry) => `${JSON.stringify(e)}\n` : (e: LogEntry) => `${e.line}\n`;
-    const body = entryStream(entries, render, () => {
-      abort.abort();
-      req.signal.removeEventListener('abort', onGone);
-    }, (err) => services.log.warn('log stream ended with error', { err }));
-    return new Response(body, {
-      headers: {
-        'content-type': ndjson ? `${NDJSON}; charset=utf-8` : 'text/plain; charset=utf-8',
-        'cache-control': 'no-store',
-        // Proxies (nginx) would otherwise buffer a followed stream.
-        'x-accel-buffering': 'no',
-        'x-aether-deployment-id': deploymentId,
-      },
+    return await logsResponse(services, req, parsed.data, ndjson ? 'ndjson' : 'text', {
+      // Proxies (nginx) would otherwise buffer a followed stream.
+      'x-accel-buffering': 'no',
     });
   } catch (err) {
     return errorResponse(services, err);
   }
 }
 
+/** How long a response waits for the first line: a runtime that fails, fails within it. */
+const FIRST_ENTRY_WAIT_MS = 300;
+
+/**
+ * A streamed logs response for already validated input (the REST route and the portal's).
+ * Waits briefly for the first entry, so a runtime error (an API server refusing, a pod gone)
+ * becomes an error status instead of an empty 200; a quiet followed app still gets its
+ * headers at once. Then streams as fast as the client reads, until either side goes away.
+ */
+export async function logsResponse(
+  services: Services,
+  req: Request,
+  input: z.output<typeof ZLogsInput>,
+  format: 'text' | 'ndjson',
+  extraHeaders: Record<string, string> = {},
+): Promise<Response> {
+  const abort = new AbortController();
+  const onGone = () => abort.abort();
+  req.signal.addEventListener('abort', onGone, { once: true });
+  const done = () => {
+    abort.abort();
+    req.signal.removeEventListener('abort', onGone);
+  };
+  try {
+    const { deploymentId, entries } = await streamAppLogs(services, { ...input, signal: abort.signal });
+    const it = entries[Symbol.asyncIterator]();
+    const first = it.next();
+    first.catch(() => {}); // raced below; a late failure is reported by the stream
+    await Promise.race([first, new Promise((r) => setTimeout(r, FIRST_ENTRY_WAIT_MS))]);
+    const render = format === 'ndjson' ? (e: LogEntry) => `${JSON.stringify(e)}\n` : (e: LogEntry) => `${e.line}\n`;
+    const body = entryStream(it, first, render, done, (err) => services.log.warn('log stream ended with error', { err }));
+    return new Response(body, {
+      headers: {
+        'content-type': format === 'ndjson' ? `${NDJSON}; charset=utf-8` : 'text/plain; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-aether-deployment-id': deploymentId,
+        ...extraHeaders,
+      },
+    });
+  } catch (err) {
+    done();
+    throw err;
+  }
+}
+
 /** Pulls entries only as fast as the client reads; closing either side ends the other. */
-function entryStream(entries: AsyncIterable<LogEntry>, render: (e: LogEntry) => string, done: () => void, onError: (err: unknown) => void): ReadableStream<Uint8Array> {
+function entryStream(
+  it: AsyncIterator<LogEntry>,
+  first: Promise<IteratorResult<LogEntry>>,
+  render: (e: LogEntry) => string,
+  done: () => void,
+  onError: (err: unknown) => void,
+): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
-  const it = entries[Symbol.asyncIterator]();
+  let pending: Promise<IteratorResult<LogEntry>> | null = first;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        const next = await it.next();
+        const next = await (pending ?? it.next());
+        pending = null;
         if (next.done) {
           done();
           controller.close();
@@ -73,13 +111,4 @@ function entryStream(entries: AsyncIterable<LogEntry>, render: (e: LogEntry) => 
       await it.return?.();
     },
   });
-}
-
-// A malformed escape is left as it is: the app name check then refuses it as bad input.
-function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
 }

@@ -1,10 +1,10 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Env } from '../env';
 import { KubeApi, loadKubeConfig } from './kubernetes/client';
-import { kubernetesConfigFromEnv, type KubernetesRuntimeConfig } from './kubernetes/config';
+import { kubernetesConfigFromEnv, serviceUrl, type KubernetesRuntimeConfig } from './kubernetes/config';
 import { fetchToken, fetchTokenKeyFromEnv } from './kubernetes/fetch-token';
 import { kubernetesLogs } from './kubernetes/logs';
-import { appSelector, assertAppName, assertDeploymentId, workloadName } from './kubernetes/names';
+import { appSelector, assertAppName, assertDeploymentId, LABELS, workloadName } from './kubernetes/names';
 import { rolloutToKubernetes, type RolloutDeps } from './kubernetes/rollout';
 import { RolloutError, type RuntimeDeployment, type RuntimeDriver } from './port';
 import { appLocks } from './app-locks';
@@ -60,11 +60,21 @@ export function createKubernetesRuntime(opts: KubernetesRuntimeOptions): Runtime
     },
 
     restore(desired) {
-      // A rollout of what already runs is a no-op apply (same generation) that finds it
-      // complete; a missing or different workload is applied and watched again.
+      // Only a workload that is gone is applied again. One that is there is left alone: with
+      // this deployment's template it runs already, and with another's, a rollout in flight
+      // on another worker owns it (this process's app lock does not reach that far), and
+      // re-applying would undo that rollout and delete its fetch Secret.
       return Promise.all(
         desired.map(async (d) => {
           try {
+            assertDeployment(d);
+            const name = workloadName(d.appName);
+            const live = await api.getDeployment(name);
+            if (live) {
+              const owner = live.spec?.template?.metadata?.labels?.[LABELS.deploymentId];
+              if (owner !== d.deploymentId) log('kubernetes: restore leaves a workload another deployment is rolling out', { appName: d.appName, owner });
+              return { deploymentId: d.deploymentId, url: serviceUrl(name, opts.config.namespace), error: null };
+            }
             const { url } = await rollout(d, async () => {});
             return { deploymentId: d.deploymentId, url, error: null };
           } catch (err) {

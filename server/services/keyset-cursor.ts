@@ -1,4 +1,5 @@
-import { and, eq, lt, or, type AnyColumn, type SQL } from 'drizzle-orm';
+import { sql, type AnyColumn, type SQL } from 'drizzle-orm';
+import type { PgTable } from 'drizzle-orm/pg-core';
 import { AppError } from '../errors';
 
 /**
@@ -16,8 +17,12 @@ export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   return { createdAt, id };
 }
 
-/** Rows after `cursor` in newest-first order: older, or as old with a smaller id. */
-export function olderThanCursor(cursor: string, createdAt: AnyColumn, id: AnyColumn): SQL | undefined {
+/**
+ * Rows after `cursor` in newest-first `(created_at, id)` order. Compared against the cursor
+ * row's own values in the database: the cursor's timestamp has milliseconds, the column has
+ * microseconds, and comparing against the rounded value would skip rows on page boundaries.
+ */
+export function olderThanCursor(cursor: string, table: PgTable, createdAt: AnyColumn, id: AnyColumn): SQL {
   const c = decodeCursor(cursor);
-  return or(lt(createdAt, c.createdAt), and(eq(createdAt, c.createdAt), lt(id, c.id)));
+  return sql`(${createdAt}, ${id}) < (select ${createdAt}, ${id} from ${table} where ${id} = ${c.id})`;
 }

@@ -6,6 +6,7 @@ import { actorFromRequest } from '../http';
 import type { Services } from '../services/context';
 import { createInnerContext } from './init';
 import { appRouter } from './root';
+import { safeDecode } from '../url-segment';
 
 export const TRPC_ENDPOINT = '/api/trpc';
 /** The portal's httpOnly session cookie: it holds the signed-in user's API token. */
@@ -14,7 +15,7 @@ export const SESSION_COOKIE = 'aether_session';
 function cookieValue(req: Request, name: string): string | null {
   for (const part of (req.headers.get('cookie') ?? '').split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+    if (eq > 0 && part.slice(0, eq).trim() === name) return safeDecode(part.slice(eq + 1).trim());
   }
   return null;
 }

@@ -155,11 +155,16 @@ describe('deploy from a laptop to a running app, end to end', () => {
     const anonymous = await (await fetch(plane.url)).text();
     expect(anonymous).toContain('Sign in');
     expect(anonymous).not.toContain('sample-app');
-    const page = await (await fetch(plane.url, { headers: { cookie: `aether_session=${READER}` } })).text();
-    expect(page).toContain('sample-app');
-    expect(page).toContain(second.digest.slice(0, 12));
-    expect(page).toContain('superseded');
-    expect(page).toContain('rita (reader)');
+    const asRita = { headers: { cookie: `aether_session=${READER}` } };
+    // `/` sends a browser to the console's apps list.
+    const list = await (await fetch(plane.url, asRita)).text();
+    expect(list).toContain('sample-app');
+    expect(list).toContain(second.digest.slice(0, 12));
+    expect(list).toMatch(/rita.*reader/);
+    // The app page keeps the history: the replaced deployment is there, superseded.
+    const app = await (await fetch(`${plane.url}/console/apps/sample-app`, asRita)).text();
+    expect(app).toContain(second.digest.slice(0, 12));
+    expect(app).toContain('superseded');
   });
 
   it('serves the REST contract, HEAD fast path and OpenAPI from the production build', async () => {

@@ -127,11 +127,17 @@ describe('admin queues on a real Redis with real workers', () => {
     expect(await admin().retryAllFailed({ queue })).toEqual({ retried: 3 });
     expect(await counts()).toMatchObject({ failed: 0, waiting: 3 });
 
-    // Clean with a grace period spares young jobs; without one it takes them all.
-    expect(await admin().clean({ queue, state: 'waiting', older_than_secs: 3600 })).toEqual({ removed: 0 });
-    expect(await admin().clean({ queue, state: 'waiting', older_than_secs: 0 })).toEqual({ removed: 3 });
-    expect(await counts()).toMatchObject({ waiting: 0, failed: 0 });
+    // Queued rollouts are what move their deployments on: cleaning them away is refused.
+    expect(await codeOf(() => admin().clean({ queue, state: 'waiting', older_than_secs: 0 }))).toBe('CONFLICT');
+    expect(await codeOf(() => admin().remove({ queue, job_id: `rollout-${ids[0]}` }))).toBe('CONFLICT');
+    expect(await counts()).toMatchObject({ failed: 0, waiting: 3 });
     await admin().resume({ queue });
+    await pollUntil(counts, (c) => c.failed === 3, 15_000);
+
+    // Clean with a grace period spares young jobs; without one it takes them all.
+    expect(await admin().clean({ queue, state: 'failed', older_than_secs: 3600 })).toEqual({ removed: 0 });
+    expect(await admin().clean({ queue, state: 'failed', older_than_secs: 0 })).toEqual({ removed: 3 });
+    expect(await counts()).toMatchObject({ waiting: 0, failed: 0 });
   });
 
   it('finds jobs by app name or deployment id, and redacts secrets in job data', async () => {
@@ -173,7 +179,8 @@ describe('admin queues on a real Redis with real workers', () => {
       nested: { password: '[redacted]', list: [{ clientSecret: '[redacted]' }] },
       url: 'https://bucket.s3.example.com/artifacts/x.tgz?[redacted]',
     });
-    await admin().clean({ queue, state: 'waiting', older_than_secs: 0 });
+    // Test clean-up only: the admin API refuses to drop queued rollouts.
+    await plane.services.queues.rollout.drain();
     await admin().resume({ queue });
   });
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createKubernetesRuntime } from '../../server/runtime/kubernetes.driver';
 import { KubeApi, KubernetesApiError, loadKubeConfig } from '../../server/runtime/kubernetes/client';
 import { buildDeployment } from '../../server/runtime/kubernetes/manifests';
@@ -284,6 +284,23 @@ describe('kubernetes driver: stop and restore', () => {
     expect(templateId('lost')).toBe(lost.deploymentId);
     expect(fake.store.get('services', NS, 'lost')).toBeDefined();
     expect(fake.store.get('deployments', NS, 'never')).toBeUndefined();
+  });
+
+  it('restore never undoes a rollout that another worker has in flight', async () => {
+    const running = deployment('busy');
+    await rollout(running);
+    // Another worker has applied the next deployment's template (with its fetch Secret) and
+    // is watching it when this worker starts and restores what the database says runs.
+    const next = deployment('busy');
+    const inFlight = rollout(next);
+    await vi.waitFor(() => expect(templateId('busy')).toBe(next.deploymentId), { timeout: 10_000 });
+    const generation = fake.store.get('deployments', NS, 'busy')?.metadata.generation;
+
+    expect(await driver.restore([running])).toEqual([{ deploymentId: running.deploymentId, url: 'http://busy.aether-apps.svc.cluster.local:80', error: null }]);
+    expect(templateId('busy')).toBe(next.deploymentId);
+    expect(fake.store.get('deployments', NS, 'busy')?.metadata.generation).toBe(generation);
+    await inFlight;
+    expect(templateId('busy')).toBe(next.deploymentId);
   });
 
   it('stop deletes the Deployment, Service, Secrets and pods; stopping again is a no-op', async () => {

@@ -50,7 +50,7 @@ async function downloadOnce(url: string, token: string, file: string, timeoutMs:
       continue;
     }
     if (res.status !== 200 || !res.body) {
-      const detail = (await res.text().catch(() => '')).slice(0, 300);
+      const detail = errorDetail(await res.text().catch(() => ''));
       const message = `GET ${redact(target)} answered HTTP ${res.status}${detail ? `: ${detail}` : ''}`;
       if (res.status >= 500 || res.status === 429) throw new Error(message);
       throw new FetchFailed(message);
@@ -76,4 +76,18 @@ async function downloadOnce(url: string, token: string, file: string, timeoutMs:
 function redact(url: string): string {
   const u = new URL(url);
   return `${u.origin}${u.pathname}${u.search ? '?...' : ''}`;
+}
+
+/**
+ * What an error body may say in a deployment event, which every reader sees: our envelope's
+ * code and message, or S3's <Code> alone (its XML can carry the access key id and more).
+ */
+function errorDetail(body: string): string {
+  try {
+    const { code, message } = JSON.parse(body) as { code?: unknown; message?: unknown };
+    if (typeof code === 'string') return `${code}${typeof message === 'string' ? `: ${message.slice(0, 200)}` : ''}`;
+  } catch {
+    // not the control plane's JSON
+  }
+  return /<Code>([A-Za-z0-9.]{1,64})<\/Code>/.exec(body)?.[1] ?? '';
 }

@@ -131,7 +131,8 @@ export class KubeApi {
     q.set('follow', String(opts.follow));
     q.set('timestamps', 'true');
     if (opts.tailLines !== undefined) q.set('tailLines', String(opts.tailLines));
-    if (opts.sinceSeconds !== undefined) q.set('sinceSeconds', String(opts.sinceSeconds));
+    // The API server refuses sinceSeconds=0 (422); a `since` of now or later means "from now".
+    if (opts.sinceSeconds !== undefined) q.set('sinceSeconds', String(Math.max(1, Math.ceil(opts.sinceSeconds))));
     if (opts.sinceTime !== undefined) q.set('sinceTime', opts.sinceTime);
     if (opts.previous) q.set('previous', 'true');
     const reqOpts: https.RequestOptions = {};

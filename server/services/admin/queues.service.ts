@@ -122,16 +122,31 @@ export async function retryAllFailed(svc: QueueServices, name: TQueueName): Prom
   return { retried: failed };
 }
 
+/**
+ * A queued rollout or verification is the only thing that moves its deployment or artifact on:
+ * removing it before it ran would leave that row pending or verifying for good.
+ */
+const QUEUES_OWNING_ROW_PROGRESS: ReadonlySet<TQueueName> = new Set<TQueueName>(['rollout', 'artifact-verify']);
+const UNFINISHED_STATES = new Set(['waiting', 'wait', 'delayed', 'prioritized', 'waiting-children']);
+
+function assertRemovable(name: TQueueName, state: string, what: string): void {
+  if (QUEUES_OWNING_ROW_PROGRESS.has(name) && UNFINISHED_STATES.has(state)) {
+    throw new AppError('conflict', `${what} ${state} on ${name}: removing it would leave its ${name === 'rollout' ? 'deployment' : 'artifact'} stuck; let it run, or pause the queue`);
+  }
+}
+
 export async function removeJob(svc: QueueServices, name: TQueueName, jobId: string): Promise<{ removed: true }> {
   const job = await getJobOrThrow(svc, name, jobId);
   const state = await job.getState();
   if (state === 'active') throw new AppError('conflict', `job ${jobId} is running; wait for it to finish before removing it`);
+  assertRemovable(name, state, `job ${jobId} is`);
   await asConflict(`job ${jobId} could not be removed`, () => job.remove());
   svc.log.info('admin removed job', { queue: name, jobId, state });
   return { removed: true };
 }
 
 export async function cleanQueue(svc: QueueServices, name: TQueueName, state: z.output<typeof ZCleanState>, olderThanSecs: number): Promise<{ removed: number }> {
+  assertRemovable(name, state, 'cannot clean jobs');
   // A limit of 0 means "all of them" to BullMQ's clean script.
   const ids = await queueOf(svc, name).clean(olderThanSecs * 1000, 0, state === 'waiting' ? 'wait' : state);
   svc.log.info('admin cleaned queue', { queue: name, state, removed: ids.length });

@@ -32,7 +32,7 @@ export async function listArtifacts(ctx: Ctx, input: TListArtifactsInput): Promi
   const where: Array<SQL | undefined> = [];
   if (input.app_name) where.push(eq(artifacts.appId, (await getAppOrThrow(ctx.db, input.app_name)).id));
   if (input.status) where.push(eq(artifacts.status, input.status));
-  if (input.cursor) where.push(olderThanCursor(input.cursor, artifacts.createdAt, artifacts.id));
+  if (input.cursor) where.push(olderThanCursor(input.cursor, artifacts, artifacts.createdAt, artifacts.id));
   const rows = await ctx.db
     .select({ artifact: artifacts, appName: applications.name })
     .from(artifacts)

@@ -17,7 +17,7 @@ export async function listArtifactsWithKeys(
 ): Promise<TConsoleArtifactsPage> {
   const app = await getAppOrThrow(ctx.db, input.app_name);
   const where: Array<SQL | undefined> = [eq(artifacts.appId, app.id), input.status ? eq(artifacts.status, input.status) : ne(artifacts.status, 'deleted')];
-  if (input.cursor) where.push(olderThanCursor(input.cursor, artifacts.createdAt, artifacts.id));
+  if (input.cursor) where.push(olderThanCursor(input.cursor, artifacts, artifacts.createdAt, artifacts.id));
   const rows = await ctx.db
     .select({ artifact: artifacts, key: { id: publicKeys.id, hex: publicKeys.publicKeyHex, active: publicKeys.active } })
     .from(artifacts)

@@ -13,7 +13,7 @@ import { encodeCursor, olderThanCursor } from '../keyset-cursor';
 export async function getDeploymentTimeline(ctx: Pick<ServiceCtx, 'db'>, input: { app_name: string; limit: number; cursor?: string }): Promise<TTimelinePage> {
   const app = await getAppOrThrow(ctx.db, input.app_name);
   const where: Array<SQL | undefined> = [eq(deployments.appId, app.id)];
-  if (input.cursor) where.push(olderThanCursor(input.cursor, deployments.createdAt, deployments.id));
+  if (input.cursor) where.push(olderThanCursor(input.cursor, deployments, deployments.createdAt, deployments.id));
   const rows = await ctx.db
     .select()
     .from(deployments)

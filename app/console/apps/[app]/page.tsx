@@ -11,6 +11,7 @@ import { DeploymentsSection } from './_sections/deployments';
 import { KeysSection } from './_sections/keys';
 import { LogsSection } from './_sections/logs';
 import { QuotasSection } from './_sections/quotas';
+import { safeDecode } from '../../../../server/url-segment';
 
 export const dynamic = 'force-dynamic';
 
@@ -28,14 +29,14 @@ type Search = Promise<Record<string, string | string[] | undefined>>;
 const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v) ?? undefined;
 
 export async function generateMetadata({ params }: { params: Params }) {
-  return { title: decodeURIComponent((await params).app) };
+  return { title: safeDecode((await params).app) };
 }
 
 /** One app, Backstage-style: what runs and who owns it on top; history, logs, bytes, keys and quota a click away. */
 export default async function AppPage({ params, searchParams }: { params: Params; searchParams: Search }) {
   const session = await getPortalCaller();
   if (!session) return null;
-  const appName = decodeURIComponent((await params).app);
+  const appName = safeDecode((await params).app);
   const search = await searchParams;
   const tab: Tab = TABS.some(([t]) => t === one(search.tab)) ? (one(search.tab) as Tab) : 'deployments';
   let overview;

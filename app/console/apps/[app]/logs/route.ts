@@ -3,7 +3,8 @@ import { getServices } from '../../../../../server/boot';
 import { ZLogsInput } from '../../../../../server/contract/schemas';
 import { AppError } from '../../../../../server/errors';
 import { errorResponse } from '../../../../../server/http';
-import { streamAppLogs } from '../../../../../server/services/deployments/logs.service';
+import { logsResponse } from '../../../../../server/rest/logs';
+import { safeDecode } from '../../../../../server/url-segment';
 import { getPortalCaller } from '../../../../_trpc/server';
 
 export const dynamic = 'force-dynamic';
@@ -20,28 +21,9 @@ export async function GET(req: Request, { params }: { params: Promise<{ app: str
     const session = await getPortalCaller();
     if (!session) throw new AppError('unauthorized', 'sign in to read logs');
     const url = new URL(req.url);
-    const parsed = ZLogsInput.safeParse({ ...Object.fromEntries(url.searchParams), app_name: decodeURIComponent((await params).app) });
+    const parsed = ZLogsInput.safeParse({ ...Object.fromEntries(url.searchParams), app_name: safeDecode((await params).app) });
     if (!parsed.success) throw new AppError('bad_request', z.prettifyError(parsed.error));
-    const { deploymentId, entries } = await streamAppLogs(services, { ...parsed.data, signal: req.signal });
-    const encoder = new TextEncoder();
-    const body = new ReadableStream<Uint8Array>({
-      async start(controller) {
-        try {
-          for await (const entry of entries) controller.enqueue(encoder.encode(`${JSON.stringify(entry)}\n`));
-        } catch (err) {
-          if (!req.signal.aborted) services.log.warn('portal log stream ended with error', { err });
-        } finally {
-          try {
-            controller.close();
-          } catch {
-            // the browser went away first
-          }
-        }
-      },
-    });
-    return new Response(body, {
-      headers: { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store', 'x-aether-deployment-id': deploymentId },
-    });
+    return await logsResponse(services, req, parsed.data, 'ndjson');
   } catch (err) {
     return errorResponse(services, err);
   }

@@ -11,6 +11,8 @@ import styles from '../../../../admin.module.css';
 import { removeJobAction, retryJobAction } from '../../../../actions';
 import { AutoRefresh } from '../../../../_components/auto-refresh';
 import { JobState } from '../../../../_components/job-state';
+// Next may hand the segment over still percent-encoded (ids like `repeat:pending-gc:…`).
+import { safeDecode } from '../../../../../../../server/url-segment';
 
 export const dynamic = 'force-dynamic';
 
@@ -20,14 +22,6 @@ export async function generateMetadata({ params }: { params: Params }) {
   return { title: `Job ${safeDecode((await params).job)}` };
 }
 
-/** Next may hand the segment over still percent-encoded (ids like `repeat:pending-gc:…`). */
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
 
 const json = (v: unknown) => JSON.stringify(v, null, 2);
 const when = (iso: string | null) => (iso ? <time dateTime={iso}>{formatTime(iso)}</time> : <span className="muted">–</span>);
