@@ -1,22 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applications, artifacts, deployments } from '../../db/schema';
 import { enqueueRollout } from '../../server/queues/producers';
 import type { TQueueName } from '../../server/services/admin/admin.schemas';
 import { startTestPlane, type TestPlane } from '../support/harness';
 import { pollUntil } from '../support/poll';
-
-/** The tRPC error code a call fails with (or 'OK'). */
-async function codeOf(call: () => Promise<unknown>): Promise<string> {
-  try {
-    await call();
-    return 'OK';
-  } catch (err) {
-    if (err instanceof TRPCError) return err.code;
-    throw err;
-  }
-}
+import { trpcCodeOf } from '../support/trpc-code';
 
 // One control plane (PGlite, own Redis prefix, real workers) for the file: starting one is the slow part.
 let plane: TestPlane;
@@ -50,9 +39,9 @@ describe('admin procedures: who may call them', () => {
     expect(defined).toEqual(Object.keys(calls).sort());
 
     for (const [name, call] of Object.entries(calls)) {
-      expect(await codeOf(() => call(plane.caller('reader'))), `${name} as reader`).toBe('FORBIDDEN');
-      expect(await codeOf(() => call(plane.caller('deployer'))), `${name} as deployer`).toBe('FORBIDDEN');
-      expect(await codeOf(() => call(plane.caller(null))), `${name} anonymous`).toBe('UNAUTHORIZED');
+      expect(await trpcCodeOf(() => call(plane.caller('reader'))), `${name} as reader`).toBe('FORBIDDEN');
+      expect(await trpcCodeOf(() => call(plane.caller('deployer'))), `${name} as deployer`).toBe('FORBIDDEN');
+      expect(await trpcCodeOf(() => call(plane.caller(null))), `${name} anonymous`).toBe('UNAUTHORIZED');
     }
     // The refusals changed nothing: the queue is not paused, no token was created.
     const [rollout] = (await plane.caller('admin').admin.queues.list()).filter((q) => q.name === queue);
@@ -102,7 +91,7 @@ describe('admin queues on a real Redis with real workers', () => {
     expect(await counts()).toMatchObject({ failed: 0, waiting: 1 });
     expect((await admin().list()).find((q) => q.name === queue)?.paused).toBe(true);
     // Retrying a job that is not failed is a conflict, not a crash.
-    expect(await codeOf(() => admin().retry({ queue, job_id: jobId }))).toBe('CONFLICT');
+    expect(await trpcCodeOf(() => admin().retry({ queue, job_id: jobId }))).toBe('CONFLICT');
 
     expect(await admin().resume({ queue })).toEqual({ paused: false });
     const after = await pollUntil(counts, (c) => c.failed === 1, 15_000);
@@ -111,7 +100,7 @@ describe('admin queues on a real Redis with real workers', () => {
 
     expect(await admin().remove({ queue, job_id: jobId })).toEqual({ removed: true });
     expect(await counts()).toMatchObject({ failed: 0 });
-    expect(await codeOf(() => admin().job({ queue, job_id: jobId }))).toBe('NOT_FOUND');
+    expect(await trpcCodeOf(() => admin().job({ queue, job_id: jobId }))).toBe('NOT_FOUND');
 
     // The workers record per-minute metrics (jobs/start.ts): the dashboard counts these failures.
     const dash = await plane.caller('admin').admin.metrics.dashboard({ range: '6h' });
@@ -128,8 +117,8 @@ describe('admin queues on a real Redis with real workers', () => {
     expect(await counts()).toMatchObject({ failed: 0, waiting: 3 });
 
     // Queued rollouts are what move their deployments on: cleaning them away is refused.
-    expect(await codeOf(() => admin().clean({ queue, state: 'waiting', older_than_secs: 0 }))).toBe('CONFLICT');
-    expect(await codeOf(() => admin().remove({ queue, job_id: `rollout-${ids[0]}` }))).toBe('CONFLICT');
+    expect(await trpcCodeOf(() => admin().clean({ queue, state: 'waiting', older_than_secs: 0 }))).toBe('CONFLICT');
+    expect(await trpcCodeOf(() => admin().remove({ queue, job_id: `rollout-${ids[0]}` }))).toBe('CONFLICT');
     expect(await counts()).toMatchObject({ failed: 0, waiting: 3 });
     await admin().resume({ queue });
     await pollUntil(counts, (c) => c.failed === 3, 15_000);
@@ -185,8 +174,8 @@ describe('admin queues on a real Redis with real workers', () => {
   });
 
   it('says what is wrong with bad input: unknown queue, unknown job, active state for clean', async () => {
-    expect(await codeOf(() => admin().jobs({ queue: 'nope' as TQueueName, state: 'failed' }))).toBe('BAD_REQUEST');
-    expect(await codeOf(() => admin().retry({ queue, job_id: 'no-such-job' }))).toBe('NOT_FOUND');
-    expect(await codeOf(() => admin().clean({ queue, state: 'active' as 'failed' }))).toBe('BAD_REQUEST');
+    expect(await trpcCodeOf(() => admin().jobs({ queue: 'nope' as TQueueName, state: 'failed' }))).toBe('BAD_REQUEST');
+    expect(await trpcCodeOf(() => admin().retry({ queue, job_id: 'no-such-job' }))).toBe('NOT_FOUND');
+    expect(await trpcCodeOf(() => admin().clean({ queue, state: 'active' as 'failed' }))).toBe('BAD_REQUEST');
   });
 });

@@ -1,19 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiTokens } from '../../db/schema';
 import { REDACTED, redactSecrets, redactText } from '../../server/services/admin/redact';
 import { startTestPlane, type TestPlane } from '../support/harness';
-
-async function codeOf(call: () => Promise<unknown>): Promise<string> {
-  try {
-    await call();
-    return 'OK';
-  } catch (err) {
-    if (err instanceof TRPCError) return err.code;
-    throw err;
-  }
-}
+import { trpcCodeOf } from '../support/trpc-code';
 
 describe('admin API tokens', () => {
   let plane: TestPlane;
@@ -62,11 +52,11 @@ describe('admin API tokens', () => {
 
   it('refuses bad input with the right code and changes nothing', async () => {
     const before = (await tokens().list({ include_inactive: true })).length;
-    expect(await codeOf(() => tokens().create({ name: '   ', role: 'admin' }))).toBe('BAD_REQUEST');
-    expect(await codeOf(() => tokens().create({ name: 'x', role: 'root' as 'admin' }))).toBe('BAD_REQUEST');
-    expect(await codeOf(() => tokens().create({ name: 'x', role: 'admin', expires_in_days: 0 }))).toBe('BAD_REQUEST');
-    expect(await codeOf(() => tokens().revoke({ id: 'not-a-uuid' }))).toBe('BAD_REQUEST');
-    expect(await codeOf(() => tokens().revoke({ id: randomUUID() }))).toBe('NOT_FOUND');
+    expect(await trpcCodeOf(() => tokens().create({ name: '   ', role: 'admin' }))).toBe('BAD_REQUEST');
+    expect(await trpcCodeOf(() => tokens().create({ name: 'x', role: 'root' as 'admin' }))).toBe('BAD_REQUEST');
+    expect(await trpcCodeOf(() => tokens().create({ name: 'x', role: 'admin', expires_in_days: 0 }))).toBe('BAD_REQUEST');
+    expect(await trpcCodeOf(() => tokens().revoke({ id: 'not-a-uuid' }))).toBe('BAD_REQUEST');
+    expect(await trpcCodeOf(() => tokens().revoke({ id: randomUUID() }))).toBe('NOT_FOUND');
     expect((await tokens().list({ include_inactive: true })).length).toBe(before);
   });
 });

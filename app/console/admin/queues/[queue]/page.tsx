@@ -8,8 +8,9 @@ import { formatAgo, formatTime } from '../../../../_components/format';
 import { getPortalCaller } from '../../../../_trpc/server';
 import { JOB_STATES, QUEUE_NAMES, type TJobState, type TQueueName } from '../../../../../server/services/admin/admin.schemas';
 import styles from '../../admin.module.css';
-import { cleanQueueAction, removeJobAction, retryAllFailedAction, retryJobAction } from '../../actions';
+import { cleanQueueAction, retryAllFailedAction } from '../../actions';
 import { AutoRefresh } from '../../_components/auto-refresh';
+import { JobActions } from '../../_components/job-actions';
 import { JobState, QueuePaused, stateLabel } from '../../_components/job-state';
 import { PauseToggle } from '../../_components/queue-actions';
 import { QueueCounts } from '../../_components/queue-counts';
@@ -141,23 +142,7 @@ export default async function QueuePage({ params, searchParams }: { params: Para
                   </td>
                   <td data-label="Actions">
                     <div className="row-start" style={{ marginTop: 0 }}>
-                      {job.state === 'failed' ? (
-                        <ActionForm action={retryJobAction} submit="Retry" pendingLabel="Retrying…" label={`Retry job ${job.id}`}>
-                          <input type="hidden" name="queue" value={queue} />
-                          <input type="hidden" name="job_id" value={job.id} />
-                        </ActionForm>
-                      ) : null}
-                      {job.state !== 'active' ? (
-                        <ConfirmAction
-                          action={removeJobAction}
-                          fields={{ queue, job_id: job.id }}
-                          trigger="Remove"
-                          title={`Remove job ${job.id}?`}
-                          body={<p>The job and its record (error, attempts) are deleted from the queue. The work it stood for is not undone.</p>}
-                          confirm="Remove job"
-                          danger
-                        />
-                      ) : null}
+                      <JobActions queue={queue} job={job} />
                     </div>
                   </td>
                 </tr>

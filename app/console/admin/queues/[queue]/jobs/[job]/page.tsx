@@ -1,15 +1,13 @@
 import Link from 'next/link';
 import { notFound } from 'next/navigation';
-import { ActionForm } from '../../../../../../_components/action-form';
-import { ConfirmAction } from '../../../../../../_components/confirm-action';
 import { describeError } from '../../../../../../_components/describe-error';
 import { ErrorPanel } from '../../../../../../_components/error-panel';
 import { formatTime } from '../../../../../../_components/format';
 import { getPortalCaller } from '../../../../../../_trpc/server';
 import { QUEUE_NAMES, type TQueueName } from '../../../../../../../server/services/admin/admin.schemas';
 import styles from '../../../../admin.module.css';
-import { removeJobAction, retryJobAction } from '../../../../actions';
 import { AutoRefresh } from '../../../../_components/auto-refresh';
+import { JobActions } from '../../../../_components/job-actions';
 import { JobState } from '../../../../_components/job-state';
 // Next may hand the segment over still percent-encoded (ids like `repeat:pending-gc:…`).
 import { safeDecode } from '../../../../../../../server/url-segment';
@@ -76,23 +74,7 @@ export default async function JobPage({ params }: { params: Params }) {
           <div><dt>Finished</dt><dd>{when(job.finished_at)}</dd></div>
         </dl>
         <div className="row-start">
-          {job.state === 'failed' ? (
-            <ActionForm action={retryJobAction} submit="Retry job" pendingLabel="Retrying…" label={`Retry job ${job.id}`}>
-              <input type="hidden" name="queue" value={queue} />
-              <input type="hidden" name="job_id" value={job.id} />
-            </ActionForm>
-          ) : null}
-          {job.state !== 'active' ? (
-            <ConfirmAction
-              action={removeJobAction}
-              fields={{ queue, job_id: job.id, then: 'queue', state: job.state }}
-              trigger="Remove job"
-              title={`Remove job ${job.id}?`}
-              body={<p>The job and its record are deleted from the queue. The work it stood for is not undone.</p>}
-              confirm="Remove job"
-              danger
-            />
-          ) : null}
+          <JobActions queue={queue} job={job} fromJobPage />
         </div>
       </section>
 
