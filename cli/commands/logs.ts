@@ -62,8 +62,12 @@ export async function logsCommand(opts: LogsOptions, env: CliEnv, out: Output): 
   try {
     for (;;) {
       try {
+        const before = cursor.time;
         await streamOnce(url, token, print, abort.signal);
-        attempt = 0;
+        // The server ends a follow when its deployment stopped: a named one is over, while the
+        // app's next one is picked up by reconnecting, slower each time nothing new came.
+        if (opts.deployment) return EXIT.ok;
+        attempt = cursor.time !== before ? 0 : attempt + 1;
       } catch (err) {
         if (abort.signal.aborted) return EXIT.ok;
         if (err instanceof CliError && err.exitCode !== EXIT.network) throw err;

@@ -76,6 +76,8 @@ function alreadySeen(cursor: Cursor, e: KeyedEntry): boolean {
   return e.key < cursor.key || (e.key === cursor.key && cursor.seen.has(e.line));
 }
 
+const FOLLOW_HIGH_WATER = 1000;
+
 /** Fans the per-pod followers into one stream; ends when aborted or every pod is gone. */
 async function* followAll(
   api: KubeApi,
@@ -91,16 +93,26 @@ async function* followAll(
     wake?.();
     wake = null;
   };
+  // Past this many undelivered lines the pod readers wait, so a slow client slows the reads
+  // (TCP pushes back to the API server) instead of growing the control plane's heap.
+  let blocked: Array<() => void> = [];
+  const release = () => {
+    for (const resume of blocked) resume();
+    blocked = [];
+  };
   const stop = new AbortController();
   signal?.addEventListener('abort', () => stop.abort(), { once: true });
   stop.signal.addEventListener('abort', notify, { once: true });
+  stop.signal.addEventListener('abort', release, { once: true });
   const running = new Map<string, Promise<void>>();
+  const push = async (e: LogEntry) => {
+    queue.push(e);
+    notify();
+    while (queue.length >= FOLLOW_HIGH_WATER && !stop.signal.aborted) await new Promise<void>((resume) => blocked.push(resume));
+  };
 
   const start = (pod: string, cursor: Cursor) => {
-    const task = followPod(api, pod, container, cursor, stop.signal, pollMs, podNames, (e) => {
-      queue.push(e);
-      notify();
-    }).finally(() => {
+    const task = followPod(api, pod, container, cursor, stop.signal, pollMs, podNames, push).finally(() => {
       running.delete(pod);
       notify();
     });
@@ -132,6 +144,7 @@ async function* followAll(
   try {
     while (!stop.signal.aborted || queue.length) {
       const next = queue.shift();
+      if (queue.length < FOLLOW_HIGH_WATER) release();
       if (next) {
         yield next;
         continue;
@@ -154,7 +167,7 @@ async function followPod(
   signal: AbortSignal,
   pollMs: number,
   podNames: () => Promise<string[]>,
-  push: (e: LogEntry) => void,
+  push: (e: LogEntry) => Promise<void>,
 ): Promise<void> {
   while (!signal.aborted) {
     // sinceTime has whole-second precision: re-read that second and skip what was delivered.
@@ -163,7 +176,7 @@ async function followPod(
       for await (const e of readPodLog(api, pod, container, { follow: true, sinceTime }, signal)) {
         if (alreadySeen(cursor, e)) continue;
         advance(cursor, e);
-        push(toEntry(e));
+        await push(toEntry(e));
       }
     } catch {
       // A failed read (pod being deleted, API hiccup) is retried while the pod exists.
