@@ -11,10 +11,13 @@
  * `stored_at - completed_at` on each row (no polling in it at all).
  *
  * Targets (printed, never failing the process): presign p95 < 15 ms, complete-to-stored p95 < 100 ms.
+ * The floor line (a bare node:http server under the same load) says what the machine allows.
  *
  *   npm run build && npx tsx tests/bench/artifacts.bench.ts     (BENCH_CLIENTS, BENCH_ROUNDS to change the load)
  */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -137,6 +140,17 @@ try {
   }
 
   const deadline = Date.now() + BUDGET_MS;
+  // The floor: a bare node:http server answering a constant, under the same 32-client loop
+  // from this process. No route can beat it on this machine.
+  const bare = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}'));
+  await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+  const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}/`;
+  const floor: number[] = [];
+  await concurrently(CLIENTS, deadline, async () => {
+    const [, ms] = await timed(async () => (await fetch(bareUrl)).arrayBuffer());
+    floor.push(ms);
+  });
+  bare.close();
   const whoami: number[] = [];
   await concurrently(CLIENTS, deadline, async () => {
     const [, ms] = await timed(() => callOk(plane, 'trpc', { op: 'whoami', input: {}, token: 'reader' }));
@@ -170,6 +184,7 @@ try {
   console.log(`\nartifacts bench: ${CLIENTS} clients x ${ROUNDS} rounds, next start + worker process, postgres + redis, fs storage, ${wallMs} ms wall (${((run.toStored.length / wallMs) * 1000).toFixed(0)} uploads/s)`);
   line('1 client: session.whoami', solo.whoami);
   line('1 client: presign', solo.presign);
+  line(`${CLIENTS} clients: bare node:http (the floor)`, floor);
   line(`${CLIENTS} clients: session.whoami`, whoami);
   line('whoami while the uploads run', underLoad);
   line(`${CLIENTS} clients: presign`, run.presign);
@@ -179,7 +194,7 @@ try {
   const presignP95 = quantile(run.presign, 0.95);
   const storedP95 = quantile(run.toStored, 0.95);
   const ratio = (base: number[]) => `p50 ${(quantile(run.presign, 0.5) / quantile(base, 0.5)).toFixed(2)}x  p95 ${(presignP95 / quantile(base, 0.95)).toFixed(2)}x`;
-  console.log(`ratio presign / whoami at ${CLIENTS} clients: ${ratio(whoami)};  / whoami under the upload load: ${ratio(underLoad)}`);
+  console.log(`ratio presign / whoami at ${CLIENTS} clients: ${ratio(whoami)};  / whoami under the upload load: ${ratio(underLoad)};  / bare node:http: ${ratio(floor)}`);
   console.log(`target presign p95 < ${TARGETS.presignP95} ms: ${presignP95 < TARGETS.presignP95 ? 'met' : 'MISSED'} (${presignP95.toFixed(1)} ms)`);
   console.log(`target complete->stored p95 < ${TARGETS.completeToStoredP95} ms: ${storedP95 < TARGETS.completeToStoredP95 ? 'met' : 'MISSED'} (${storedP95.toFixed(1)} ms)`);
   if (run.failures.length) console.log(`failures (${run.failures.length}): ${run.failures.slice(0, 5).join(', ')}`);
