@@ -12,9 +12,8 @@ export const dynamic = 'force-dynamic';
  * the page (and come back to it afterwards). Pages still check the session themselves, and
  * the server checks the role of every call whatever the page shows.
  *
- * No tRPC/react-query provider here: pages render on the server and the live parts fetch on
- * their own, so most pages ship no client data layer. A section that needs one wraps itself
- * in TRPCReactProvider (app/_trpc/client.tsx).
+ * No tRPC/react-query provider here: pages render on the server and the live parts (logs,
+ * auto-refresh) fetch on their own, so pages ship no client data layer.
  */
 export default async function ConsoleLayout({ children }: { children: ReactNode }) {
   let session;
