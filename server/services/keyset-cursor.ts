@@ -6,11 +6,11 @@ import { AppError } from '../errors';
  * Keyset cursors for newest-first lists: `(created_at, id)` of the last row shown, opaque to
  * clients. Keyset rather than offset so page 200 costs what page 1 does.
  */
-export function encodeCursor(createdAt: Date, id: string): string {
+function encodeCursor(createdAt: Date, id: string): string {
   return Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
 }
 
-export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const createdAt = new Date(iso ?? '');
   if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) throw new AppError('bad_request', 'invalid cursor');
@@ -25,4 +25,14 @@ export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
 export function olderThanCursor(cursor: string, table: PgTable, createdAt: AnyColumn, id: AnyColumn): SQL {
   const c = decodeCursor(cursor);
   return sql`(${createdAt}, ${id}) < (select ${createdAt}, ${id} from ${table} where ${id} = ${c.id})`;
+}
+
+/**
+ * Cuts a `limit + 1` query result into one page and the cursor of the next (null on the last
+ * page): the extra row only says that there is more.
+ */
+export function keysetPage<T>(rows: T[], limit: number, keyOf: (row: T) => { createdAt: Date; id: string }): { page: T[]; next_cursor: string | null } {
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return { page, next_cursor: rows.length > limit && last ? encodeCursor(keyOf(last).createdAt, keyOf(last).id) : null };
 }

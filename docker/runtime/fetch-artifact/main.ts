@@ -21,6 +21,7 @@ import {
   type FetchPhase,
 } from '../../../server/runtime/kubernetes/fetch-protocol';
 import { RolloutError } from '../../../server/runtime/port';
+import { resolveStartCommand } from '../../../server/runtime/start-command';
 import { download, FetchFailed } from './download';
 
 class Refusal extends Error {
@@ -79,16 +80,10 @@ async function main(): Promise<FetchPhase[] | 'reused'> {
   return phases;
 }
 
-/** What `npm start` will run must exist: scripts.start, or npm's default `node server.js`. */
+/** What `npm start` will run must exist (the same rule as the local runtime's). */
 async function checkStartCommand(dir: string): Promise<void> {
-  const pkg = await readFile(path.join(dir, 'package.json'), 'utf8')
-    .then((raw) => JSON.parse(raw) as { scripts?: Record<string, unknown> })
-    .catch(() => null);
-  if (!pkg) throw new Refusal('no_start_command', 'no readable package.json at the root of the artifact');
-  const script = pkg.scripts?.start;
-  if (typeof script === 'string' && script.trim()) return;
-  if (await exists(path.join(dir, 'server.js'))) return;
-  throw new Refusal('no_start_command', 'package.json has no "start" script and there is no server.js');
+  const start = await resolveStartCommand(dir);
+  if ('problem' in start) throw new Refusal('no_start_command', start.problem);
 }
 
 const exists = (p: string) => stat(p).then(() => true, () => false);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { safeExtract } from '../extract';
 import {
@@ -20,6 +20,7 @@ import { outputTail, pruneAppLogs } from './logs';
 import { freePort } from './ports';
 import { spawnApp, type Spawned } from './process';
 import { readState, removeState, writeState, type TInstanceState } from './state';
+import { resolveStartCommand } from '../start-command';
 
 export interface RolloutContext extends RuntimeContext {
   source: ArtifactSource;
@@ -198,19 +199,10 @@ class Attempt {
   }
 }
 
-/**
- * What `npm start` will run: scripts.start, else npm's default `node server.js`. Checked up
- * front so an artifact with neither fails with a plain reason instead of npm's error dump.
- */
 async function startCommand(dir: string): Promise<string> {
-  const pkg = await readFile(path.join(dir, 'package.json'), 'utf8')
-    .then((raw) => JSON.parse(raw) as { scripts?: Record<string, unknown> })
-    .catch(() => null);
-  if (!pkg) throw new RolloutError('crashed_on_start', 'no readable package.json at the root of the artifact');
-  const script = pkg.scripts?.start;
-  if (typeof script === 'string' && script.trim()) return script;
-  if (await stat(path.join(dir, 'server.js')).then(() => true, () => false)) return 'node server.js';
-  throw new RolloutError('crashed_on_start', 'package.json has no "start" script and there is no server.js');
+  const start = await resolveStartCommand(dir);
+  if ('problem' in start) throw new RolloutError('crashed_on_start', start.problem);
+  return start.command;
 }
 
 const elapsed = (t0: number) => Math.round(performance.now() - t0);

@@ -6,7 +6,7 @@ import { notFound } from '../../errors';
 import { getAppOrThrow } from '../apps/apps.service';
 import type { ServiceCtx } from '../context';
 import { toArtifactDto } from '../dto';
-import { encodeCursor, olderThanCursor } from '../keyset-cursor';
+import { keysetPage, olderThanCursor } from '../keyset-cursor';
 import { artifactTopic } from '../../queues/notifier';
 import { waitUntil } from '../wait';
 import { getArtifactOrThrow } from './artifacts.repo';
@@ -40,12 +40,8 @@ export async function listArtifacts(ctx: Ctx, input: TListArtifactsInput): Promi
     .where(and(...where))
     .orderBy(desc(artifacts.createdAt), desc(artifacts.id))
     .limit(input.limit + 1);
-  const page = rows.slice(0, input.limit);
-  const last = page.at(-1);
-  return {
-    items: page.map((r) => toArtifactDto(r.artifact, r.appName)),
-    next_cursor: rows.length > input.limit && last ? encodeCursor(last.artifact.createdAt, last.artifact.id) : null,
-  };
+  const { page, next_cursor } = keysetPage(rows, input.limit, (r) => r.artifact);
+  return { items: page.map((r) => toArtifactDto(r.artifact, r.appName)), next_cursor };
 }
 
 /**

@@ -5,7 +5,7 @@ import { getAppOrThrow } from '../apps/apps.service';
 import type { ServiceCtx } from '../context';
 import { toArtifactDto } from '../dto';
 import { publicKeyFingerprint } from '../keys/signature';
-import { encodeCursor, olderThanCursor } from '../keyset-cursor';
+import { keysetPage, olderThanCursor } from '../keyset-cursor';
 
 /**
  * An app's artifacts newest first with the key that verified each one (its fingerprint, never
@@ -25,14 +25,13 @@ export async function listArtifactsWithKeys(
     .where(and(...where))
     .orderBy(desc(artifacts.createdAt), desc(artifacts.id))
     .limit(input.limit + 1);
-  const page = rows.slice(0, input.limit);
-  const last = page.at(-1);
+  const { page, next_cursor } = keysetPage(rows, input.limit, (r) => r.artifact);
   return {
     items: page.map(({ artifact, key }) => ({
       ...toArtifactDto(artifact, app.name),
       signed: artifact.signature !== null,
       signing_key: key?.id && key.hex ? { key_id: key.id, fingerprint: publicKeyFingerprint(key.hex), active: key.active ?? false } : null,
     })),
-    next_cursor: rows.length > input.limit && last ? encodeCursor(last.artifact.createdAt, last.artifact.id) : null,
+    next_cursor,
   };
 }

@@ -4,7 +4,7 @@ import type { TTimelinePage } from '../../contract/console';
 import { getAppOrThrow } from '../apps/apps.service';
 import type { ServiceCtx } from '../context';
 import { toDeploymentDto, toDeploymentEventDto } from '../dto';
-import { encodeCursor, olderThanCursor } from '../keyset-cursor';
+import { keysetPage, olderThanCursor } from '../keyset-cursor';
 
 /**
  * One page of an app's deployments, newest first, each with its phases: two indexed queries
@@ -20,13 +20,12 @@ export async function getDeploymentTimeline(ctx: Pick<ServiceCtx, 'db'>, input: 
     .where(and(...where))
     .orderBy(desc(deployments.createdAt), desc(deployments.id))
     .limit(input.limit + 1);
-  const page = rows.slice(0, input.limit);
+  const { page, next_cursor } = keysetPage(rows, input.limit, (d) => d);
   const events = page.length
     ? await ctx.db.select().from(deploymentEvents).where(inArray(deploymentEvents.deploymentId, page.map((d) => d.id))).orderBy(asc(deploymentEvents.id))
     : [];
-  const last = page.at(-1);
   return {
     items: page.map((d) => ({ ...toDeploymentDto(d, app.name), events: events.filter((e) => e.deploymentId === d.id).map(toDeploymentEventDto) })),
-    next_cursor: rows.length > input.limit && last ? encodeCursor(last.createdAt, last.id) : null,
+    next_cursor,
   };
 }
