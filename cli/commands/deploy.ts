@@ -57,54 +57,57 @@ export async function deployCommand(opts: DeployOptions, env: CliEnv, out: Outpu
   // The app check is a round trip: it runs while dependencies install and the tree packs.
   const appReady = api ? call('checking app', () => ensureApp(api, app, out)) : null;
   appReady?.catch(() => {}); // awaited before the upload; no unhandled rejection meanwhile
-  // --pack-only packs the tree as it is; everything else installs production deps first.
-  if (opts.install && !opts.packOnly) {
-    await installProductionDeps(project.root, { quiet: opts.format === 'json', cache: opts.cache !== false, env, out });
-  }
-  const packed = await packProject(project.root, { out: opts.out, compressionLevel }, out);
-  // The SBOM is for the user, not the control plane: it is written while the upload runs.
-  const sbomWritten =
-    opts.sbom === false
-      ? Promise.resolve(null)
-      : writeSbom({ root: project.root, manifest: packed.manifestData, artifactPath: packed.artifact, format: opts.legacySbom ? 'legacy' : 'cyclonedx', warn: (m) => out.warn(m) });
-  sbomWritten.catch(() => {}); // awaited below
-  // Signed before anything is printed, so the JSON's `signature` names the file just written.
-  const signature = seedHex ? await signArtifact({ artifactPath: packed.artifact, digest: packed.digest, seedHex }) : null;
-  const artifactJson = async () => ({
-    artifact: packed.artifact,
-    digest: packed.digest,
-    size_bytes: packed.sizeBytes,
-    manifest: packed.manifest,
-    sbom: (await sbomWritten)?.path ?? null,
-    signature: signature?.path ?? null,
-  });
-  if (!api) {
-    const described = await artifactJson();
-    if (opts.format === 'json') out.json(described);
-    else out.result(`artifact ${packed.artifact} (${packed.sizeBytes} bytes, sha256 ${packed.digest})`);
-    return EXIT.ok;
-  }
-
-  await appReady;
-  if (opts.legacyUpload && conn?.token) await legacyUpload({ apiBase: conn.apiBase, token: conn.token }, app, packed, out, signature?.signatureHex);
-  else {
-    const abort = new AbortController();
-    const onSigint = () => abort.abort();
-    process.once('SIGINT', onSigint);
-    try {
-      await upload(api, conn!, app, packed, out, { signature: signature?.signatureHex, env, format: opts.format, traceId, signal: abort.signal });
-    } finally {
-      process.off('SIGINT', onSigint);
+  // --pack-only packs the tree as it is; everything else installs production deps first, beside
+  // the project (its own node_modules keeps its dev dependencies).
+  const installed = opts.install && !opts.packOnly ? await installProductionDeps(project.root, { quiet: opts.format === 'json', cache: opts.cache !== false, env, out }) : null;
+  try {
+    const packed = await packProject(project.root, { out: opts.out, compressionLevel, modulesRoot: installed?.root }, out);
+    // The SBOM is for the user, not the control plane: it is written while the upload runs.
+    const sbomWritten =
+      opts.sbom === false
+        ? Promise.resolve(null)
+        : writeSbom({ root: project.root, installRoot: installed?.root, manifest: packed.manifestData, artifactPath: packed.artifact, format: opts.legacySbom ? 'legacy' : 'cyclonedx', warn: (m) => out.warn(m) });
+    sbomWritten.catch(() => {}); // awaited below
+    // Signed before anything is printed, so the JSON's `signature` names the file just written.
+    const signature = seedHex ? await signArtifact({ artifactPath: packed.artifact, digest: packed.digest, seedHex }) : null;
+    const artifactJson = async () => ({
+      artifact: packed.artifact,
+      digest: packed.digest,
+      size_bytes: packed.sizeBytes,
+      manifest: packed.manifest,
+      sbom: (await sbomWritten)?.path ?? null,
+      signature: signature?.path ?? null,
+    });
+    if (!api) {
+      const described = await artifactJson();
+      if (opts.format === 'json') out.json(described);
+      else out.result(`artifact ${packed.artifact} (${packed.sizeBytes} bytes, sha256 ${packed.digest})`);
+      return EXIT.ok;
     }
-  }
-  const deployment = await rollOut(api, app, packed.digest, opts.wait, out);
 
-  const described = await artifactJson();
-  if (opts.format === 'json') out.json({ ...described, deployment: { id: deployment.id, status: deployment.status, url: deployment.url } });
-  else if (deployment.status === 'running') out.result(`deployed ${app} (${packed.digest.slice(0, 12)}): ${deployment.url}`);
-  else out.result(`deployment ${deployment.id} is ${deployment.status}${deployment.failure_reason ? `: ${deployment.failure_reason}` : ''}`);
-  if (deployment.status === 'failed') {
-    throw new CliError(EXIT.runtime, `deployment failed: ${deployment.failure_reason ?? 'unknown reason'}`, `aether logs --app ${app} shows its output`);
+    await appReady;
+    if (opts.legacyUpload && conn?.token) await legacyUpload({ apiBase: conn.apiBase, token: conn.token }, app, packed, out, signature?.signatureHex);
+    else {
+      const abort = new AbortController();
+      const onSigint = () => abort.abort();
+      process.once('SIGINT', onSigint);
+      try {
+        await upload(api, conn!, app, packed, out, { signature: signature?.signatureHex, env, format: opts.format, traceId, signal: abort.signal });
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
+    }
+    const deployment = await rollOut(api, app, packed.digest, opts.wait, out);
+
+    const described = await artifactJson();
+    if (opts.format === 'json') out.json({ ...described, deployment: { id: deployment.id, status: deployment.status, url: deployment.url } });
+    else if (deployment.status === 'running') out.result(`deployed ${app} (${packed.digest.slice(0, 12)}): ${deployment.url}`);
+    else out.result(`deployment ${deployment.id} is ${deployment.status}${deployment.failure_reason ? `: ${deployment.failure_reason}` : ''}`);
+    if (deployment.status === 'failed') {
+      throw new CliError(EXIT.runtime, `deployment failed: ${deployment.failure_reason ?? 'unknown reason'}`, `aether logs --app ${app} shows its output`);
+    }
+    return EXIT.ok;
+  } finally {
+    await installed?.dispose();
   }
-  return EXIT.ok;
 }

@@ -32,10 +32,13 @@ export function parseCompressionLevel(value: string | undefined): number {
   return n;
 }
 
-/** Packs deterministically into a temp file (excluded from packing), names it by digest, writes the manifest. */
-export async function packProject(root: string, opts: { out?: string; compressionLevel: number }, log: Output): Promise<Packed> {
+/**
+ * Packs deterministically into a temp file (excluded from packing), names it by digest, writes the
+ * manifest. `modulesRoot` holds the node_modules to ship when it is not the project's own.
+ */
+export async function packProject(root: string, opts: { out?: string; compressionLevel: number; modulesRoot?: string }, log: Output): Promise<Packed> {
   const t0 = performance.now();
-  const entries = await collectFiles(root);
+  const entries = await collectFiles(root, { modulesRoot: opts.modulesRoot });
   const outDir = opts.out && (opts.out.endsWith('/') || (await stat(path.resolve(opts.out)).then((s) => s.isDirectory(), () => false))) ? path.resolve(opts.out) : root;
   await mkdir(outDir, { recursive: true });
   const temp = packTempPath(path.join(outDir, 'app.tar.gz'));

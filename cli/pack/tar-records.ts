@@ -125,7 +125,7 @@ export async function writeTar(
   for (const entry of entries) {
     out.write(encodeHeader(entry));
     if (entry.type === 'file') {
-      onFile(await copyFile(base + entry.path, entry, out));
+      onFile(await copyFile(entry.source ?? base + entry.path, entry, out));
       out.writeZeros((BLOCK_SIZE - (entry.size % BLOCK_SIZE)) % BLOCK_SIZE);
     }
     if (out.backlogged) await out.drain();

@@ -37,7 +37,7 @@ export async function resolveDependencyGraph(input: SbomInput): Promise<Dependen
   const lockfile = input.lockfile === undefined ? await readLockfile(input.root) : input.lockfile;
   const fallback = (why?: string) => {
     if (why) input.warn?.(`${why}; the SBOM lists the installed node_modules instead (no integrity hashes)`);
-    return graphFromInstalled(input.root, input.manifest, input.packageJson);
+    return graphFromInstalled(input.installRoot ?? input.root, input.manifest, input.packageJson);
   };
   if (!lockfile) return fallback();
   if (lockfile.kind === 'pnpm') return fallback(`${lockfile.file} is not read (the CLI has no YAML parser)`);

@@ -17,6 +17,8 @@ export type SbomFormat = 'cyclonedx' | 'legacy';
 
 export interface WriteSbomOptions {
   root: string;
+  /** Where the shipped node_modules was installed, when not in `root`. */
+  installRoot?: string;
   manifest: Manifest;
   /** The artifact the SBOM describes; the SBOM goes beside it as `<artifact>.sbom.json`. */
   artifactPath: string;
@@ -46,7 +48,7 @@ export async function writeSbom(opts: WriteSbomOptions): Promise<WrittenSbom> {
   const text =
     opts.format === 'legacy'
       ? buildLegacySbom({ packageJson, manifest: opts.manifest })
-      : await buildCycloneDxSbom({ root: opts.root, packageJson, manifest: opts.manifest, warn: opts.warn, toolVersion: opts.toolVersion });
+      : await buildCycloneDxSbom({ root: opts.root, installRoot: opts.installRoot, packageJson, manifest: opts.manifest, warn: opts.warn, toolVersion: opts.toolVersion });
   const path = sbomPath(opts.artifactPath);
   const tempPath = packTempPath(path);
   try {

@@ -21,6 +21,8 @@ export interface Lockfile {
 export interface SbomInput {
   /** Project root: lockfiles and installed package.json files are read relative to it. */
   root: string;
+  /** Where the shipped node_modules was installed, when not in `root` (see cli/install.ts). */
+  installRoot?: string;
   /** The parsed package.json of the project. */
   packageJson: PackageJson;
   /** The artifact's manifest, from packArtifact. */

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,6 +61,9 @@ describe('deploy from a laptop to a running app, end to end', () => {
     dataDir = path.join(work, 'data');
     appDir = path.join(work, 'sample-app');
     await cp(path.join(ROOT, 'tests/fixtures/sample-app'), appDir, { recursive: true });
+    // The developer's own install, dev dependency included: deploying must leave it as it is.
+    await mkdir(path.join(appDir, 'node_modules/is-number'), { recursive: true });
+    await writeFile(path.join(appDir, 'node_modules/is-number/package.json'), '{"name":"is-number","version":"7.0.0"}\n');
     port = await freePort();
     plane = await startPlaneProcess(planeEnv(), port);
     cliEnv = { HOME: os.homedir(), XDG_CACHE_HOME: path.join(work, 'cache'), AETHER_API_BASE: plane.url };
@@ -93,6 +97,9 @@ describe('deploy from a laptop to a running app, end to end', () => {
     const manifest = JSON.parse(await readFile(first.manifest, 'utf8')) as { files: Array<{ path: string }> };
     expect(manifest.files.some((f) => f.path === 'node_modules/ms/index.js')).toBe(true);
     expect(manifest.files.some((f) => f.path.startsWith('node_modules/is-number'))).toBe(false);
+    // Installed beside the project: its node_modules still has the dev dependency, and no ms.
+    expect(await readFile(path.join(appDir, 'node_modules/is-number/package.json'), 'utf8')).toContain('7.0.0');
+    expect(existsSync(path.join(appDir, 'node_modules/ms'))).toBe(false);
   });
 
   let second: DeployJson;
@@ -118,6 +125,8 @@ describe('deploy from a laptop to a running app, end to end', () => {
   it('redeploying unchanged bytes gives the same digest and skips the upload', async () => {
     const run = await cli(['deploy', '--format', 'json']);
     expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain('production dependencies from the cache');
+    expect(run.stderr).not.toContain('installing production dependencies');
     expect(run.stderr).toContain('nothing to upload');
     expect(run.stderr).not.toContain('uploaded');
     const third = JSON.parse(run.stdout) as DeployJson;

@@ -66,6 +66,18 @@ describe('packArtifact determinism', () => {
     expect(packedA.sizeBytes).toBe(bytes.length);
   });
 
+  it('packs a node_modules installed beside the project as if it were the project\'s own', async () => {
+    const whole = await tree(PROJECT);
+    const modules = Object.fromEntries(Object.entries(PROJECT).filter(([p]) => p.startsWith('node_modules/')));
+    const source = Object.fromEntries(Object.entries(PROJECT).filter(([p]) => !p.startsWith('node_modules/')));
+    // The project's own node_modules (dev dependencies) must not ship when a staged one is given.
+    const project = await tree({ ...source, 'node_modules/dev-only/index.js': 'dev\n' });
+    const staged = await tree(modules);
+    const outFile = join(await tempDir('aether-out-'), 'app.tar.gz');
+    const result = await packArtifact({ root: project, entries: await collectFiles(project, { modulesRoot: staged }), outFile });
+    expect(result.digest).toBe((await pack(whole)).digest);
+  });
+
   it('is reproducible at every compression level, and the level changes the bytes', async () => {
     const root = await tree(PROJECT);
     const fast = [await pack(root, 1), await pack(root, 1)];
