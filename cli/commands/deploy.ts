@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { createApi } from '../client';
 import { resolveConnection, type CliEnv } from '../config';
 import { parseCompressionLevel, packProject, previewPack } from '../deploy/artifact';
-import { ensureApp, legacyUpload, rollOut, upload } from '../deploy/remote';
+import { createDeployment, ensureApp, followDeployment, legacyUpload, upload } from '../deploy/remote';
 import { call } from '../client';
 import { CliError, EXIT } from '../errors';
 import { installProductionDeps } from '../install';
 import type { Output } from '../output';
 import { readProject, resolveAppName } from '../project';
-import { writeSbom } from '../sbom/index';
+import { writeSbom, type WrittenSbom } from '../sbom/index';
 import { readSettings } from '../settings';
 import { loadSigningKey, signArtifact } from '../sign';
 
@@ -62,12 +62,18 @@ export async function deployCommand(opts: DeployOptions, env: CliEnv, out: Outpu
   const installed = opts.install && !opts.packOnly ? await installProductionDeps(project.root, { quiet: opts.format === 'json', cache: opts.cache !== false, env, out }) : null;
   try {
     const packed = await packProject(project.root, { out: opts.out, compressionLevel, modulesRoot: installed?.root }, out);
-    // The SBOM is for the user, not the control plane: it is written while the upload runs.
-    const sbomWritten =
-      opts.sbom === false
-        ? Promise.resolve(null)
-        : writeSbom({ root: project.root, installRoot: installed?.root, manifest: packed.manifestData, artifactPath: packed.artifact, format: opts.legacySbom ? 'legacy' : 'cyclonedx', warn: (m) => out.warn(m) });
-    sbomWritten.catch(() => {}); // awaited below
+    // The SBOM is for the user, not the control plane. Building it is ~50 ms of CPU (the
+    // CycloneDX library alone), so a deploy writes it while the rollout runs, not before the upload.
+    let sbomWritten: Promise<WrittenSbom | null> | undefined;
+    const writeSbomOnce = (): Promise<WrittenSbom | null> => {
+      if (!sbomWritten) {
+        sbomWritten = opts.sbom === false
+          ? Promise.resolve(null)
+          : writeSbom({ root: project.root, installRoot: installed?.root, manifest: packed.manifestData, artifactPath: packed.artifact, format: opts.legacySbom ? 'legacy' : 'cyclonedx', warn: (m) => out.warn(m) });
+        sbomWritten.catch(() => {}); // awaited by artifactJson
+      }
+      return sbomWritten;
+    };
     // Signed before anything is printed, so the JSON's `signature` names the file just written.
     const signature = seedHex ? await signArtifact({ artifactPath: packed.artifact, digest: packed.digest, seedHex }) : null;
     const artifactJson = async () => ({
@@ -75,7 +81,7 @@ export async function deployCommand(opts: DeployOptions, env: CliEnv, out: Outpu
       digest: packed.digest,
       size_bytes: packed.sizeBytes,
       manifest: packed.manifest,
-      sbom: (await sbomWritten)?.path ?? null,
+      sbom: (await writeSbomOnce())?.path ?? null,
       signature: signature?.path ?? null,
     });
     if (!api) {
@@ -97,7 +103,9 @@ export async function deployCommand(opts: DeployOptions, env: CliEnv, out: Outpu
         process.off('SIGINT', onSigint);
       }
     }
-    const deployment = await rollOut(api, app, packed.digest, opts.wait, out);
+    const created = await createDeployment(api, app, packed.digest, out);
+    writeSbomOnce();
+    const deployment = opts.wait ? await followDeployment(api, created, out) : created;
 
     const described = await artifactJson();
     if (opts.format === 'json') out.json({ ...described, deployment: { id: deployment.id, status: deployment.status, url: deployment.url } });

@@ -62,11 +62,11 @@ async function waitStored(api: Api, ref: { app_name: string; digest: string }, o
 
 export type Deployment = Awaited<ReturnType<Api['deployments']['get']['query']>>;
 
-/** Creates the deployment and follows its phases until it settles (unless detached). */
-export async function rollOut(api: Api, app: string, digest: string, wait: boolean, out: Output): Promise<Deployment> {
+/** Creates the deployment (or joins the one in flight for the same artifact). */
+export async function createDeployment(api: Api, app: string, digest: string, out: Output): Promise<Deployment> {
   const { deployment, created } = await call('creating deployment', () => api.deployments.create.mutate({ app_name: app, digest }));
   out.info(`${created ? 'created' : 'joined in-flight'} deployment ${deployment.id}`);
-  return wait ? followDeployment(api, deployment, out) : deployment;
+  return deployment;
 }
 
 /** Prints a deployment's phases as they are recorded, until it settles (at most 15 minutes). */

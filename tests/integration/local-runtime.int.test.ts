@@ -21,11 +21,12 @@ const source = async (storageKey: string) => createReadStream(path.join(store, s
 const newDriver = (healthTimeoutMs = 15_000) =>
   createLocalRuntime({ dataDir, source, healthTimeoutMs, log: (msg) => logged.push(msg) });
 
-/** A tiny app: logs on start and per request, answers its version. */
+/** A tiny app: logs on start, per request and on SIGTERM, answers its version. */
 function appSource(version: string): string {
   return [
     `const http = require('http');`,
     `console.log('starting ${version}');`,
+    `process.on('SIGTERM', () => { console.log('stopping ${version}'); process.exit(0); });`,
     `http.createServer((q, s) => { console.log('hit ' + q.url); s.end('${version}'); }).listen(process.env.PORT);`,
   ].join('\n');
 }
@@ -155,6 +156,14 @@ describe('local runtime with real processes', { timeout: 60_000 }, () => {
     while (existsSync(path.join(dataDir, 'runtime/apps/demo/dep-v1')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(existsSync(path.join(dataDir, 'runtime/apps/demo/dep-v1'))).toBe(false);
     expect(existsSync(path.join(dataDir, 'runtime/logs/demo/dep-v1.log'))).toBe(true);
+    // Its last words on the stop signal are in its log: the writer outlives the app's group.
+    const deadlineLog = Date.now() + 5000;
+    let v1Log = '';
+    while (!v1Log.includes('stopping v1') && Date.now() < deadlineLog) {
+      v1Log = await readFile(path.join(dataDir, 'runtime/logs/demo/dep-v1.log'), 'utf8');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(v1Log).toMatch(/Z o stopping v1\n/);
   });
 
   it('refuses bytes whose digest does not match, and v2 keeps serving', async () => {

@@ -10,19 +10,19 @@ import path from 'node:path';
 export const LOG_RECORD_RE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) ([oe]) (.*)$/s;
 
 /**
- * Runs as the leader of the app's process group, between the control plane and `npm start`:
- * it timestamps each line the app prints and appends it to the log, rotating it at a size cap
- * (`<log>` -> `<log>.1`, so a deployment never keeps more than twice the cap). It is a separate
- * process, not the control plane, so the app keeps running and logging when the control plane
- * stops. It ignores SIGTERM/SIGINT/SIGHUP (the app gets them, as the whole group does) so the
- * app's last words during a graceful stop are still recorded, then exits as the app did.
- * argv: <log file> <max bytes> <command> [args...]. CommonJS, Node built-ins only.
+ * Runs beside the app, not around it: the app's stdout and stderr are this process's fds 3 and
+ * 4 (sockets the control plane handed to both), so the two start in parallel instead of one
+ * after the other. It timestamps each line and appends it to the log, rotating it at a size cap
+ * (`<log>` -> `<log>.1`, so a deployment never keeps more than twice the cap). It is its own
+ * process, in its own session, so the app keeps logging when the control plane stops, and a
+ * stop signal to the app's group does not reach it: it records the app's last words and exits
+ * when both streams close. argv: <log file> <max bytes>. CommonJS, Node built-ins only.
  */
 const SCRIPT = String.raw`'use strict';
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
+const net = require('node:net');
 const { StringDecoder } = require('node:string_decoder');
-const [logFile, maxArg, file, ...args] = process.argv.slice(2);
+const [logFile, maxArg] = process.argv.slice(2);
 const maxBytes = Math.max(4096, Number(maxArg) || 0);
 const FLUSH_MS = 250;
 const MAX_LINE = 16 * 1024;
@@ -40,8 +40,8 @@ function append(tag, text) {
   fs.writeSync(fd, rec);
   size += rec.length;
 }
-const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-function lines(stream, tag) {
+function lines(streamFd, tag) {
+  const stream = new net.Socket({ fd: streamFd, readable: true, writable: false });
   const decoder = new StringDecoder('utf8');
   let partial = '';
   let timer = null;
@@ -54,21 +54,10 @@ function lines(stream, tag) {
     if (timer) clearTimeout(timer);
     if (partial) timer = setTimeout(flush, FLUSH_MS);
   });
+  stream.on('error', () => {});
   return new Promise((resolve) => stream.on('close', () => { if (timer) clearTimeout(timer); partial += decoder.end(); flush(); resolve(); }));
 }
-const drained = Promise.all([lines(child.stdout, 'o'), lines(child.stderr, 'e')]);
-child.on('error', (err) => { append('e', '[aether] could not start: ' + err.message); process.exit(127); });
-child.on('exit', (code, signal) => {
-  // A grandchild may hold the pipes open: wait for them only briefly.
-  Promise.race([drained, new Promise((r) => setTimeout(r, 500))]).then(() => {
-    fs.closeSync(fd);
-    if (!signal) process.exit(code === null ? 1 : code);
-    // Die of the same signal, so the control plane reports how the app really ended.
-    process.removeAllListeners(signal);
-    process.kill(process.pid, signal);
-    setTimeout(() => process.exit(1), 100);
-  });
-});
+Promise.all([lines(3, 'o'), lines(4, 'e')]).then(() => { fs.closeSync(fd); process.exit(0); });
 `;
 
 const VERSION = createHash('sha256').update(SCRIPT).digest('hex').slice(0, 12);

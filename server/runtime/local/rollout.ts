@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { safeExtract } from '../extract';
 import {
   RolloutError,
@@ -42,6 +43,8 @@ export interface LocalRolloutResult extends RolloutResult {
 const nothingToClean = async () => {};
 
 const OUTPUT_TAIL_LINES = 20;
+/** How long a crashed app's output may take to reach its log before the tail is read. */
+const LAST_WORDS_MS = 1000;
 
 /**
  * fetch -> verify -> unpack -> start -> health -> switch for one deployment; the caller holds
@@ -147,6 +150,8 @@ class Attempt {
     const timeoutMs = this.ctx.healthTimeoutMs;
     const outcome = await waitHealthy(port, timeoutMs, app.exited);
     if (outcome.kind === 'healthy') return [null, `answered HTTP ${outcome.status} on port ${port}`];
+    // An app that exited has said its last words; the writer may still be writing them down.
+    if (outcome.kind === 'exited') await Promise.race([app.logged, sleep(LAST_WORDS_MS)]);
     const lines = await outputTail(this.logFile, OUTPUT_TAIL_LINES);
     if (outcome.kind === 'exited') {
       const how = outcome.signal ? `signal ${outcome.signal}` : `code ${outcome.code}`;

@@ -37,11 +37,19 @@ export async function runRollout(svc: RolloutServices, deploymentId: string): Pr
   await changed();
   const t0 = Date.now();
   const target = await runtimeDeploymentOf(svc, deploymentId, appName, deployment.artifactId, deployment.digest);
+  // Phase events are written in order but off the rollout's path: a write and a publish per
+  // phase cost more than some phases. All are in before the outcome is written.
+  let recorded: Promise<void> = Promise.resolve();
   try {
     const { url } = await svc.runtime.rollout(target, async (p) => {
-      await addDeploymentEvent(svc.db, deploymentId, { phase: p.phase, message: p.message, durationMs: Math.round(p.durationMs) });
-      await changed();
+      const event = { phase: p.phase, message: p.message, durationMs: Math.round(p.durationMs) };
+      // A lost phase event must not fail a rollout: the outcome's transition is the record.
+      recorded = recorded
+        .then(() => addDeploymentEvent(svc.db, deploymentId, event))
+        .then(changed)
+        .catch((err: unknown) => svc.log.warn('could not record a rollout phase', { deploymentId, phase: p.phase, error: String(err) }));
     });
+    await recorded;
     await svc.db.transaction(async (tx) => {
       await transitionDeployment(tx, deploymentId, ['rolling_out'], 'running', { url, rolloutCompletedAt: new Date() }, {
         phase: 'running',
@@ -65,6 +73,7 @@ export async function runRollout(svc: RolloutServices, deploymentId: string): Pr
     const tail = err instanceof RolloutError && err.outputTail.length ? `\n--- last output ---\n${err.outputTail.join('\n')}` : '';
     const message = err instanceof Error ? err.message : String(err);
     svc.log.warn('rollout failed', { deploymentId, reason, message });
+    await recorded; // the phases that did happen come before the failure
     await svc.db.transaction((tx) =>
       transitionDeployment(tx, deploymentId, ['rolling_out'], 'failed', { failureReason: reason, rolloutCompletedAt: new Date() }, {
         phase: 'failed',
