@@ -2,6 +2,7 @@ import { TRPCClientError, createTRPCClient, httpLink } from '@trpc/client';
 import type { AppRouter } from '../server/trpc/root';
 import { requireToken, type Connection } from './config';
 import { CliError, exitCodeForServerCode, isNetworkError, toCliError } from './errors';
+import { httpFetch } from './http-request';
 
 export type Api = ReturnType<typeof createApi>;
 
@@ -12,6 +13,7 @@ export function createApi(conn: Connection, opts: { traceId?: string } = {}) {
     links: [
       httpLink({
         url: `${conn.apiBase}/api/trpc`,
+        fetch: httpFetch as unknown as typeof fetch,
         // X-Trace-Id ties every request of one deploy together in the control plane's logs.
         headers: () => ({ authorization: `Bearer ${token}`, 'user-agent': 'aether-cli', ...(opts.traceId ? { 'x-trace-id': opts.traceId } : {}) }),
       }),

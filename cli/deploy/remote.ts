@@ -16,7 +16,7 @@ export async function ensureApp(api: Api, app: string, out: Output): Promise<voi
 
 /**
  * Upload (skipped when the server has the digest; single PUT or parallel resumable multipart
- * by size), complete, then wait for the verification outcome.
+ * by size) and complete. Verification is waited for by createDeployment.
  */
 export async function upload(
   api: Api,
@@ -41,7 +41,6 @@ export async function upload(
     traceId: opts.traceId,
     signal: opts.signal,
   });
-  await waitStored(api, { app_name: app, digest: packed.digest }, out);
 }
 
 type Artifact = Awaited<ReturnType<Api['artifacts']['wait']['query']>>;
@@ -62,9 +61,19 @@ async function waitStored(api: Api, ref: { app_name: string; digest: string }, o
 
 export type Deployment = Awaited<ReturnType<Api['deployments']['get']['query']>>;
 
-/** Creates the deployment (or joins the one in flight for the same artifact). */
+/**
+ * Creates the deployment (or joins the one in flight for the same artifact). The server waits
+ * for a verifying artifact, but only so long (20 s; older servers not at all): when it answers
+ * `conflict`, the artifact is waited for here, with its own deadline and errors, and the
+ * request made again.
+ */
 export async function createDeployment(api: Api, app: string, digest: string, out: Output): Promise<Deployment> {
-  const { deployment, created } = await call('creating deployment', () => api.deployments.create.mutate({ app_name: app, digest }));
+  const create = () => call('creating deployment', () => api.deployments.create.mutate({ app_name: app, digest }));
+  const { deployment, created } = await create().catch(async (err: unknown) => {
+    if (!(err instanceof CliError && err.code === 'conflict')) throw err;
+    await waitStored(api, { app_name: app, digest }, out);
+    return create();
+  });
   out.info(`${created ? 'created' : 'joined in-flight'} deployment ${deployment.id}`);
   return deployment;
 }

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { transportFor } from '../http-request';
 import { StorageHttpError, StorageNetworkError } from './retry';
 
 /** A presigned request as the control plane hands it out. */
@@ -18,8 +18,7 @@ export interface PutRangeOptions {
 
 // node:http rather than fetch: measured 1.2-3x faster for streamed PUT bodies here (undici's
 // body pipeline costs CPU per chunk), and Content-Length is ours to set, never chunked.
-// Keep-alive agents: parallel parts reuse connections; idle sockets are unref'd by Node.
-const AGENTS = { 'http:': new HttpAgent({ keepAlive: true }), 'https:': new HttpsAgent({ keepAlive: true }) };
+// Keep-alive agents (transportFor): parallel parts reuse connections.
 const CHUNK = 1024 * 1024;
 /** A connection that moves no bytes for this long is dead; the retry gets a fresh one. */
 const IDLE_TIMEOUT_MS = 60_000;
@@ -59,8 +58,7 @@ export function putRange(target: PresignedPut, file: string, start: number, leng
   const url = new URL(target.url);
   const headers: Record<string, string> = { ...target.headers, 'content-length': String(length) };
   if (opts.traceId && !isAwsSigned(target.url)) headers['x-trace-id'] = opts.traceId;
-  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  const agent = url.protocol === 'https:' ? AGENTS['https:'] : AGENTS['http:'];
+  const { request: send, agent } = transportFor(url);
 
   return new Promise((resolve, reject) => {
     const body = length > 0 ? createReadStream(file, { start, end: start + length - 1, highWaterMark: CHUNK }) : null;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRPCError } from '@trpc/server';
 import { applications, artifacts, deployments } from '../../db/schema';
+import type { RunningWorkers } from '../../jobs/start';
 import { DB_KINDS, startTestPlane, type TestPlane } from '../support/harness';
 import { sha256, tarGz } from '../support/artifacts';
 import { uploadArtifact } from '../support/upload';
@@ -25,9 +26,10 @@ async function expectCode(promise: Promise<unknown>, code: string) {
 
 describe.each(DB_KINDS)('control plane API on %s', (kind) => {
   let plane: TestPlane;
+  let workers: RunningWorkers;
   beforeAll(async () => {
     plane = await startTestPlane(kind);
-    plane.startWorkers();
+    workers = plane.startWorkers();
   });
   afterAll(async () => plane?.close());
 
@@ -142,6 +144,43 @@ describe.each(DB_KINDS)('control plane API on %s', (kind) => {
       await expectCode(plane.caller('reader').deployments.create({ app_name: 'web', digest: sha256(bytes) }), 'forbidden');
       await expectCode(plane.caller('reader').deployments.get({ id: '00000000-0000-4000-8000-000000000000' }), 'not_found');
       expect(await counts(plane)).toEqual(before);
+    });
+
+    it('deploys right after the upload completes: the request waits for verification', async () => {
+      await workers.stop(); // verification cannot happen until the workers are back
+      let restarted = false;
+      try {
+        const good = tarGz(appSource('verified first'));
+        const { digest } = await uploadArtifact(plane, 'web', good);
+        expect(await plane.caller('reader').artifacts.get({ app_name: 'web', digest })).toMatchObject({ status: 'verifying' });
+        let settled = false;
+        const creating = plane.caller('deployer').deployments.create({ app_name: 'web', digest }).finally(() => (settled = true));
+        await new Promise((r) => setTimeout(r, 300));
+        expect(settled).toBe(false);
+
+        const bad = tarGz({ 'short.txt': 'fewer bytes than declared' });
+        const { digest: badDigest } = await uploadArtifact(plane, 'web', bad, { declaredSize: bad.length + 7 });
+        const refusing = plane.caller('deployer').deployments.create({ app_name: 'web', digest: badDigest }).then(
+          () => null,
+          (e: unknown) => e as TRPCError,
+        );
+
+        workers = plane.startWorkers();
+        restarted = true;
+        const created = await creating;
+        expect(created.created).toBe(true);
+        expect(created.deployment.digest).toBe(digest);
+        expect(await plane.caller('reader').artifacts.get({ app_name: 'web', digest })).toMatchObject({ status: 'stored' });
+        // A failed verification is refused, naming why, with no deployment made of it.
+        const refused = await refusing;
+        expect(refused?.code).toBe('CONFLICT');
+        expect(refused?.message).toMatch(/artifact is failed, not stored \(verification failed: .*size/);
+        const made = await plane.services.db.select().from(deployments);
+        expect(made.some((d) => d.digest === badDigest)).toBe(false);
+        expect((await plane.caller('reader').deployments.wait({ id: created.deployment.id, timeout_ms: 30_000 })).status).toBe('running');
+      } finally {
+        if (!restarted) workers = plane.startWorkers();
+      }
     });
 
     it('rolls a stored artifact out to a running process, recording every phase, then replaces it', async () => {

@@ -35,8 +35,8 @@ export async function waitHealthy(
   const deadline = Date.now() + timeoutMs;
   let lastStatus: number | null = null;
   // Short pauses: the rollout waits on this poll, and a refused connect to 127.0.0.1 costs
-  // next to nothing, so a 20 ms cap loses at most 20 ms for ~50 probes a second while it waits.
-  for (let delay = 5; ; delay = Math.min(delay * 2, 20)) {
+  // next to nothing, so a 10 ms cap loses at most 10 ms for ~100 probes a second while it waits.
+  for (let delay = 5; ; delay = 10) {
     if (exit) return { kind: 'exited', ...(exit as { code: number | null; signal: NodeJS.Signals | null }) };
     const remaining = deadline - Date.now();
     if (remaining <= 0) return { kind: 'timeout', lastStatus };

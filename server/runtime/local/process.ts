@@ -178,6 +178,8 @@ async function waitGroupGone(pgid: number, ms: number, leaderExited?: Promise<un
   const deadline = Date.now() + ms;
   // npm leads the group and leaves after the app: while it runs, the group is not gone.
   if (leaderExited) await Promise.race([leaderExited, sleep(ms)]);
+  // No member left at all, not even a zombie: no need to scan /proc.
+  if (!signalExists(-pgid)) return true;
   while (await groupAlive(pgid)) {
     if (Date.now() >= deadline) return false;
     await sleep(GONE_POLL_MS);

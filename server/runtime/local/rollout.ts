@@ -84,6 +84,7 @@ class Attempt {
   readonly logFile: string;
   #started: Spawned | null = null;
   #committed = false;
+  #pruned: Promise<void> = Promise.resolve();
 
   constructor(
     readonly ctx: RolloutContext,
@@ -117,7 +118,14 @@ class Attempt {
     const app = await this.#phase('start', () => this.#start(port));
     await this.#phase('health', () => this.#health(app, port));
     await this.#phase('switch', () => this.#switch(app, port, previous));
-    return { url: urlOf(port), cleanup: () => removeTreesBut(ctx, d.appName, d.deploymentId) };
+    const pruned = this.#pruned;
+    return {
+      url: urlOf(port),
+      cleanup: async () => {
+        await pruned;
+        await removeTreesBut(ctx, d.appName, d.deploymentId);
+      },
+    };
   }
 
   /**
@@ -127,6 +135,7 @@ class Attempt {
   async undo(): Promise<void> {
     if (this.#committed) return;
     try {
+      await this.#pruned; // done under the app's lock, like everything this attempt does
       if (this.#started) await stopInstance(this.ctx, this.#started.pid, this.#started.procStart);
       await rm(this.dir, { recursive: true, force: true });
     } catch (err) {
@@ -142,7 +151,8 @@ class Attempt {
     const logWriter = await ensureLogWriter(ctx.layout.binDir);
     const app = await spawnApp({ cwd: this.dir, port, logFile: this.logFile, logWriter, logMaxBytes: ctx.logMaxBytes, home: ctx.layout.appsDir });
     this.#started = app;
-    await this.#pruneLogs();
+    // Housekeeping, not on the way to a healthy app: it runs while the app boots.
+    this.#pruned = this.#pruneLogs();
     return [app, `npm start (${command}) as pid ${app.pid} with PORT=${port}`];
   }
 

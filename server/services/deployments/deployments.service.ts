@@ -8,22 +8,32 @@ import { getArtifactOrThrow } from '../artifacts/artifacts.repo';
 import type { ServiceCtx } from '../context';
 import type { TCreateDeploymentResult, TDeployment, TDeploymentEvent } from '../../contract/outputs';
 import { toDeploymentDto, toDeploymentEventDto } from '../dto';
-import { deploymentTopic } from '../../queues/notifier';
+import { artifactTopic, deploymentTopic } from '../../queues/notifier';
 import { waitUntil } from '../wait';
 import { addDeploymentEvent, getDeploymentWithApp, listDeploymentEvents, type DeploymentRow } from './deployments.repo';
 import type { Tx } from '../../../db/client';
 
 const SETTLED = new Set(['running', 'failed', 'superseded', 'rolled_back']);
 
+/** How long a deployment request waits for its artifact's verification to finish. */
+const VERIFICATION_WAIT_MS = 20_000;
+
 /**
  * Creates a deployment of a stored artifact and queues its rollout. Idempotent per
  * app + digest while one is in flight: a retried `deploy` joins the running rollout.
+ * An artifact still being verified is waited for (up to 20 s), so a client can ask for the
+ * deployment right after completing the upload instead of polling the artifact first.
  */
 export async function createDeployment(ctx: ServiceCtx, input: TCreateDeploymentInput): Promise<TCreateDeploymentResult> {
   const app = await getAppOrThrow(ctx.db, input.app_name);
-  const artifact = await getArtifactOrThrow(ctx.db, app.id, input.digest);
+  let artifact = await getArtifactOrThrow(ctx.db, app.id, input.digest);
+  if (artifact.status === 'verifying') {
+    const id = artifact.id;
+    artifact = await waitUntil(ctx.notifier, artifactTopic(id), () => getArtifactOrThrow(ctx.db, app.id, input.digest), (a) => a.status !== 'verifying', VERIFICATION_WAIT_MS);
+  }
   if (artifact.status !== 'stored') {
-    throw new AppError('conflict', `artifact is ${artifact.status}, not stored; only verified artifacts can be deployed`);
+    const why = artifact.status === 'failed' && artifact.failureReason ? ` (verification failed: ${artifact.failureReason})` : '';
+    throw new AppError('conflict', `artifact is ${artifact.status}, not stored${why}; only verified artifacts can be deployed`);
   }
   const inserted = await ctx.db.transaction((tx) => insertDeployment(ctx, tx, { appId: app.id, artifactId: artifact.id, digest: artifact.digest }));
   if (!inserted) {
