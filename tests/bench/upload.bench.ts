@@ -252,6 +252,7 @@ function report(rows: Row[]): void {
       ['multipart e2e, warm    vs curl multipart e2e', 'ours multipart e2e, warm', `curl multipart e2e, ${CONCURRENCY} parallel`],
       ['multipart PUT phase, cold vs curl parallel', 'ours multipart PUT phase, cold', curlPar],
       ['multipart PUT phase, warm vs curl parallel', 'ours multipart PUT phase, warm', curlPar],
+      ['multipart e2e, cold    vs curl -T', 'ours multipart e2e, cold', 'curl -T whole file'],
       ['single PUT e2e, warm   vs curl -T', 'ours single PUT e2e, warm', 'curl -T whole file'],
     ] as const) {
       const ta = ms(target, a);
