@@ -115,7 +115,11 @@ async function killEverythingUnder(dir: string): Promise<void> {
   }
 }
 
+/** Stands in for the control plane's secrets (DATABASE_URL, ...), which no app process may see. */
+const CONTROL_PLANE_SECRET = `secret-${process.pid}-do-not-leak`;
+
 beforeAll(async () => {
+  process.env.AETHER_TEST_CONTROL_PLANE_SECRET = CONTROL_PLANE_SECRET;
   sandbox = await mkdtemp(path.join(tmpdir(), 'aether-runtime-'));
   store = path.join(sandbox, 'store');
   dataDir = path.join(sandbox, 'data');
@@ -142,6 +146,10 @@ describe('local runtime with real processes', { timeout: 60_000 }, () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(await get(url)).toBe('v1');
     v1Pid = await statePid('demo');
+    // The app and its log writer carry nothing of the control plane's environment.
+    const running = await processesUnder(sandbox);
+    expect(running.length).toBeGreaterThanOrEqual(2);
+    for (const { pid } of running) expect(await readFile(`/proc/${pid}/environ`, 'utf8')).not.toContain(CONTROL_PLANE_SECRET);
   });
 
   it('replaces v1 with v2 and leaves no v1 process group', async () => {

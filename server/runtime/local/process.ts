@@ -47,8 +47,11 @@ export interface SpawnOptions {
  */
 export async function spawnApp(opts: SpawnOptions): Promise<Spawned> {
   const writer = spawn(/*turbopackIgnore: true*/ process.execPath, [opts.logWriter, opts.logFile, String(opts.logMaxBytes)], {
+    cwd: opts.cwd,
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'],
+    // None of the control plane's environment: the app, as the same user, could read it in /proc.
+    env: { NODE_ENV: 'production' },
   });
   await spawned(writer);
   writer.unref();
