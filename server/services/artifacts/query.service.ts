@@ -9,7 +9,7 @@ import { toArtifactDto } from '../dto';
 import { keysetPage, olderThanCursor } from '../keyset-cursor';
 import { artifactTopic } from '../../queues/notifier';
 import { waitUntil } from '../wait';
-import { getArtifactOrThrow } from './artifacts.repo';
+import { getArtifactOrThrow, type ArtifactRow } from './artifacts.repo';
 
 type Ctx = Pick<ServiceCtx, 'db'>;
 
@@ -22,8 +22,13 @@ export async function getArtifact(ctx: Ctx, input: TArtifactRef): Promise<TArtif
 export async function waitArtifact(ctx: Pick<ServiceCtx, 'db' | 'notifier'>, input: TArtifactRef & { timeout_ms: number }): Promise<TArtifact> {
   const app = await getAppOrThrow(ctx.db, input.app_name);
   const first = await getArtifactOrThrow(ctx.db, app.id, input.digest);
-  const row = await waitUntil(ctx.notifier, artifactTopic(first.id), () => getArtifactOrThrow(ctx.db, app.id, input.digest), (a) => a.status !== 'verifying', input.timeout_ms);
-  return toArtifactDto(row, app.name);
+  return toArtifactDto(await waitWhileVerifying(ctx, first, input.timeout_ms), app.name);
+}
+
+/** The artifact once it has left `verifying` (at once when it has), or as it is after `timeoutMs`. */
+export async function waitWhileVerifying(ctx: Pick<ServiceCtx, 'db' | 'notifier'>, row: ArtifactRow, timeoutMs: number): Promise<ArtifactRow> {
+  if (row.status !== 'verifying') return row;
+  return waitUntil(ctx.notifier, artifactTopic(row.id), () => getArtifactOrThrow(ctx.db, row.appId, row.digest), (a) => a.status !== 'verifying', timeoutMs);
 }
 
 

@@ -5,10 +5,11 @@ import { AppError } from '../../errors';
 import { enqueueRollout } from '../../queues/producers';
 import { getAppOrThrow } from '../apps/apps.service';
 import { getArtifactOrThrow } from '../artifacts/artifacts.repo';
+import { waitWhileVerifying } from '../artifacts/query.service';
 import type { ServiceCtx } from '../context';
 import type { TCreateDeploymentResult, TDeployment, TDeploymentEvent } from '../../contract/outputs';
 import { toDeploymentDto, toDeploymentEventDto } from '../dto';
-import { artifactTopic, deploymentTopic } from '../../queues/notifier';
+import { deploymentTopic } from '../../queues/notifier';
 import { waitUntil } from '../wait';
 import { addDeploymentEvent, getDeploymentWithApp, listDeploymentEvents, type DeploymentRow } from './deployments.repo';
 import type { Tx } from '../../../db/client';
@@ -26,11 +27,7 @@ const VERIFICATION_WAIT_MS = 20_000;
  */
 export async function createDeployment(ctx: ServiceCtx, input: TCreateDeploymentInput): Promise<TCreateDeploymentResult> {
   const app = await getAppOrThrow(ctx.db, input.app_name);
-  let artifact = await getArtifactOrThrow(ctx.db, app.id, input.digest);
-  if (artifact.status === 'verifying') {
-    const id = artifact.id;
-    artifact = await waitUntil(ctx.notifier, artifactTopic(id), () => getArtifactOrThrow(ctx.db, app.id, input.digest), (a) => a.status !== 'verifying', VERIFICATION_WAIT_MS);
-  }
+  const artifact = await waitWhileVerifying(ctx, await getArtifactOrThrow(ctx.db, app.id, input.digest), VERIFICATION_WAIT_MS);
   if (artifact.status !== 'stored') {
     const why = artifact.status === 'failed' && artifact.failureReason ? ` (verification failed: ${artifact.failureReason})` : '';
     throw new AppError('conflict', `artifact is ${artifact.status}, not stored${why}; only verified artifacts can be deployed`);
