@@ -1,5 +1,6 @@
 import { CliError, EXIT } from '../errors';
 import { rpc, type UploadCtx } from './context';
+import type { PresignedBatch } from './part-urls';
 import { partRange, uploadMissingParts } from './parts';
 import { StorageHttpError } from './retry';
 import { readState, type StateStore, type UploadState } from './state';
@@ -12,13 +13,18 @@ const serverSays = (err: unknown, codes: Set<string> | string) =>
 /** Storage answers 404 for a part PUT to an upload that was aborted (S3 NoSuchUpload, fs not_found). */
 const isUnknownUpload = (err: unknown) => serverSays(err, UNKNOWN_UPLOAD) || (err instanceof StorageHttpError && err.status === 404);
 
-/** Starts an upload; null when the digest is already stored or being verified. */
-async function init(ctx: UploadCtx, partSize: number): Promise<UploadState | null> {
+/**
+ * Starts an upload, with the URLs of its first `firstBatch` parts presigned in the same round
+ * trip; null when the digest is already stored or being verified.
+ */
+async function init(ctx: UploadCtx, partSize: number, firstBatch: number): Promise<{ state: UploadState; presigned?: PresignedBatch } | null> {
+  const count = Math.ceil(ctx.sizeBytes / partSize);
+  const presign_part_numbers = Array.from({ length: Math.min(firstBatch, count) }, (_, i) => i + 1);
   try {
-    const { upload_id } = await rpc(ctx, 'starting multipart upload', (o) =>
-      ctx.api.artifacts.multipartInit.mutate({ app_name: ctx.app, digest: ctx.digest, size_bytes: ctx.sizeBytes }, o),
+    const { upload_id, presigned } = await rpc(ctx, 'starting multipart upload', (o) =>
+      ctx.api.artifacts.multipartInit.mutate({ app_name: ctx.app, digest: ctx.digest, size_bytes: ctx.sizeBytes, presign_part_numbers }, o),
     );
-    return { digest: ctx.digest, app: ctx.app, upload_id, part_size: partSize, parts: {}, api_base: ctx.apiBase };
+    return { state: { digest: ctx.digest, app: ctx.app, upload_id, part_size: partSize, parts: {}, api_base: ctx.apiBase }, presigned };
   } catch (err) {
     if (serverSays(err, 'already_stored')) return null;
     throw err;
@@ -62,7 +68,12 @@ export async function uploadMultipart(
   if (state) ctx.out.info(`resuming upload ${state.upload_id.slice(0, 12)}: ${Object.keys(state.parts).length} of ${Math.ceil(ctx.sizeBytes / state.part_size)} parts already sent`);
   for (let round = 1; ; round++) {
     const resumed = state !== null && Object.keys(state.parts).length > 0;
-    state ??= await init(ctx, opts.partSize);
+    let presigned: PresignedBatch | undefined;
+    if (!state) {
+      const started = await init(ctx, opts.partSize, opts.concurrency);
+      state = started?.state ?? null;
+      presigned = started?.presigned;
+    }
     if (!state) {
       await store.remove();
       return { uploaded: false, transferMs: 0, bytes: 0, parts: 0, partSize: 0 };
@@ -71,7 +82,7 @@ export async function uploadMultipart(
     const before = finishedBytes(ctx, state);
     ctx.progress.reset(before);
     try {
-      const transferMs = await uploadMissingParts(ctx, state, store, opts.concurrency);
+      const transferMs = await uploadMissingParts(ctx, state, store, opts.concurrency, presigned);
       await complete(ctx, state, transferMs);
       await store.remove();
       return { uploaded: true, transferMs, bytes: ctx.sizeBytes - before, parts: Math.ceil(ctx.sizeBytes / state.part_size), partSize: state.part_size };

@@ -5,6 +5,12 @@ import type { UploadState } from './state';
 /** A URL this close to its expiry is not worth a PUT that may outlast it: presign it again. */
 const EXPIRY_MARGIN_MS = 60_000;
 
+/** What the control plane answers to a batch presign (and to an init that presigned). */
+export interface PresignedBatch {
+  parts: Array<PresignedPut & { part_number: number }>;
+  expires_at: string;
+}
+
 interface Batch {
   urls: Promise<Map<number, PresignedPut>>;
   expiresAt: Promise<number>;
@@ -22,13 +28,16 @@ export class PartUrls {
   private readonly position: Map<number, number>;
   private requested = 0;
 
+  /** `first`: URLs presigned already (with the init) for the first parts of `order`. */
   constructor(
     private readonly ctx: UploadCtx,
     private readonly state: UploadState,
     private readonly order: number[],
     private readonly batchSize: number,
+    first?: PresignedBatch,
   ) {
     this.position = new Map(order.map((n, i) => [n, i]));
+    if (first && first.parts.every((p, i) => order[i] === p.part_number)) this.addBatch(first.parts.map((p) => p.part_number), Promise.resolve(first));
   }
 
   /** The URL for part `n`; `fresh` skips the batch (a retry after a refusal presigns anew). */
@@ -48,13 +57,17 @@ export class PartUrls {
 
   private requestNext(): void {
     const parts = this.order.slice(this.requested, this.requested + this.batchSize);
-    this.requested += parts.length;
     const answer = rpc(this.ctx, `presigning parts ${parts[0]}-${parts.at(-1)}`, (o) =>
       this.ctx.api.artifacts.multipartPresignParts.mutate(
         { app_name: this.ctx.app, digest: this.ctx.digest, upload_id: this.state.upload_id, part_numbers: parts },
         o,
       ),
     );
+    this.addBatch(parts, answer);
+  }
+
+  private addBatch(parts: number[], answer: Promise<PresignedBatch>): void {
+    this.requested += parts.length;
     // A batch fetched ahead may fail before anyone awaits it; the worker that needs it rethrows.
     answer.catch(() => {});
     const batch: Batch = {

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { CliError, EXIT } from '../errors';
 import type { UploadCtx } from './context';
-import { PartUrls } from './part-urls';
+import { PartUrls, type PresignedBatch } from './part-urls';
 import { putRange } from './put';
 import { backoffMs, isTransient, StorageHttpError, withRetry } from './retry';
 import type { StateStore, UploadState } from './state';
@@ -46,9 +46,10 @@ async function uploadPart(ctx: UploadCtx, state: UploadState, urls: PartUrls, n:
  * Uploads the parts the state lacks, `concurrency` at a time, saving the state after each, with
  * part URLs presigned `concurrency` at a time, one batch ahead. The first failure stops the others;
  * every worker has settled when this returns or throws, so no late save can overwrite a newer
- * state. Resolves with the PUT phase's duration, first PUT to last part.
+ * state. `presigned`: the first batch's URLs when the init brought them. Resolves with the PUT
+ * phase's duration, first PUT to last part.
  */
-export async function uploadMissingParts(ctx: UploadCtx, state: UploadState, store: StateStore, concurrency: number): Promise<number> {
+export async function uploadMissingParts(ctx: UploadCtx, state: UploadState, store: StateStore, concurrency: number, presigned?: PresignedBatch): Promise<number> {
   const count = Math.ceil(ctx.sizeBytes / state.part_size);
   const missing = Array.from({ length: count }, (_, i) => i + 1).filter((n) => !state.parts[n]);
   const stop = new AbortController();
@@ -56,7 +57,7 @@ export async function uploadMissingParts(ctx: UploadCtx, state: UploadState, sto
   // Every presign and PUT listens on it, and fetch drops its listener only at GC: no leak, no warning.
   setMaxListeners(0, signal);
   const partCtx: UploadCtx = { ...ctx, signal };
-  const urls = new PartUrls(partCtx, state, missing, Math.max(1, concurrency));
+  const urls = new PartUrls(partCtx, state, missing, Math.max(1, concurrency), presigned);
   const failures: unknown[] = [];
   let next = 0;
   let firstPut = Infinity;

@@ -99,14 +99,17 @@ export const ZAppLimits = z.object({
 
 export const ZArtifactPage = z.object({ items: z.array(ZArtifact), next_cursor: z.string().nullable() });
 
-export const ZMultipartInitResult = z.object({ upload_id: z.string(), storage_key: z.string() });
-
 export const ZPresignedPart = z.object({ url: z.string(), method: z.literal('PUT'), headers: z.record(z.string(), z.string()) });
 export const ZPresignedParts = z.object({
   parts: z.array(ZPresignedPart.extend({ part_number: z.number().int() })),
   /** When the URLs stop working: a client re-presigns a part it has not sent by then. */
   expires_at: z.string(),
 });
+
+/** `presigned`: the parts asked for with `presign_part_numbers`, as multipartPresignParts answers. */
+export const ZMultipartInitResult = z.object({ upload_id: z.string(), storage_key: z.string(), presigned: ZPresignedParts.optional() });
+export type TPresignedParts = z.infer<typeof ZPresignedParts>;
+export type TMultipartInitResult = z.infer<typeof ZMultipartInitResult>;
 
 /** One line of an app's output (`deployments.logs`, `GET /apps/{app}/logs` as NDJSON). */
 export const ZLogEntry = z.object({

@@ -43,25 +43,28 @@ export const ZWaitArtifactInput = ZArtifactRef.extend({ timeout_ms: ZWaitMs });
 
 // ---- multipart: the seed's /artifacts/multipart/* (plus app_name: digests are unique per app) ----
 
-export const ZMultipartInitInput = ZArtifactRef.extend({ size_bytes: ZSize });
-export type TMultipartInitInput = z.infer<typeof ZMultipartInitInput>;
-
 const ZUploadId = z.string().min(1).max(1024);
 const ZPartNumber = z.number().int().min(1).max(10_000);
+
+/** Most parts one batch presign hands out: URLs are for the next few PUTs, not for a queue. */
+export const MAX_PRESIGN_BATCH = 64;
+const ZPartNumbers = z
+  .array(ZPartNumber)
+  .min(1)
+  .max(MAX_PRESIGN_BATCH)
+  .refine((ns) => new Set(ns).size === ns.length, 'part_numbers must not repeat');
+
+export const ZMultipartInitInput = ZArtifactRef.extend({
+  size_bytes: ZSize,
+  /** Parts to presign with the init (the first batch), saving the client a round trip. */
+  presign_part_numbers: ZPartNumbers.optional(),
+});
+export type TMultipartInitInput = z.infer<typeof ZMultipartInitInput>;
 
 export const ZMultipartPresignPartInput = ZArtifactRef.extend({ upload_id: ZUploadId, part_number: ZPartNumber });
 export type TMultipartPresignPartInput = z.infer<typeof ZMultipartPresignPartInput>;
 
-/** Most parts one batch presign hands out: URLs are for the next few PUTs, not for a queue. */
-export const MAX_PRESIGN_BATCH = 64;
-export const ZMultipartPresignPartsInput = ZArtifactRef.extend({
-  upload_id: ZUploadId,
-  part_numbers: z
-    .array(ZPartNumber)
-    .min(1)
-    .max(MAX_PRESIGN_BATCH)
-    .refine((ns) => new Set(ns).size === ns.length, 'part_numbers must not repeat'),
-});
+export const ZMultipartPresignPartsInput = ZArtifactRef.extend({ upload_id: ZUploadId, part_numbers: ZPartNumbers });
 export type TMultipartPresignPartsInput = z.infer<typeof ZMultipartPresignPartsInput>;
 
 export const ZMultipartCompleteInput = ZArtifactRef.extend({

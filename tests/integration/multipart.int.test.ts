@@ -167,6 +167,39 @@ describe.each(['fs', 's3'] as const)('multipart end to end over the %s driver', 
     expect((await pollSettled(plane, APP, digest, 20_000)).status).toBe('stored');
   });
 
+  it('presigns the first parts with the init itself, on both faces, refusing a bad list before anything starts', async () => {
+    const bytes = bigArtifact(5 * MiB + 300 * 1024);
+    const digest = sha256(bytes);
+    const parts = split(bytes, [5 * MiB]);
+    const bad = await callFace(plane, 'rest', { op: 'multipartInit', input: { app_name: APP, digest, size_bytes: bytes.length, presign_part_numbers: [1, 1] } });
+    expect({ status: bad.status, code: bad.code }).toEqual({ status: 400, code: 'bad_request' });
+    await expect(plane.caller('reader').artifacts.get({ app_name: APP, digest })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+    for (const face of ['trpc', 'rest'] as const) {
+      const started = await callOk<{ upload_id: string; presigned: { parts: Array<{ part_number: number; url: string; headers: Record<string, string> }>; expires_at: string } }>(
+        plane,
+        face,
+        { op: 'multipartInit', input: { app_name: APP, digest, size_bytes: bytes.length, presign_part_numbers: [1, 2] } },
+      );
+      expect(started.presigned.parts.map((p) => p.part_number)).toEqual([1, 2]);
+      expect(Date.parse(started.presigned.expires_at)).toBeGreaterThan(Date.now());
+      if (face === 'trpc') continue; // the REST init below replaces this upload
+      const etags: string[] = [];
+      for (const [i, body] of parts.entries()) {
+        const u = started.presigned.parts[i]!;
+        const res = await fetch(u.url, { method: 'PUT', headers: u.headers, body: new Uint8Array(body) });
+        expect(res.status, await res.clone().text()).toBe(200);
+        etags.push(res.headers.get('etag')!);
+      }
+      const done = await callOk<CompleteAnswer>(plane, 'trpc', {
+        op: 'multipartComplete',
+        input: { app_name: APP, digest, upload_id: started.upload_id, size_bytes: bytes.length, parts: etags.map((etag, i) => ({ part_number: i + 1, etag })) },
+      });
+      expect(done.status).toBe('verifying');
+    }
+    expect((await pollSettled(plane, APP, digest, 20_000)).status).toBe('stored');
+  });
+
   it('refuses a wrong ETag with 400, keeps the upload open, and completes with the right one', async () => {
     const bytes = bigArtifact(64 * 1024);
     const digest = sha256(bytes);

@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { artifacts } from '../../../db/schema';
 import { artifactStorageKey } from '../../contract/digest';
-import type { TCompleteResult } from '../../contract/outputs';
+import type { TCompleteResult, TMultipartInitResult, TPresignedParts } from '../../contract/outputs';
 import type {
   TMultipartAbortInput,
   TMultipartCompleteInput,
@@ -28,8 +28,11 @@ function assertPendingUpload(row: ArtifactRow | null | undefined, uploadId: stri
   return row;
 }
 
-/** Starts (or restarts) a multipart upload; a previous unfinished upload of the digest is aborted. */
-export async function initMultipart(ctx: ServiceCtx, input: TMultipartInitInput): Promise<{ upload_id: string; storage_key: string }> {
+/**
+ * Starts (or restarts) a multipart upload; a previous unfinished upload of the digest is aborted.
+ * With `presign_part_numbers`, the answer carries those parts' URLs too.
+ */
+export async function initMultipart(ctx: ServiceCtx, input: TMultipartInitInput): Promise<TMultipartInitResult> {
   const app = await getAppOrThrow(ctx.db, input.app_name);
   assertSizeAllowed(ctx, input.size_bytes);
   const previous = await findArtifact(ctx.db, app.id, input.digest);
@@ -45,7 +48,10 @@ export async function initMultipart(ctx: ServiceCtx, input: TMultipartInitInput)
     await ctx.storage.abortMultipart(key, { uploadId: previous.multipartUploadId }).catch((err: unknown) => ctx.log.warn('abort of replaced upload failed', { err }));
   }
   ctx.metrics.artifactMultipartInits.inc();
-  return { upload_id: uploadId, storage_key: row.storageKey };
+  const started = { upload_id: uploadId, storage_key: row.storageKey };
+  if (!input.presign_part_numbers) return started;
+  const presigned = await presignParts(ctx, row, uploadId, input.presign_part_numbers);
+  return { ...started, presigned };
 }
 
 export async function presignMultipartPart(ctx: ServiceCtx, input: TMultipartPresignPartInput): Promise<{ url: string; method: 'PUT'; headers: Record<string, string> }> {
@@ -61,16 +67,20 @@ export async function presignMultipartParts(
 ): Promise<{ parts: Array<{ part_number: number; url: string; method: 'PUT'; headers: Record<string, string> }>; expires_at: string }> {
   const app = await getAppOrThrow(ctx.db, input.app_name);
   const row = await pendingUpload(ctx, app, input.digest, input.upload_id);
+  // A long upload is alive while it asks for parts: keep pending-upload GC away from it.
+  await ctx.db.update(artifacts).set({ updatedAt: new Date() }).where(eq(artifacts.id, row.id));
+  return presignParts(ctx, row, input.upload_id, input.part_numbers);
+}
+
+async function presignParts(ctx: ServiceCtx, row: ArtifactRow, uploadId: string, partNumbers: readonly number[]): Promise<TPresignedParts> {
   const expiresInSecs = ctx.env.AETHER_PRESIGN_EXPIRE_SECS;
   const expiresAt = new Date(Date.now() + expiresInSecs * 1000);
   const parts = await Promise.all(
-    input.part_numbers.map(async (partNumber) => {
-      const part = await ctx.storage.presignPart(row.storageKey, { uploadId: input.upload_id, partNumber, expiresInSecs });
+    partNumbers.map(async (partNumber) => {
+      const part = await ctx.storage.presignPart(row.storageKey, { uploadId, partNumber, expiresInSecs });
       return { part_number: partNumber, url: part.url, method: 'PUT' as const, headers: part.headers };
     }),
   );
-  // A long upload is alive while it asks for parts: keep pending-upload GC away from it.
-  await ctx.db.update(artifacts).set({ updatedAt: new Date() }).where(eq(artifacts.id, row.id));
   ctx.metrics.artifactMultipartPartPresigns.inc(parts.length);
   return { parts, expires_at: expiresAt.toISOString() };
 }
