@@ -22,7 +22,7 @@ import { startTestPlane, TOKENS, type TestPlane } from '../support/harness';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-// Below fauxqs' 11 MiB body limit, so the same sizes run on both drivers.
+// Small sizes: fauxqs keeps bodies in memory, and the same sizes run on both drivers.
 const LIMIT = 8 * MiB;
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');

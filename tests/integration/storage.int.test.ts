@@ -94,6 +94,16 @@ describe.each(drivers)('storage contract: $name driver', (factory) => {
       expect(sha256(await readAll(await storage.openRead(key)))).toBe(sha);
     });
 
+    it('takes one PUT larger than a multipart part (S3 allows 5 GiB in one PUT)', async () => {
+      const large = bytesOf('large-single', 12 * MiB + 1);
+      const largeSha = sha256(large);
+      const largeKey = artifactStorageKey('web', largeSha);
+      const res = await send(await storage.presignPut(largeKey, { sha256: largeSha, expiresInSecs: 60 }), large);
+      expect(res.status, res.text).toBe(200);
+      expect(await storage.head(largeKey)).toMatchObject({ sizeBytes: large.length, declaredSha256: largeSha });
+      await storage.delete(largeKey);
+    });
+
     it('serves the bytes through a presigned GET', async () => {
       const get = await storage.presignGet(key, { expiresInSecs: 60 });
       expect(get.method).toBe('GET');

@@ -1,8 +1,8 @@
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { buildApp } from 'fauxqs';
 import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { buildS3TestServer } from './fauxqs';
 
 /**
  * A real S3-compatible server for tests: fauxqs (in-process, in memory) on 127.0.0.1 and a free
@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net';
  * the signed headers, expiry), because fauxqs checks neither. Requests signed in the
  * Authorization header (the SDK's own calls) pass through unchecked.
  *
- * fauxqs keeps whole bodies in memory and refuses bodies over 11 MiB: keep single PUTs and
- * parts below that.
+ * fauxqs keeps whole bodies in memory: keep objects small (its 11 MiB cap is lifted to S3's
+ * limit, see ./fauxqs.ts).
  */
 export interface TestS3 {
   /** The proxy's URL: give it to the driver as `endpoint`. */
@@ -33,7 +33,7 @@ const REGION = 'us-east-1';
 /** Starts fauxqs and the checking proxy, and creates a bucket unique to the caller. */
 export async function startTestS3(opts: { bucket?: string } = {}): Promise<TestS3> {
   const credentials = { accessKeyId: 'AKIATESTAETHER', secretAccessKey: randomUUID() };
-  const fauxqs = buildApp({ logger: false });
+  const fauxqs = buildS3TestServer();
   const upstream = new URL(await fauxqs.listen({ port: 0, host: '127.0.0.1' }));
   const refusals: string[] = [];
   const requests: TestS3['requests'] = [];
