@@ -22,7 +22,7 @@ async function init(ctx: UploadCtx, partSize: number, firstBatch: number): Promi
   const presign_part_numbers = Array.from({ length: Math.min(firstBatch, count) }, (_, i) => i + 1);
   try {
     const { upload_id, presigned } = await rpc(ctx, 'starting multipart upload', (o) =>
-      ctx.api.artifacts.multipartInit.mutate({ app_name: ctx.app, digest: ctx.digest, size_bytes: ctx.sizeBytes, presign_part_numbers }, o),
+      ctx.api.artifacts.multipartInit.mutate({ app_name: ctx.app, digest: ctx.digest, size_bytes: ctx.sizeBytes, part_size_bytes: partSize, presign_part_numbers }, o),
     );
     return { state: { digest: ctx.digest, app: ctx.app, upload_id, part_size: partSize, parts: {}, api_base: ctx.apiBase }, presigned };
   } catch (err) {

@@ -43,8 +43,12 @@ export const ZWaitArtifactInput = ZArtifactRef.extend({ timeout_ms: ZWaitMs });
 
 // ---- multipart: the seed's /artifacts/multipart/* (plus app_name: digests are unique per app) ----
 
+/** S3's largest part, and most parts of one upload. */
+const MAX_PART_SIZE_BYTES = 5 * 1024 ** 3;
+export const MAX_PARTS = 10_000;
+
 const ZUploadId = z.string().min(1).max(1024);
-const ZPartNumber = z.number().int().min(1).max(10_000);
+const ZPartNumber = z.number().int().min(1).max(MAX_PARTS);
 
 /** Most parts one batch presign hands out: URLs are for the next few PUTs, not for a queue. */
 export const MAX_PRESIGN_BATCH = 64;
@@ -58,6 +62,11 @@ export const ZMultipartInitInput = ZArtifactRef.extend({
   size_bytes: ZSize,
   /** Parts to presign with the init (the first batch), saving the client a round trip. */
   presign_part_numbers: ZPartNumbers.optional(),
+  /**
+   * The size of every part but the last, when the client cuts the file evenly: the fs store then
+   * writes parts in place and completes without copying them. Parts of other sizes still work.
+   */
+  part_size_bytes: z.number().int().positive().max(MAX_PART_SIZE_BYTES).optional(),
 });
 export type TMultipartInitInput = z.infer<typeof ZMultipartInitInput>;
 

@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { AppError } from '../errors';
 
 /** File plumbing shared by the fs driver's whole-object and multipart paths. */
@@ -9,22 +8,63 @@ import { AppError } from '../errors';
 /** Suffix of every file still being written; never an object, never a part. */
 export const TEMP_SUFFIX = '.partial';
 
-/** Body chunks; a body that breaks off (client gone) is the client's fault, not a 500. */
+/**
+ * Body chunks; a body that breaks off (client gone) is the client's fault, not a 500. Read off
+ * the web stream's own reader: wrapping it in a Node stream first cost a third of a 64 MiB PUT.
+ */
 export async function* readBody(body: ReadableStream<Uint8Array> | null): AsyncGenerator<Uint8Array> {
   if (body === null) return;
+  const reader = body.getReader();
   try {
-    yield* Readable.fromWeb(body as unknown as NodeReadableStream<Uint8Array>);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
   } catch {
     throw new AppError('bad_request', 'upload body ended early');
+  } finally {
+    reader.releaseLock();
   }
 }
 
-export async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
+/** Writes the whole chunk at the file's current position, or at `position` when given. */
+export async function writeAll(fh: FileHandle, chunk: Uint8Array, position?: number): Promise<void> {
   // write() may write less than asked; loop until the chunk is on disk.
   for (let offset = 0; offset < chunk.byteLength; ) {
-    const { bytesWritten } = await fh.write(chunk, offset, chunk.byteLength - offset);
+    const { bytesWritten } = await fh.write(chunk, offset, chunk.byteLength - offset, position === undefined ? null : position + offset);
     offset += bytesWritten;
   }
+}
+
+/**
+ * Writes chunks to `fh` from `position` (or from its current position), hashing as it goes. One
+ * write is in flight while the next chunk arrives and is hashed, so the disk and the network
+ * overlap. Past `maxBytes` it stops with `tooLong()`.
+ */
+export async function writeHashed(
+  fh: FileHandle,
+  chunks: AsyncIterable<Uint8Array>,
+  opts: { maxBytes: number; algorithm: 'sha256' | 'md5'; position?: number; tooLong: () => AppError },
+): Promise<{ sizeBytes: number; digest: string }> {
+  const hash = createHash(opts.algorithm);
+  let sizeBytes = 0;
+  let writing: Promise<void> = Promise.resolve();
+  try {
+    for await (const chunk of coalesce(chunks)) {
+      if (sizeBytes + chunk.byteLength > opts.maxBytes) throw opts.tooLong();
+      hash.update(chunk);
+      await writing;
+      writing = writeAll(fh, chunk, opts.position === undefined ? undefined : opts.position + sizeBytes);
+      // Awaited before the next write or on the way out; until then a failure must not count as unhandled.
+      writing.catch(() => undefined);
+      sizeBytes += chunk.byteLength;
+    }
+  } finally {
+    await writing.catch(() => undefined);
+  }
+  await writing;
+  return { sizeBytes, digest: hash.digest('hex') };
 }
 
 /**
@@ -39,17 +79,10 @@ export async function writeTemp(
 ): Promise<{ sizeBytes: number; digest: string }> {
   const fh = await open(temp, 'wx');
   try {
-    const hash = createHash(opts.algorithm);
-    let sizeBytes = 0;
-    for await (const chunk of chunks) {
-      sizeBytes += chunk.byteLength;
-      if (sizeBytes > opts.maxBytes) throw tooLarge(opts.maxBytes);
-      hash.update(chunk);
-      await writeAll(fh, chunk);
-    }
+    const written = await writeHashed(fh, chunks, { ...opts, tooLong: () => tooLarge(opts.maxBytes) });
     await fh.sync();
     await fh.close();
-    return { sizeBytes, digest: hash.digest('hex') };
+    return written;
   } catch (err) {
     await fh.close().catch(() => undefined);
     await rm(temp, { force: true });
@@ -139,4 +172,35 @@ export class KeyedLock {
       if (this.tails.get(key) === tail) this.tails.delete(key);
     }
   }
+}
+
+const WRITE_CHUNK = 1024 * 1024;
+
+/**
+ * Regroups a body's chunks (64 KiB or less off a socket) into writes of about 1 MiB: each write
+ * is an await and a trip to the thread pool, and at 64 KiB those, not the disk, set the pace.
+ */
+export async function* coalesce(chunks: AsyncIterable<Uint8Array>, size = WRITE_CHUNK): AsyncGenerator<Uint8Array> {
+  let buffer = Buffer.allocUnsafe(size);
+  let filled = 0;
+  for await (const chunk of chunks) {
+    if (chunk.byteLength >= size && filled === 0) {
+      yield chunk;
+      continue;
+    }
+    let at = 0;
+    while (at < chunk.byteLength) {
+      const n = Math.min(size - filled, chunk.byteLength - at);
+      buffer.set(chunk.subarray(at, at + n), filled);
+      filled += n;
+      at += n;
+      if (filled === size) {
+        yield buffer;
+        // The consumer may still hold the yielded buffer (a write in flight): never reuse it.
+        buffer = Buffer.allocUnsafe(size);
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield buffer.subarray(0, filled);
 }

@@ -1,21 +1,27 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { constants, createReadStream } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AppError } from '../errors';
-import { ensureDir, isAbsent, KeyedLock, readBody, TEMP_SUFFIX, tooLarge, writeFileAtomic, writeTemp } from './fs-io';
+import { ensureDir, isAbsent, KeyedLock, readBody, TEMP_SUFFIX, tooLarge, writeFileAtomic, writeHashed, writeTemp } from './fs-io';
+import { partCount, slotOf, UploadGate, validateLayout, type PartLayout, type Slot } from './fs-part-layout';
 import { MAX_PART_BYTES, normalizeEtag, validatePartList, validateSha256, type CompletedPart } from './rules';
 
 /**
  * Multipart uploads for the fs driver, laid out like this under the driver's root:
  *
- *   .multipart/<uploadId>/upload.json        { key, sha256, createdAt }
+ *   .multipart/<uploadId>/upload.json        { key, sha256, createdAt, layout? }
  *   .multipart/<uploadId>/<n>.<md5>          part n; its ETag is in the name, so a part and its
  *                                            ETag appear together, in one rename
  *   .multipart/<uploadId>/<n>.<uuid>.partial part n while it is being written
+ *   .multipart/<uploadId>/object.data        with a declared layout (./fs-part-layout.ts): the
+ *                                            object, each part written at its own offset
+ *   .multipart/<uploadId>/<n>.<md5>.at       part n is in object.data, whole, with that ETag
  *
- * Completion assembles the parts into a temp file next to the object and renames it into
- * place, so a reader sees the old object or the whole new one, never a prefix.
+ * A part goes to object.data when it is exactly its slot's size, else to a file of its own.
+ * Completion hashes object.data and renames it into place when every listed part is in it;
+ * otherwise it assembles the listed parts into a temp file next to the object and renames that.
+ * Either way a reader sees the old object or the whole new one, never a prefix.
  */
 
 /** First key segment reserved for upload directories. */
@@ -37,18 +43,32 @@ interface UploadRecord {
   key: string;
   sha256: string;
   createdAt: string;
+  layout?: PartLayout;
 }
 
 // We mint ids as 32 hex characters; anything else cannot name an upload (nor a path).
 const UPLOAD_ID_RE = /^[0-9a-f]{32}$/;
 const PART_FILE_RE = /^([0-9]{1,5})\.([0-9a-f]{32})$/;
+const PLACED_RE = /^([0-9]{1,5})\.([0-9a-f]{32})\.at$/;
 const RECORD = 'upload.json';
+const DATA = 'object.data';
+
+/** Where one listed part's bytes are: a range of a file. */
+interface Segment {
+  file: string;
+  start: number;
+  length: number;
+  /** In object.data at its slot. */
+  placed: boolean;
+}
 
 const uploadNotFound = () => new AppError('not_found', 'multipart upload not found');
 
 /** The multipart half of the fs driver; see {@link FsMultipartContext}. */
 export function createFsMultipart(ctx: FsMultipartContext) {
   const partLocks = new KeyedLock();
+  const completions = new KeyedLock();
+  const gate = new UploadGate();
   const maxPartBytes = Math.min(ctx.maxObjectBytes, MAX_PART_BYTES);
 
   const dirOf = (uploadId: string) => join(ctx.rootDir, MULTIPART_DIR, uploadId);
@@ -65,98 +85,169 @@ export function createFsMultipart(ctx: FsMultipartContext) {
     return { dir, record };
   }
 
-  /** Parts actually on disk: part number -> ETags (more than one only after a crash mid-replace). */
+  /** Parts actually on disk: part number -> file names (more than one only after a crash mid-replace). */
   async function partsOnDisk(dir: string): Promise<Map<number, string[]>> {
     const names = await readdir(dir).catch((err: unknown) => {
       throw isAbsent(err) ? uploadNotFound() : err;
     });
     const parts = new Map<number, string[]>();
     for (const name of names) {
-      const m = PART_FILE_RE.exec(name);
-      if (m?.[1] === undefined || m[2] === undefined) continue;
-      const n = Number(m[1]);
-      parts.set(n, [...(parts.get(n) ?? []), m[2]]);
+      const n = partNumberOf(name);
+      if (n !== null) parts.set(n, [...(parts.get(n) ?? []), name]);
     }
     return parts;
   }
 
-  /** The files to concatenate, after checking the list against what was uploaded. */
-  async function resolveParts(dir: string, parts: readonly CompletedPart[]): Promise<string[]> {
+  /** Where each listed part's bytes are, after checking the list against what was uploaded. */
+  async function resolveParts(dir: string, record: UploadRecord, parts: readonly CompletedPart[]): Promise<Segment[]> {
     const onDisk = await partsOnDisk(dir);
-    const files: string[] = [];
+    const segments: Segment[] = [];
     let total = 0;
     for (const [i, part] of parts.entries()) {
       const etag = normalizeEtag(part.etag).toLowerCase();
       const uploaded = onDisk.get(part.partNumber);
       if (uploaded === undefined) throw new AppError('bad_request', `part ${part.partNumber} was not uploaded`);
-      if (!uploaded.includes(etag)) throw new AppError('bad_request', `part ${part.partNumber}: ETag does not match the uploaded part`);
-      const file = join(dir, `${part.partNumber}.${etag}`);
-      const { size } = await stat(file).catch((err: unknown) => {
-        throw isAbsent(err) ? uploadNotFound() : err;
-      });
-      if (i < parts.length - 1 && size < ctx.minPartBytes) {
-        throw new AppError('bad_request', `part ${part.partNumber} is ${size} bytes; every part but the last must be at least ${ctx.minPartBytes}`);
+      const slot = record.layout && slotOf(record.layout, part.partNumber);
+      let segment: Segment;
+      if (slot && uploaded.includes(`${part.partNumber}.${etag}.at`)) {
+        segment = { file: join(dir, DATA), ...slot, start: slot.offset, placed: true };
+      } else if (uploaded.includes(`${part.partNumber}.${etag}`)) {
+        const file = join(dir, `${part.partNumber}.${etag}`);
+        const { size } = await stat(file).catch((err: unknown) => {
+          throw isAbsent(err) ? uploadNotFound() : err;
+        });
+        segment = { file, start: 0, length: size, placed: false };
+      } else {
+        throw new AppError('bad_request', `part ${part.partNumber}: ETag does not match the uploaded part`);
       }
-      total += size;
-      files.push(file);
+      if (i < parts.length - 1 && segment.length < ctx.minPartBytes) {
+        throw new AppError('bad_request', `part ${part.partNumber} is ${segment.length} bytes; every part but the last must be at least ${ctx.minPartBytes}`);
+      }
+      total += segment.length;
+      segments.push(segment);
     }
     if (total > ctx.maxObjectBytes) throw tooLarge(ctx.maxObjectBytes);
-    return files;
+    return segments;
+  }
+
+  /** Writes part n into object.data at its slot; its md5. The body must fill the slot exactly. */
+  async function writePlaced(dir: string, slot: Slot, body: AsyncIterable<Uint8Array>): Promise<string> {
+    // No O_TRUNC: the other parts' bytes are in this file too. ENOENT: the upload was aborted.
+    const fh = await open(join(dir, DATA), constants.O_WRONLY | constants.O_CREAT).catch((err: unknown) => {
+      throw isAbsent(err) ? uploadNotFound() : err;
+    });
+    try {
+      const tooLong = () => new AppError('bad_request', 'part body is longer than its Content-Length');
+      const { sizeBytes, digest } = await writeHashed(fh, body, { maxBytes: slot.length, algorithm: 'md5', position: slot.offset, tooLong });
+      if (sizeBytes !== slot.length) throw new AppError('bad_request', 'upload body ended early');
+      await fh.datasync();
+      return digest;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Writes part n to a file of its own; its md5. */
+  async function writeSeparate(dir: string, partNumber: number, body: AsyncIterable<Uint8Array>): Promise<{ md5: string; commit: (final: string) => Promise<void> }> {
+    const temp = join(dir, `${partNumber}.${randomUUID()}${TEMP_SUFFIX}`);
+    // ENOENT here means the upload was aborted while the part was on its way.
+    const { digest: md5 } = await writeTemp(temp, body, { maxBytes: maxPartBytes, algorithm: 'md5' }).catch((err: unknown) => {
+      throw isAbsent(err) ? uploadNotFound() : err;
+    });
+    const commit = (final: string) =>
+      rename(temp, join(dir, final)).catch(async (err: unknown) => {
+        await rm(temp, { force: true });
+        throw isAbsent(err) ? uploadNotFound() : err;
+      });
+    return { md5, commit };
+  }
+
+  /** Every listed part in object.data, covering it: the object is that file as it stands. */
+  async function completeInPlace(key: string, dir: string, record: UploadRecord & { layout: PartLayout }): Promise<void> {
+    const data = join(dir, DATA);
+    const { sizeBytes, digest } = await hashRange(data, 0, record.layout.sizeBytes);
+    if (sizeBytes !== record.layout.sizeBytes || digest !== record.sha256) {
+      throw new AppError('digest_mismatch', 'assembled bytes do not match the sha256 declared at create');
+    }
+    // The parts were synced as they landed; this makes the file's size durable before it is named.
+    const fh = await open(data, 'r+');
+    await fh.sync().finally(() => fh.close());
+    const object = ctx.objectPath(key);
+    await ensureDir(dirname(object));
+    const temp = `${object}.${randomUUID()}${TEMP_SUFFIX}`;
+    await rename(data, temp);
+    await ctx.commitObject(key, temp, { sizeBytes, declaredSha256: record.sha256, computedSha256: digest });
   }
 
   return {
-    async create(key: string, sha256: string): Promise<{ uploadId: string }> {
+    async create(key: string, sha256: string, layout?: PartLayout): Promise<{ uploadId: string }> {
       ctx.objectPath(key);
       validateSha256(sha256);
+      if (layout) validateLayout(layout);
       const uploadId = randomBytes(16).toString('hex');
       const dir = dirOf(uploadId);
       await mkdir(dir, { recursive: true });
-      const record: UploadRecord = { key, sha256, createdAt: new Date().toISOString() };
+      const record: UploadRecord = { key, sha256, createdAt: new Date().toISOString(), ...(layout && { layout }) };
       await writeFileAtomic(join(dir, RECORD), JSON.stringify(record));
       return { uploadId };
     },
 
-    /** Serves a verified part URL: streams the body to the upload dir, answers its ETag. */
+    /** Serves a verified part URL: stores the body (in place when it fits its slot), answers its ETag. */
     async handlePartPut(req: Request, key: string, uploadId: string, partNumber: number): Promise<Response> {
       ctx.objectPath(key);
-      const { dir } = await openUpload(key, uploadId);
-      if (Number(req.headers.get('content-length') ?? 0) > maxPartBytes) throw tooLarge(maxPartBytes);
-      const temp = join(dir, `${partNumber}.${randomUUID()}${TEMP_SUFFIX}`);
-      // ENOENT here means the upload was aborted while the part was on its way.
-      const { digest: md5 } = await writeTemp(temp, readBody(req.body), { maxBytes: maxPartBytes, algorithm: 'md5' }).catch(
-        (err: unknown) => {
-          throw isAbsent(err) ? uploadNotFound() : err;
-        },
-      );
-      const final = `${partNumber}.${md5}`;
-      await partLocks.run(`${uploadId}/${partNumber}`, async () => {
-        await rename(temp, join(dir, final)).catch(async (err: unknown) => {
-          await rm(temp, { force: true });
-          throw isAbsent(err) ? uploadNotFound() : err;
-        });
-        // A re-uploaded part replaces the earlier one, as on S3: its old ETag stops matching.
-        for (const name of await readdir(dir).catch(() => [])) {
-          if (name !== final && PART_FILE_RE.exec(name)?.[1] === String(partNumber)) await rm(join(dir, name), { force: true });
+      const { dir, record } = await openUpload(key, uploadId);
+      const declaredLength = Number(req.headers.get('content-length') ?? -1);
+      if (declaredLength > maxPartBytes) throw tooLarge(maxPartBytes);
+      const slot = record.layout && slotOf(record.layout, partNumber);
+      return gate.write(uploadId, async () => {
+        const body = readBody(req.body);
+        let final: string;
+        let commit = async (_name: string) => {};
+        if (slot && slot.length === declaredLength) {
+          final = `${partNumber}.${await writePlaced(dir, slot, body)}.at`;
+        } else {
+          const separate = await writeSeparate(dir, partNumber, body);
+          final = `${partNumber}.${separate.md5}`;
+          commit = separate.commit;
         }
+        await partLocks.run(`${uploadId}/${partNumber}`, async () => {
+          if (final.endsWith('.at')) await writeFile(join(dir, final), '').catch((err: unknown) => {
+            throw isAbsent(err) ? uploadNotFound() : err;
+          });
+          else await commit(final);
+          // A re-uploaded part replaces the earlier one, as on S3: its old ETag stops matching.
+          for (const name of await readdir(dir).catch(() => [])) {
+            if (name !== final && partNumberOf(name) === partNumber) await rm(join(dir, name), { force: true });
+          }
+        });
+        return new Response(null, { status: 200, headers: { etag: `"${final.split('.')[1]}"` } });
       });
-      return new Response(null, { status: 200, headers: { etag: `"${md5}"` } });
     },
 
     async complete(key: string, uploadId: string, parts: readonly CompletedPart[]): Promise<void> {
       validatePartList(parts);
       const object = ctx.objectPath(key);
-      const { dir, record } = await openUpload(key, uploadId);
-      const files = await resolveParts(dir, parts);
-      await ensureDir(dirname(object));
-      const temp = `${object}.${randomUUID()}${TEMP_SUFFIX}`;
-      const { sizeBytes, digest } = await writeTemp(temp, concat(files), { maxBytes: ctx.maxObjectBytes, algorithm: 'sha256' });
-      if (digest !== record.sha256) {
-        // The upload stays open, as after any refused completion: the client may fix a part or abort.
-        await rm(temp, { force: true });
-        throw new AppError('digest_mismatch', 'assembled bytes do not match the sha256 declared at create');
-      }
-      await ctx.commitObject(key, temp, { sizeBytes, declaredSha256: record.sha256, computedSha256: digest });
-      await rm(dir, { recursive: true, force: true });
+      // One completion at a time; the next finds the upload gone (not_found), as on S3.
+      await completions.run(uploadId, async () => {
+        const { dir, record } = await openUpload(key, uploadId);
+        await gate.complete(uploadId, async () => {
+          const segments = await resolveParts(dir, record, parts);
+          // A refused completion leaves the upload open, as on S3: the client may fix a part or abort.
+          if (record.layout && segments.length === partCount(record.layout) && segments.every((s) => s.placed)) {
+            await completeInPlace(key, dir, { ...record, layout: record.layout });
+          } else {
+            await ensureDir(dirname(object));
+            const temp = `${object}.${randomUUID()}${TEMP_SUFFIX}`;
+            const { sizeBytes, digest } = await writeTemp(temp, concat(segments), { maxBytes: ctx.maxObjectBytes, algorithm: 'sha256' });
+            if (digest !== record.sha256) {
+              await rm(temp, { force: true });
+              throw new AppError('digest_mismatch', 'assembled bytes do not match the sha256 declared at create');
+            }
+            await ctx.commitObject(key, temp, { sizeBytes, declaredSha256: record.sha256, computedSha256: digest });
+          }
+        });
+        await rm(dir, { recursive: true, force: true });
+      });
     },
 
     async abort(key: string, uploadId: string): Promise<void> {
@@ -172,15 +263,32 @@ export function createFsMultipart(ctx: FsMultipartContext) {
 
 const ASSEMBLY_CHUNK = 1024 * 1024;
 
-/** The parts' bytes in order; a part that vanishes mid-read means the upload was aborted. */
-async function* concat(files: readonly string[]): AsyncGenerator<Uint8Array> {
-  for (const file of files) {
+/** The listed parts' bytes in order; a part that vanishes mid-read means the upload was aborted. */
+async function* concat(segments: readonly Segment[]): AsyncGenerator<Uint8Array> {
+  for (const { file, start, length } of segments) {
+    if (length === 0) continue;
     try {
       // 1 MiB reads: with the default 64 KiB, assembling a large upload is a thousand small
       // read/hash/write round trips per 64 MiB, several times the time the bytes take.
-      yield* createReadStream(file, { highWaterMark: ASSEMBLY_CHUNK }) as AsyncIterable<Buffer>;
+      yield* createReadStream(file, { start, end: start + length - 1, highWaterMark: ASSEMBLY_CHUNK }) as AsyncIterable<Buffer>;
     } catch (err) {
       throw isAbsent(err) ? uploadNotFound() : err;
     }
   }
+}
+
+/** sha256 and length of a file's bytes [start, start + length). */
+async function hashRange(file: string, start: number, length: number): Promise<{ sizeBytes: number; digest: string }> {
+  const hash = createHash('sha256');
+  let sizeBytes = 0;
+  for await (const chunk of concat([{ file, start, length, placed: true }])) {
+    hash.update(chunk);
+    sizeBytes += chunk.byteLength;
+  }
+  return { sizeBytes, digest: hash.digest('hex') };
+}
+
+function partNumberOf(name: string): number | null {
+  const m = PART_FILE_RE.exec(name) ?? PLACED_RE.exec(name);
+  return m?.[1] === undefined ? null : Number(m[1]);
 }

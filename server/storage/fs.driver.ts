@@ -198,7 +198,7 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
         await rm(object, { force: true });
       });
     },
-    createMultipart: (key, { sha256 }) => multipart.create(key, sha256),
+    createMultipart: (key, { sha256, layout }) => multipart.create(key, sha256, layout),
     async presignPart(key, { uploadId, partNumber, expiresInSecs }) {
       validatePartNumber(partNumber);
       return presign({ method: 'PUT', key, uploadId, partNumber }, expiresInSecs, {});

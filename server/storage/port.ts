@@ -49,8 +49,12 @@ export interface StorageDriver {
 
   // ---- multipart: large artifacts uploaded in parts, each through its own presigned PUT ----
 
-  /** Starts a multipart upload for `key`, declaring the whole object's sha256. */
-  createMultipart(key: string, opts: { sha256: string }): Promise<{ uploadId: string }>;
+  /**
+   * Starts a multipart upload for `key`, declaring the whole object's sha256 and, when the
+   * uploader knows it, the layout of its parts (the fs driver then writes parts in place; S3
+   * needs no hint). Parts that do not fit the layout are still accepted.
+   */
+  createMultipart(key: string, opts: { sha256: string; layout?: PartLayout }): Promise<{ uploadId: string }>;
   /**
    * A presigned PUT for one part (1-10000). Each part but the last must be >= 5 MiB (S3's rule,
    * both drivers). The PUT's response carries the part's `ETag` header: hand it back, quoted or
@@ -69,4 +73,10 @@ export interface StorageDriver {
   completeMultipart(key: string, opts: { uploadId: string; parts: Array<{ partNumber: number; etag: string }> }): Promise<void>;
   /** Discards an unfinished upload and its parts; unknown or finished uploads are fine. */
   abortMultipart(key: string, opts: { uploadId: string }): Promise<void>;
+}
+
+/** The object's size and the size of every part but the last, as the uploader cut them. */
+export interface PartLayout {
+  sizeBytes: number;
+  partSizeBytes: number;
 }

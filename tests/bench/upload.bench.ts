@@ -144,9 +144,10 @@ async function measure(target: string, plane: Plane, dir: string, file: string, 
     for (let i = 0; i < RUNS; i++) {
       const app = await freshApp();
       const t0 = performance.now();
-      // Every part presigned with the init: one round trip, as few as an uploader can make.
+      // Every part presigned with the init (one round trip, as few as an uploader can make), and
+      // the same part layout declared as ours declares.
       const presign_part_numbers = partFiles.map((_, k) => k + 1);
-      const { upload_id, presigned } = await caller.artifacts.multipartInit({ app_name: app, digest, size_bytes: SIZE, presign_part_numbers });
+      const { upload_id, presigned } = await caller.artifacts.multipartInit({ app_name: app, digest, size_bytes: SIZE, part_size_bytes: PART, presign_part_numbers });
       const urls = presigned!.parts.map((p) => p.url);
       const args = ['-sS', '-H', 'Expect:', '-w', '%{http_code} %{url_effective} %header{etag}\n', ...(parallel ? ['--parallel', '--parallel-max', String(CONCURRENCY)] : [])];
       args.push(...partFiles.flatMap((p, k) => ['-T', p, '-o', '/dev/null', urls[k]!]));

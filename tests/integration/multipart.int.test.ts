@@ -200,6 +200,30 @@ describe.each(['fs', 's3'] as const)('multipart end to end over the %s driver', 
     expect((await pollSettled(plane, APP, digest, 20_000)).status).toBe('stored');
   });
 
+  it('takes the part layout with the init: parts cut that way complete; a layout of too many parts is refused first', async () => {
+    const bytes = bigArtifact(10 * MiB + 100 * 1024);
+    const digest = sha256(bytes);
+    const tooFine = await callFace(plane, 'rest', { op: 'multipartInit', input: { app_name: APP, digest, size_bytes: bytes.length, part_size_bytes: 1000 } });
+    expect({ status: tooFine.status, code: tooFine.code }).toEqual({ status: 400, code: 'bad_request' });
+    await expect(plane.caller('reader').artifacts.get({ app_name: APP, digest })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+    const { upload_id } = await callOk<{ upload_id: string }>(plane, 'trpc', {
+      op: 'multipartInit',
+      input: { app_name: APP, digest, size_bytes: bytes.length, part_size_bytes: 5 * MiB },
+    });
+    const parts = split(bytes, [5 * MiB, 5 * MiB]);
+    // Last part first, as parallel uploads may land.
+    const etags = new Map<number, string>();
+    for (const n of [3, 1, 2]) etags.set(n, await putPart('trpc', digest, upload_id, n, parts[n - 1]!));
+    const done = await callOk<CompleteAnswer>(plane, 'trpc', {
+      op: 'multipartComplete',
+      input: { app_name: APP, digest, upload_id, size_bytes: bytes.length, parts: [1, 2, 3].map((n) => ({ part_number: n, etag: etags.get(n)! })) },
+    });
+    expect(done.status).toBe('verifying');
+    expect((await pollSettled(plane, APP, digest, 20_000)).status).toBe('stored');
+    expect(await multipartLeftovers()).toBe(0);
+  });
+
   it('refuses a wrong ETag with 400, keeps the upload open, and completes with the right one', async () => {
     const bytes = bigArtifact(64 * 1024);
     const digest = sha256(bytes);

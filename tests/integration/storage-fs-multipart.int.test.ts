@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -138,5 +138,82 @@ describe('fs multipart', () => {
     expect(await filesUnder(root)).toEqual([`.multipart/${uploadId}/upload.json`]);
     await small.abortMultipart(key, { uploadId });
     await expect(small.presignPut('.multipart/x', { sha256: 'a'.repeat(64), expiresInSecs: 60 })).rejects.toMatchObject({ code: 'bad_request' });
+  });
+});
+
+async function readObject(s: FsStorage, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await s.openRead(key)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('fs multipart with a declared part layout', () => {
+  const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+  const cut = (body: Buffer, sizes: number[]) => sizes.map((size, i) => body.subarray(sizes.slice(0, i).reduce((a, b) => a + b, 0)).subarray(0, size));
+
+  it('writes parts in place and completes by renaming that file: no copy, nothing left behind', async () => {
+    const body = randomBytes(5 * KiB + 100);
+    const parts = cut(body, [2 * KiB, 2 * KiB, KiB + 100]);
+    const key = 'mp/in-place/app.tar.gz';
+    const { uploadId } = await small.createMultipart(key, { sha256: sha256(body), layout: { sizeBytes: body.length, partSizeBytes: 2 * KiB } });
+    const etags = new Map<number, string>();
+    for (const n of [3, 1, 2]) etags.set(n, await part(small, key, uploadId, n, parts[n - 1]!));
+    expect(etags.get(1)).toBe(`"${md5(parts[0]!)}"`);
+    const dir = `.multipart/${uploadId}`;
+    expect(await filesUnder(root)).toEqual([...parts.map((p, i) => `${dir}/${i + 1}.${md5(p)}.at`), `${dir}/object.data`, `${dir}/upload.json`]);
+    const { ino } = await stat(join(root, dir, 'object.data'));
+
+    await small.completeMultipart(key, { uploadId, parts: [1, 2, 3].map((n) => ({ partNumber: n, etag: etags.get(n)! })) });
+    expect(await filesUnder(root)).toEqual([key, `${key}.meta.json`]);
+    expect((await stat(join(root, key))).ino).toBe(ino);
+    expect(await small.head(key)).toEqual({ sizeBytes: body.length, declaredSha256: sha256(body), computedSha256: sha256(body) });
+    expect(await readObject(small, key)).toEqual(body);
+    await small.delete(key);
+  });
+
+  it('keeps a part that does not fit its slot in a file of its own; a re-upload moves it; a mix assembles', async () => {
+    const body = randomBytes(5 * KiB + 100);
+    const key = 'mp/mixed/app.tar.gz';
+    const { uploadId } = await small.createMultipart(key, { sha256: sha256(body), layout: { sizeBytes: body.length, partSizeBytes: 2 * KiB } });
+    const dir = `.multipart/${uploadId}`;
+    // Cut 2 KiB then the rest: part 2 is longer than its 2 KiB slot.
+    const [first, rest] = cut(body, [2 * KiB, 3 * KiB + 100]);
+    const e1 = await part(small, key, uploadId, 1, first!);
+    // Part 1 first arrives cut wrong (3 KiB, its own file), then right (in place): one replaces the other.
+    await part(small, key, uploadId, 1, body.subarray(0, 3 * KiB));
+    expect(await filesUnder(root)).toContain(`${dir}/1.${md5(body.subarray(0, 3 * KiB))}`);
+    expect(await part(small, key, uploadId, 1, first!)).toBe(e1);
+    const e2 = await part(small, key, uploadId, 2, rest!);
+    expect(await filesUnder(root)).toEqual([`${dir}/1.${md5(first!)}.at`, `${dir}/2.${md5(rest!)}`, `${dir}/object.data`, `${dir}/upload.json`]);
+
+    await small.completeMultipart(key, { uploadId, parts: [{ partNumber: 1, etag: e1 }, { partNumber: 2, etag: e2 }] });
+    expect(await filesUnder(root)).toEqual([key, `${key}.meta.json`]);
+    expect(await readObject(small, key)).toEqual(body);
+    await small.delete(key);
+  });
+
+  it('refuses in-place bytes that miss the declared sha256, keeping the upload for a corrected part', async () => {
+    const body = randomBytes(4 * KiB);
+    const parts = cut(body, [2 * KiB, 2 * KiB]);
+    const key = 'mp/in-place-mismatch/app.tar.gz';
+    const { uploadId } = await small.createMultipart(key, { sha256: sha256(body), layout: { sizeBytes: body.length, partSizeBytes: 2 * KiB } });
+    const wrong = await part(small, key, uploadId, 1, randomBytes(2 * KiB));
+    const e2 = await part(small, key, uploadId, 2, parts[1]!);
+    await expect(small.completeMultipart(key, { uploadId, parts: [{ partNumber: 1, etag: wrong }, { partNumber: 2, etag: e2 }] })).rejects.toMatchObject({ code: 'digest_mismatch' });
+    expect(await small.head(key)).toBeNull();
+
+    const e1 = await part(small, key, uploadId, 1, parts[0]!);
+    await small.completeMultipart(key, { uploadId, parts: [{ partNumber: 1, etag: e1 }, { partNumber: 2, etag: e2 }] });
+    expect(await readObject(small, key)).toEqual(body);
+    // Completed: the upload is gone, as on S3.
+    await expect(small.completeMultipart(key, { uploadId, parts: [{ partNumber: 1, etag: e1 }, { partNumber: 2, etag: e2 }] })).rejects.toMatchObject({ code: 'not_found' });
+    await small.delete(key);
+  });
+
+  it('refuses a layout that cannot describe an upload, creating nothing', async () => {
+    for (const layout of [{ sizeBytes: 0, partSizeBytes: KiB }, { sizeBytes: KiB, partSizeBytes: 0.5 }, { sizeBytes: 10_001, partSizeBytes: 1 }]) {
+      await expect(small.createMultipart('mp/bad-layout/app.tar.gz', { sha256: 'f'.repeat(64), layout })).rejects.toMatchObject({ code: 'bad_request' });
+    }
+    expect(await filesUnder(root)).toEqual([]);
   });
 });

@@ -2,12 +2,13 @@ import { eq } from 'drizzle-orm';
 import { artifacts } from '../../../db/schema';
 import { artifactStorageKey } from '../../contract/digest';
 import type { TCompleteResult, TMultipartInitResult, TPresignedParts } from '../../contract/outputs';
-import type {
-  TMultipartAbortInput,
-  TMultipartCompleteInput,
-  TMultipartInitInput,
-  TMultipartPresignPartInput,
-  TMultipartPresignPartsInput,
+import {
+  MAX_PARTS,
+  type TMultipartAbortInput,
+  type TMultipartCompleteInput,
+  type TMultipartInitInput,
+  type TMultipartPresignPartInput,
+  type TMultipartPresignPartsInput,
 } from '../../contract/schemas';
 import { AppError } from '../../errors';
 import { getAppOrThrow, type AppRow } from '../apps/apps.service';
@@ -30,15 +31,20 @@ function assertPendingUpload(row: ArtifactRow | null | undefined, uploadId: stri
 
 /**
  * Starts (or restarts) a multipart upload; a previous unfinished upload of the digest is aborted.
- * With `presign_part_numbers`, the answer carries those parts' URLs too.
+ * With `presign_part_numbers`, the answer carries those parts' URLs too; `part_size_bytes` tells
+ * the store how the parts are cut.
  */
 export async function initMultipart(ctx: ServiceCtx, input: TMultipartInitInput): Promise<TMultipartInitResult> {
   const app = await getAppOrThrow(ctx.db, input.app_name);
   assertSizeAllowed(ctx, input.size_bytes);
   const previous = await findArtifact(ctx.db, app.id, input.digest);
   if (previous?.status === 'stored' || previous?.status === 'verifying') throw new AppError('already_stored', `artifact is already ${previous.status}`);
+  const layout = input.part_size_bytes === undefined ? undefined : { sizeBytes: input.size_bytes, partSizeBytes: input.part_size_bytes };
+  if (layout && Math.ceil(layout.sizeBytes / layout.partSizeBytes) > MAX_PARTS) {
+    throw new AppError('bad_request', `part_size_bytes ${layout.partSizeBytes} cuts ${layout.sizeBytes} bytes into more than ${MAX_PARTS} parts`);
+  }
   const key = artifactStorageKey(app.name, input.digest);
-  const { uploadId } = await ctx.storage.createMultipart(key, { sha256: input.digest });
+  const { uploadId } = await ctx.storage.createMultipart(key, { sha256: input.digest, layout });
   const row = await upsertPending(ctx, app, input.digest, input.size_bytes, uploadId);
   if (!row) {
     await ctx.storage.abortMultipart(key, { uploadId });
