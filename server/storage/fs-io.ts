@@ -30,41 +30,61 @@ export async function* readBody(body: ReadableStream<Uint8Array> | null): AsyncG
 
 /** Writes the whole chunk at the file's current position, or at `position` when given. */
 export async function writeAll(fh: FileHandle, chunk: Uint8Array, position?: number): Promise<void> {
-  // write() may write less than asked; loop until the chunk is on disk.
-  for (let offset = 0; offset < chunk.byteLength; ) {
-    const { bytesWritten } = await fh.write(chunk, offset, chunk.byteLength - offset, position === undefined ? null : position + offset);
-    offset += bytesWritten;
+  await writeAllv(fh, [chunk], position);
+}
+
+/** Writes every chunk, in order, in as few writev calls as the kernel allows. */
+async function writeAllv(fh: FileHandle, chunks: Uint8Array[], position?: number): Promise<void> {
+  let pending = chunks.filter((c) => c.byteLength > 0);
+  let written = 0;
+  while (pending.length > 0) {
+    // writev may write less than asked; go on from the first byte not written.
+    const { bytesWritten } = await fh.writev(pending, position === undefined ? undefined : position + written);
+    written += bytesWritten;
+    let skip = bytesWritten;
+    const rest: Uint8Array[] = [];
+    for (const chunk of pending) {
+      if (skip >= chunk.byteLength) skip -= chunk.byteLength;
+      else {
+        rest.push(skip > 0 ? chunk.subarray(skip) : chunk);
+        skip = 0;
+      }
+    }
+    pending = rest;
   }
 }
 
 /**
- * Writes chunks to `fh` from `position` (or from its current position), hashing as it goes. One
- * write is in flight while the next chunk arrives and is hashed, so the disk and the network
- * overlap. Past `maxBytes` it stops with `tooLong()`.
+ * Writes chunks to `fh` from `position` (or from its current position), hashing them when given
+ * an algorithm. One write is in flight while the next chunks arrive and are hashed, so the disk
+ * and the network overlap. Past `maxBytes` it stops with `tooLong()`.
  */
-export async function writeHashed(
+export async function writeChunks(
   fh: FileHandle,
   chunks: AsyncIterable<Uint8Array>,
-  opts: { maxBytes: number; algorithm: 'sha256' | 'md5'; position?: number; tooLong: () => AppError },
-): Promise<{ sizeBytes: number; digest: string }> {
-  const hash = createHash(opts.algorithm);
+  opts: { maxBytes: number; algorithm?: 'sha256' | 'md5'; position?: number; tooLong: () => AppError },
+): Promise<{ sizeBytes: number; digest: string | null }> {
+  const hash = opts.algorithm ? createHash(opts.algorithm) : null;
   let sizeBytes = 0;
   let writing: Promise<void> = Promise.resolve();
   try {
-    for await (const chunk of coalesce(chunks)) {
-      if (sizeBytes + chunk.byteLength > opts.maxBytes) throw opts.tooLong();
-      hash.update(chunk);
+    for await (const batch of batches(chunks)) {
+      const at = sizeBytes;
+      for (const chunk of batch) {
+        sizeBytes += chunk.byteLength;
+        if (sizeBytes > opts.maxBytes) throw opts.tooLong();
+        hash?.update(chunk);
+      }
       await writing;
-      writing = writeAll(fh, chunk, opts.position === undefined ? undefined : opts.position + sizeBytes);
+      writing = writeAllv(fh, batch, opts.position === undefined ? undefined : opts.position + at);
       // Awaited before the next write or on the way out; until then a failure must not count as unhandled.
       writing.catch(() => undefined);
-      sizeBytes += chunk.byteLength;
     }
   } finally {
     await writing.catch(() => undefined);
   }
   await writing;
-  return { sizeBytes, digest: hash.digest('hex') };
+  return { sizeBytes, digest: hash?.digest('hex') ?? null };
 }
 
 /**
@@ -79,10 +99,10 @@ export async function writeTemp(
 ): Promise<{ sizeBytes: number; digest: string }> {
   const fh = await open(temp, 'wx');
   try {
-    const written = await writeHashed(fh, chunks, { ...opts, tooLong: () => tooLarge(opts.maxBytes) });
+    const { sizeBytes, digest } = await writeChunks(fh, chunks, { ...opts, tooLong: () => tooLarge(opts.maxBytes) });
     await fh.sync();
     await fh.close();
-    return written;
+    return { sizeBytes, digest: digest! };
   } catch (err) {
     await fh.close().catch(() => undefined);
     await rm(temp, { force: true });
@@ -174,33 +194,24 @@ export class KeyedLock {
   }
 }
 
-const WRITE_CHUNK = 1024 * 1024;
+const WRITE_BATCH = 1024 * 1024;
 
 /**
- * Regroups a body's chunks (64 KiB or less off a socket) into writes of about 1 MiB: each write
- * is an await and a trip to the thread pool, and at 64 KiB those, not the disk, set the pace.
+ * Groups a body's chunks (64 KiB or less off a socket) into batches of about 1 MiB, for one
+ * writev each: a write per chunk is an await and a trip to the thread pool, and at 64 KiB those,
+ * not the disk, set the pace. The chunks are passed on as they are, not copied.
  */
-export async function* coalesce(chunks: AsyncIterable<Uint8Array>, size = WRITE_CHUNK): AsyncGenerator<Uint8Array> {
-  let buffer = Buffer.allocUnsafe(size);
-  let filled = 0;
+async function* batches(chunks: AsyncIterable<Uint8Array>, size = WRITE_BATCH): AsyncGenerator<Uint8Array[]> {
+  let batch: Uint8Array[] = [];
+  let bytes = 0;
   for await (const chunk of chunks) {
-    if (chunk.byteLength >= size && filled === 0) {
-      yield chunk;
-      continue;
-    }
-    let at = 0;
-    while (at < chunk.byteLength) {
-      const n = Math.min(size - filled, chunk.byteLength - at);
-      buffer.set(chunk.subarray(at, at + n), filled);
-      filled += n;
-      at += n;
-      if (filled === size) {
-        yield buffer;
-        // The consumer may still hold the yielded buffer (a write in flight): never reuse it.
-        buffer = Buffer.allocUnsafe(size);
-        filled = 0;
-      }
+    batch.push(chunk);
+    bytes += chunk.byteLength;
+    if (bytes >= size) {
+      yield batch;
+      batch = [];
+      bytes = 0;
     }
   }
-  if (filled > 0) yield buffer.subarray(0, filled);
+  if (batch.length > 0) yield batch;
 }

@@ -3,7 +3,7 @@ import { constants, createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AppError } from '../errors';
-import { ensureDir, isAbsent, KeyedLock, readBody, TEMP_SUFFIX, tooLarge, writeFileAtomic, writeHashed, writeTemp } from './fs-io';
+import { ensureDir, isAbsent, KeyedLock, readBody, TEMP_SUFFIX, tooLarge, writeChunks, writeFileAtomic, writeTemp } from './fs-io';
 import { partCount, slotOf, UploadGate, validateLayout, type PartLayout, type Slot } from './fs-part-layout';
 import { MAX_PART_BYTES, normalizeEtag, validatePartList, validateSha256, type CompletedPart } from './rules';
 
@@ -16,7 +16,8 @@ import { MAX_PART_BYTES, normalizeEtag, validatePartList, validateSha256, type C
  *   .multipart/<uploadId>/<n>.<uuid>.partial part n while it is being written
  *   .multipart/<uploadId>/object.data        with a declared layout (./fs-part-layout.ts): the
  *                                            object, each part written at its own offset
- *   .multipart/<uploadId>/<n>.<md5>.at       part n is in object.data, whole, with that ETag
+ *   .multipart/<uploadId>/<n>.<token>.at     part n is in object.data, whole; its ETag is the
+ *                                            token, fresh for every write of the part
  *
  * A part goes to object.data when it is exactly its slot's size, else to a file of its own.
  * Completion hashes object.data and renames it into place when every listed part is in it;
@@ -130,7 +131,14 @@ export function createFsMultipart(ctx: FsMultipartContext) {
     return segments;
   }
 
-  /** Writes part n into object.data at its slot; its md5. The body must fill the slot exactly. */
+  /**
+   * Writes part n into object.data at its slot and answers a fresh token as its ETag. No md5:
+   * here it would guard nothing (the slot, not a file of its own, holds the bytes, and the
+   * sha256 at completion checks them all), and it cost more CPU than the sha256 itself.
+   * Unlike a part file, a write cut off midway has already overwritten some of the slot. A
+   * correct client resends the same bytes (the object is content-addressed), and anything else
+   * fails the sha256 check at completion, so a torn slot is never stored.
+   */
   async function writePlaced(dir: string, slot: Slot, body: AsyncIterable<Uint8Array>): Promise<string> {
     // No O_TRUNC: the other parts' bytes are in this file too. ENOENT: the upload was aborted.
     const fh = await open(join(dir, DATA), constants.O_WRONLY | constants.O_CREAT).catch((err: unknown) => {
@@ -138,10 +146,10 @@ export function createFsMultipart(ctx: FsMultipartContext) {
     });
     try {
       const tooLong = () => new AppError('bad_request', 'part body is longer than its Content-Length');
-      const { sizeBytes, digest } = await writeHashed(fh, body, { maxBytes: slot.length, algorithm: 'md5', position: slot.offset, tooLong });
+      const { sizeBytes } = await writeChunks(fh, body, { maxBytes: slot.length, position: slot.offset, tooLong });
       if (sizeBytes !== slot.length) throw new AppError('bad_request', 'upload body ended early');
       await fh.datasync();
-      return digest;
+      return randomBytes(16).toString('hex');
     } finally {
       await fh.close();
     }
@@ -169,13 +177,17 @@ export function createFsMultipart(ctx: FsMultipartContext) {
     if (sizeBytes !== record.layout.sizeBytes || digest !== record.sha256) {
       throw new AppError('digest_mismatch', 'assembled bytes do not match the sha256 declared at create');
     }
+    // An abort racing this completion removes the file: the upload is gone, not a 500.
+    const gone = (err: unknown) => {
+      throw isAbsent(err) ? uploadNotFound() : err;
+    };
     // The parts were synced as they landed; this makes the file's size durable before it is named.
-    const fh = await open(data, 'r+');
+    const fh = await open(data, 'r+').catch(gone);
     await fh.sync().finally(() => fh.close());
     const object = ctx.objectPath(key);
     await ensureDir(dirname(object));
     const temp = `${object}.${randomUUID()}${TEMP_SUFFIX}`;
-    await rename(data, temp);
+    await rename(data, temp).catch(gone);
     await ctx.commitObject(key, temp, { sizeBytes, declaredSha256: record.sha256, computedSha256: digest });
   }
 
