@@ -14,12 +14,15 @@ export const applications = pgTable(
     maxArtifacts: integer('max_artifacts'),
     maxTotalBytes: bigint('max_total_bytes', { mode: 'number' }),
     retainLatest: integer('retain_latest'),
+    // Largest release this app may unpack to (bytes written by extraction); null: the env default.
+    maxUnpackedBytes: bigint('max_unpacked_bytes', { mode: 'number' }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   () => [
     check('applications_name_dns_label', sql`name ~ '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$'`),
     check('applications_quota_non_negative', sql`coalesce(max_artifacts, 0) >= 0 and coalesce(max_total_bytes, 0) >= 0 and coalesce(retain_latest, 1) >= 1`),
+    check('applications_max_unpacked_positive', sql`coalesce(max_unpacked_bytes, 1) >= 1`),
   ],
 );
 

@@ -22,6 +22,8 @@ export const artifacts = pgTable(
     verifiedKeyId: uuid('verified_key_id').references(() => publicKeys.id, { onDelete: 'set null' }),
     idempotencyKey: text('idempotency_key'),
     multipartUploadId: text('multipart_upload_id'),
+    // The declared size of every multipart part but the last: each part's URL is bound to its size.
+    partSizeBytes: bigint('part_size_bytes', { mode: 'number' }),
     failureReason: text('failure_reason'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
