@@ -1,6 +1,6 @@
 import { bearerToken, authenticateToken } from './auth/tokens';
 import { roleAllows, type Actor, type Role } from './auth/roles';
-import { AppError } from './errors';
+import { AppError, isAppError } from './errors';
 import type { Services } from './services/context';
 
 /** Resolves the caller of a plain HTTP request (REST routes, tRPC's context). */
@@ -10,7 +10,7 @@ export async function actorFromRequest(services: Services, req: Request): Promis
   try {
     return { actor: await authenticateToken(services.db, services.staticTokens, token), authError: null };
   } catch (err) {
-    if (err instanceof AppError) return { actor: null, authError: err };
+    if (isAppError(err)) return { actor: null, authError: err };
     throw err;
   }
 }
@@ -24,7 +24,7 @@ export async function requireRole(services: Services, req: Request, role: Role):
 
 /** Renders any error as the `{ code, message }` envelope; unexpected ones as a bare `internal`. */
 export function errorResponse(services: Pick<Services, 'log'> | null, err: unknown): Response {
-  if (err instanceof AppError) return Response.json(err.toEnvelope(), { status: err.httpStatus });
+  if (isAppError(err)) return Response.json(err.toEnvelope(), { status: err.httpStatus });
   services?.log.error('request failed', { err });
   return Response.json({ code: 'internal', message: 'internal error' }, { status: 500 });
 }

@@ -2,7 +2,7 @@ import 'server-only';
 import { TRPCError } from '@trpc/server';
 import { ZodError, z } from 'zod';
 import { isErrorCode, type ErrorCode } from '../../server/contract/errors';
-import { AppError } from '../../server/errors';
+import { isAppError } from '../../server/errors';
 import { ERROR_TITLES } from './plain-words';
 
 export interface ShownError {
@@ -18,7 +18,7 @@ export interface ShownError {
  */
 export function describeError(err: unknown): ShownError {
   const cause = err instanceof TRPCError ? (err.cause ?? err) : err;
-  if (cause instanceof AppError) return shown(cause.code, cause.message);
+  if (isAppError(cause)) return shown(cause.code, cause.message);
   if (cause instanceof ZodError) {
     const flat = z.flattenError(cause);
     const parts = [...flat.formErrors, ...Object.entries(flat.fieldErrors).map(([k, v]) => `${k}: ${(v as string[]).join('; ')}`)];

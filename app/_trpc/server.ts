@@ -3,7 +3,7 @@ import { cookies } from 'next/headers';
 import { cache } from 'react';
 import { getServices } from '../../server/boot';
 import { authenticateToken } from '../../server/auth/tokens';
-import { AppError } from '../../server/errors';
+import { isAppError } from '../../server/errors';
 import { SESSION_COOKIE } from '../../server/trpc/handler';
 import { createInnerContext } from '../../server/trpc/init';
 import { createCaller } from '../../server/trpc/root';
@@ -24,7 +24,7 @@ export const getPortalCaller = cache(async function getPortalCaller() {
     const actor = await authenticateToken(services.db, services.staticTokens, token);
     return { caller: createCaller(createInnerContext(services, actor)), actor };
   } catch (err) {
-    if (err instanceof AppError && err.code === 'unauthorized') return null;
+    if (isAppError(err) && err.code === 'unauthorized') return null;
     throw err;
   }
 });

@@ -1,7 +1,7 @@
 import { createOpenApiFetchHandler } from 'trpc-to-openapi';
 import { isErrorCode, type ErrorCode, type ErrorEnvelope } from '../contract/errors';
 import { ZArtifactMetaInput } from '../contract/schemas';
-import { AppError } from '../errors';
+import { isAppError } from '../errors';
 import { actorFromRequest, requireRole } from '../http';
 import { handleLegacyUpload } from './legacy-upload';
 import { handleLogsRequest, LOGS_PATH_RE } from './logs';
@@ -109,6 +109,6 @@ async function handleHead(services: Services, req: Request): Promise<Response> {
     const stored = await isStored(services, input.data);
     return new Response(null, { status: stored ? 200 : 404 });
   } catch (err) {
-    return new Response(null, { status: err instanceof AppError ? err.httpStatus : 500 });
+    return new Response(null, { status: isAppError(err) ? err.httpStatus : 500 });
   }
 }

@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { AppError } from '../errors';
+import { AppError, isAppError } from '../errors';
 import { ensureDir, isAbsent, KeyedLock, readBody, TEMP_SUFFIX, tooLarge, writeChunks, writeFileAtomic, writeTemp } from './fs-io';
 import { partCount, slotOf, UploadGate, validateLayout, type PartLayout, type Slot } from './fs-part-layout';
 import { MAX_PART_BYTES, normalizeEtag, validatePartList, validateSha256, type CompletedPart } from './rules';
@@ -267,7 +267,7 @@ export function createFsMultipart(ctx: FsMultipartContext) {
         const { dir } = await openUpload(key, uploadId);
         await rm(dir, { recursive: true, force: true });
       } catch (err) {
-        if (!(err instanceof AppError && err.code === 'not_found')) throw err;
+        if (!(isAppError(err) && err.code === 'not_found')) throw err;
       }
     },
   };

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { AppError } from '../errors';
+import { AppError, isAppError } from '../errors';
 import { asConflict, ensureDir, KeyedLock, nullIfAbsent, openObject, readBody, TEMP_SUFFIX, tooLarge, writeFileAtomic, writeTemp } from './fs-io';
 import { createFsMultipart, MULTIPART_DIR } from './fs-multipart';
 import type { ObjectInfo, PresignedRequest, StorageDriver } from './port';
@@ -160,7 +160,7 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
   /** `closeConnection`: the request body may be unread, so the connection cannot be reused. */
   function errorResponse(err: unknown, closeConnection: boolean): Response {
     let appErr: AppError;
-    if (err instanceof AppError) {
+    if (isAppError(err)) {
       appErr = err;
     } else {
       onInternalError(err);

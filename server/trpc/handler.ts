@@ -1,7 +1,7 @@
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import { authenticateToken } from '../auth/tokens';
 import type { Actor } from '../auth/roles';
-import { AppError } from '../errors';
+import { AppError, isAppError } from '../errors';
 import { actorFromRequest } from '../http';
 import type { Services } from '../services/context';
 import { createInnerContext } from './init';
@@ -41,7 +41,7 @@ async function actorFromCookie(services: Services, req: Request): Promise<{ acto
   try {
     return { actor: await authenticateToken(services.db, services.staticTokens, token), authError: null };
   } catch (err) {
-    if (err instanceof AppError) return { actor: null, authError: new AppError('unauthorized', 'your session has expired or was revoked; sign in again') };
+    if (isAppError(err)) return { actor: null, authError: new AppError('unauthorized', 'your session has expired or was revoked; sign in again') };
     throw err;
   }
 }

@@ -12,7 +12,7 @@ import { TRPCError, initTRPC, type TRPC_ERROR_CODE_KEY } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { z, ZodError } from 'zod';
 import { isErrorCode, type ErrorCode } from '../contract/errors';
-import { AppError } from '../errors';
+import { AppError, isAppError } from '../errors';
 import { roleAllows, type Actor, type Role } from '../auth/roles';
 import type { Services, ServiceCtx } from '../services/context';
 
@@ -72,7 +72,7 @@ const t = initTRPC.context<TrpcContext>().meta<OpenApiMeta>().create({
     const cause = error.cause;
     const zod = cause instanceof ZodError ? cause : null;
     const code: ErrorCode =
-      cause instanceof AppError ? cause.code : zod ? 'bad_request' : (APP_CODE_BY_TRPC[error.code] ?? 'internal');
+      isAppError(cause) ? cause.code : zod ? 'bad_request' : (APP_CODE_BY_TRPC[error.code] ?? 'internal');
     const message = zod ? describeZodError(zod) : code === 'internal' ? 'internal error' : shape.message;
     return {
       ...shape,
@@ -101,7 +101,7 @@ const observed = t.middleware(async ({ ctx, path, next }) => {
     return result;
   }
   const cause = result.error.cause;
-  if (cause instanceof AppError) {
+  if (isAppError(cause)) {
     metrics.trpcRequests.inc({ procedure: path, code: cause.code });
     if (cause.httpStatus >= 500) log.error('procedure failed', { path, code: cause.code, message: cause.message });
     throw toTrpcError(cause);

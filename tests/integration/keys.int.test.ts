@@ -3,7 +3,7 @@ import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZodError } from 'zod';
 import { publicKeys } from '../../db/schema';
-import { AppError } from '../../server/errors';
+import { isAppError } from '../../server/errors';
 import { findVerifyingKey } from '../../server/services/keys/keys.service';
 import { generateSigningKeyPair, publicKeyFingerprint, signDigest } from '../../server/services/keys/signature';
 import { DB_KINDS, startTestPlane, TOKENS, type TestPlane } from '../support/harness';
@@ -21,7 +21,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
     (e: unknown) => e,
   );
   if (!(err instanceof TRPCError)) return `no TRPCError: ${String(err)}`;
-  if (err.cause instanceof AppError) return err.cause.code;
+  if (isAppError(err.cause)) return err.cause.code;
   if (err.cause instanceof ZodError) return 'bad_request';
   return err.code;
 }

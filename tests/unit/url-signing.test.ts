@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../server/errors';
+import { AppError, isAppError } from '../../server/errors';
 import {
   signClaims,
   signStorageUrl,
@@ -20,7 +20,7 @@ function errorOf(fn: () => unknown): AppError {
   try {
     fn();
   } catch (err) {
-    if (err instanceof AppError) return err;
+    if (isAppError(err)) return err;
     throw err;
   }
   throw new Error('expected an AppError');

@@ -1,7 +1,7 @@
 'use server';
 import { TRPCError } from '@trpc/server';
 import { redirect } from 'next/navigation';
-import { AppError } from '../../../server/errors';
+import { isAppError } from '../../../server/errors';
 import { getPortalCaller } from '../../_trpc/server';
 
 /**
@@ -19,7 +19,7 @@ export async function decideCliLogin(form: FormData): Promise<void> {
     result = (approve ? await session.caller.auth.cliApprove(input) : await session.caller.auth.cliDeny(input)).status;
   } catch (err) {
     const cause = err instanceof TRPCError ? err.cause : err;
-    if (!(cause instanceof AppError && cause.code === 'not_found')) throw err;
+    if (!(isAppError(cause) && cause.code === 'not_found')) throw err;
     result = 'not_found';
   }
   redirect(`/login/cli?result=${result}`);

@@ -1,5 +1,5 @@
 import type { Job, Queue } from 'bullmq';
-import { AppError, notFound } from '../../errors';
+import { AppError, isAppError, notFound } from '../../errors';
 import { QUEUE_DEFS } from '../../queues/definitions';
 import type { Services } from '../context';
 import type { z } from 'zod';
@@ -99,7 +99,7 @@ async function asConflict<T>(what: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
-    if (err instanceof AppError) throw err;
+    if (isAppError(err)) throw err;
     throw new AppError('conflict', `${what}: ${err instanceof Error ? redactText(err.message) : 'refused by the queue'}`);
   }
 }

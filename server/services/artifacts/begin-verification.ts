@@ -1,7 +1,7 @@
 import { and, eq, ne } from 'drizzle-orm';
 import { isUniqueViolation } from '../../../db/errors';
 import { artifacts } from '../../../db/schema';
-import { AppError } from '../../errors';
+import { AppError, isAppError } from '../../errors';
 import { enqueueArtifactVerify } from '../../queues/producers';
 import type { AppRow } from '../apps/apps.service';
 import type { ServiceCtx } from '../context';
@@ -55,7 +55,7 @@ export async function beginVerification(ctx: ServiceCtx, app: AppRow, row: Artif
       else await assertIdempotencyKey(ctx, app, current, claims.idempotencyKey);
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError('idempotency_conflict', 'idempotency key already used for a different digest');
-      if (err instanceof AppError && err.code === 'quota_exceeded') ctx.metrics.artifactQuotaExceeded.inc();
+      if (isAppError(err) && err.code === 'quota_exceeded') ctx.metrics.artifactQuotaExceeded.inc();
       throw err;
     }
   }

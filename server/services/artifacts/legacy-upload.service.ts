@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArtifactStatus } from '../../../db/schema';
-import { AppError } from '../../errors';
+import { AppError, isAppError } from '../../errors';
 import { writeTemp } from '../../storage/fs-io';
 import { getAppOrThrow, type AppRow } from '../apps/apps.service';
 import type { ServiceCtx } from '../context';
@@ -131,7 +131,7 @@ async function putObject(ctx: ServiceCtx, key: string, file: string, sha256: str
     try {
       return await ctx.storage.putObject(key, createReadStream(/*turbopackIgnore: true*/ file), { sha256, sizeBytes });
     } catch (err) {
-      if (err instanceof AppError) throw err;
+      if (isAppError(err)) throw err;
       if (attempt >= PUT_ATTEMPTS) {
         ctx.log.error('legacy upload: storage write failed', { key, attempts: attempt, err });
         throw new AppError('service_unavailable', 'object storage did not accept the artifact; retry');
@@ -150,7 +150,7 @@ async function precheckQuota(ctx: ServiceCtx, app: AppRow, sizeBytes: number): P
   try {
     await reserveQuota(ctx.db, app.id, ctx.env, sizeBytes);
   } catch (err) {
-    if (err instanceof AppError && err.code === 'quota_exceeded') ctx.metrics.artifactQuotaExceeded.inc();
+    if (isAppError(err) && err.code === 'quota_exceeded') ctx.metrics.artifactQuotaExceeded.inc();
     throw err;
   }
 }

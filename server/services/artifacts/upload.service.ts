@@ -3,7 +3,7 @@ import { artifacts } from '../../../db/schema';
 import { artifactStorageKey } from '../../contract/digest';
 import type { TCompleteResult, TPresignResult } from '../../contract/outputs';
 import type { TCompleteInput, TPresignInput } from '../../contract/schemas';
-import { AppError } from '../../errors';
+import { AppError, isAppError } from '../../errors';
 import { getAppOrThrow, type AppRow } from '../apps/apps.service';
 import type { ServiceCtx } from '../context';
 import { toArtifactDto } from '../dto';
@@ -99,7 +99,7 @@ export async function completeArtifact(ctx: ServiceCtx, input: TCompleteInput): 
     ctx.metrics.artifactCompletes.inc();
     return completeResult(current, false);
   } catch (err) {
-    if (!(err instanceof AppError) || err.httpStatus >= 500) ctx.metrics.artifactCompleteFailures.inc();
+    if (!isAppError(err) || err.httpStatus >= 500) ctx.metrics.artifactCompleteFailures.inc();
     throw err;
   } finally {
     ctx.metrics.artifactCompleteDuration.observe((performance.now() - t0) / 1000);
