@@ -75,8 +75,30 @@ describe('generated manifests', () => {
     expect(dep.spec.progressDeadlineSeconds).toBe(120);
     expect(dep.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
     const pod = dep.spec.template.spec;
-    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000 });
+    expect(pod.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      runAsGroup: 1000,
+      fsGroup: 1000,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    // No API credentials, no other Services' addresses, no host namespaces.
     expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.enableServiceLinks).toBe(false);
+    expect(pod.serviceAccountName).toBeUndefined();
+    for (const key of ['hostNetwork', 'hostPID', 'hostIPC', 'shareProcessNamespace']) expect(pod[key], key).toBeUndefined();
+    // The root filesystem is read-only: these bounded emptyDirs are all a pod can write.
+    expect(pod.volumes).toEqual([
+      { name: 'app', emptyDir: { sizeLimit: '3Gi' } },
+      { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
+      { name: 'home', emptyDir: { sizeLimit: '128Mi' } },
+    ]);
+    expect(pod.initContainers[0].volumeMounts).toEqual([{ name: 'app', mountPath: '/app' }]);
+    expect(pod.containers[0].volumeMounts).toEqual([
+      { name: 'app', mountPath: '/app' },
+      { name: 'tmp', mountPath: '/tmp' },
+      { name: 'home', mountPath: '/home/aether' },
+    ]);
     for (const c of [...pod.initContainers, ...pod.containers]) {
       expect(c.image).toBe('aether-nodejs:20-slim');
       expect(c.securityContext).toEqual({
@@ -104,13 +126,18 @@ describe('generated manifests', () => {
     const [app] = pod.containers;
     expect(app.args).toEqual(['npm', 'start']);
     expect(app.workingDir).toBe('/app/release');
-    expect(Object.fromEntries(app.env.map((e: AnyObj) => [e.name, e.value]))).toMatchObject({
+    // Nothing but these: in particular no fetch token, which only the init container reads.
+    expect(Object.fromEntries(app.env.map((e: AnyObj) => [e.name, e.value]))).toEqual({
       PORT: '8080',
       NODE_ENV: 'production',
       AETHER_APP: 'web',
       AETHER_DEPLOYMENT_ID: d.deploymentId,
       AETHER_DIGEST: DIGEST,
+      HOME: '/home/aether',
+      npm_config_cache: '/home/aether/.npm',
+      npm_config_update_notifier: 'false',
     });
+    expect(app.env.some((e: AnyObj) => e.valueFrom)).toBe(false);
     for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe']) expect(app[probe].httpGet).toEqual({ path: '/healthz', port: 'http' });
     // The token lives in the Secret only, never in the Deployment.
     expect(JSON.stringify(dep)).not.toContain(TOKEN);

@@ -18,9 +18,13 @@ import {
  */
 
 const APP_UID = 1000;
-// Bounds what an app (or a hostile archive within the extractor's own limits) can write.
+// The root filesystem is read-only: these emptyDirs are all a pod can write, each bounded (the
+// kubelet evicts a pod past a sizeLimit). The app volume also bounds a hostile archive.
 const APP_VOLUME_SIZE = '3Gi';
 const TMP_VOLUME_SIZE = '256Mi';
+// HOME: npm's cache and logs, apart from /tmp so an app filling one cannot starve the other.
+const HOME_VOLUME_SIZE = '128Mi';
+const HOME_DIR = '/home/aether';
 export const FETCH_TOKEN_KEY = 'token';
 
 type Json = Record<string, unknown>;
@@ -47,10 +51,9 @@ export function buildDeployment(d: RuntimeDeployment, cfg: KubernetesRuntimeConf
     requests: { cpu: cfg.resources.cpuRequest, memory: cfg.resources.memoryRequest },
     limits: { cpu: cfg.resources.cpuLimit, memory: cfg.resources.memoryLimit },
   };
-  const mounts = [
-    { name: 'app', mountPath: APP_VOLUME_MOUNT },
-    { name: 'tmp', mountPath: '/tmp' },
-  ];
+  const appMount = { name: 'app', mountPath: APP_VOLUME_MOUNT };
+  // The init container writes only the artifact; the app also gets a private /tmp and HOME.
+  const appMounts = [appMount, { name: 'tmp', mountPath: '/tmp' }, { name: 'home', mountPath: HOME_DIR }];
   const probe = (extra: Json) => ({ httpGet: { path: cfg.healthPath, port: 'http' }, timeoutSeconds: 2, ...extra });
   return {
     apiVersion: 'apps/v1',
@@ -80,6 +83,7 @@ export function buildDeployment(d: RuntimeDeployment, cfg: KubernetesRuntimeConf
           volumes: [
             { name: 'app', emptyDir: { sizeLimit: APP_VOLUME_SIZE } },
             { name: 'tmp', emptyDir: { sizeLimit: TMP_VOLUME_SIZE } },
+            { name: 'home', emptyDir: { sizeLimit: HOME_VOLUME_SIZE } },
           ],
           initContainers: [
             {
@@ -98,7 +102,7 @@ export function buildDeployment(d: RuntimeDeployment, cfg: KubernetesRuntimeConf
               ],
               resources,
               securityContext: containerSecurity,
-              volumeMounts: mounts,
+              volumeMounts: [appMount],
               terminationMessagePolicy: 'FallbackToLogsOnError',
             },
           ],
@@ -116,9 +120,8 @@ export function buildDeployment(d: RuntimeDeployment, cfg: KubernetesRuntimeConf
                 { name: 'AETHER_APP', value: d.appName },
                 { name: 'AETHER_DEPLOYMENT_ID', value: d.deploymentId },
                 { name: 'AETHER_DIGEST', value: d.digest },
-                // The root filesystem is read-only: npm's cache and logs go to the tmp volume.
-                { name: 'HOME', value: '/tmp' },
-                { name: 'npm_config_cache', value: '/tmp/.npm' },
+                { name: 'HOME', value: HOME_DIR },
+                { name: 'npm_config_cache', value: `${HOME_DIR}/.npm` },
                 { name: 'npm_config_update_notifier', value: 'false' },
               ],
               ports: [{ name: 'http', containerPort: CONTAINER_PORT, protocol: 'TCP' }],
@@ -128,7 +131,7 @@ export function buildDeployment(d: RuntimeDeployment, cfg: KubernetesRuntimeConf
               livenessProbe: probe({ periodSeconds: 10, failureThreshold: 3 }),
               resources,
               securityContext: containerSecurity,
-              volumeMounts: mounts,
+              volumeMounts: appMounts,
               terminationMessagePolicy: 'FallbackToLogsOnError',
             },
           ],
