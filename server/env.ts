@@ -70,6 +70,8 @@ const ZEnv = z
     /** Job lock lifetime: a killed worker's jobs are retried after about this long. */
     AETHER_JOB_LOCK_SECS: z.coerce.number().int().min(1).max(600).default(30),
     AETHER_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+    /** When set, /metrics answers only `Authorization: Bearer <this>`. */
+    AETHER_METRICS_TOKEN: z.string().min(16).optional(),
     AETHER_VERIFY_REMOTE_SIZE: bool.default(true),
     AETHER_VERIFY_REMOTE_DIGEST: bool.default(true),
     /** Download and hash the whole object when it is at most AETHER_REMOTE_HASH_MAX_BYTES. */

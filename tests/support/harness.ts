@@ -15,6 +15,7 @@ import { buildOpenApiDocument } from '../../server/rest/openapi';
 import { handleTrpcRequest } from '../../server/trpc/handler';
 import { createCaller } from '../../server/trpc/root';
 import { serveRuntimeArtifact } from '../../server/services/deployments/artifact-fetch.service';
+import { serveMetrics } from '../../server/metrics-endpoint';
 import { createScratchDatabase } from './pg';
 import { deletePrefix, TEST_REDIS_URL } from './redis';
 import { serveWeb, type WebServer } from './web-server';
@@ -56,6 +57,7 @@ export async function startTestPlane(kind: DbKind, extraEnv: Record<string, stri
     if (pathname.startsWith('/api/trpc/')) return handleTrpcRequest(services, req);
     if (pathname === '/openapi.json') return Response.json(buildOpenApiDocument(services.env.AETHER_PUBLIC_URL));
     if (pathname.startsWith('/runtime/artifacts/')) return serveRuntimeArtifact(services, req, pathname.slice('/runtime/artifacts/'.length));
+    if (pathname === '/metrics') return serveMetrics(services, req);
     return handleRestRequest(services, req);
   });
   const env = loadEnv({
