@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ensureDependencies, ensureRedis } from './lib/services.mjs';
+import { ensureBubblewrap, ensureDependencies, ensureRedis } from './lib/services.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dataDir = path.resolve(root, process.env.AETHER_DATA_DIR ?? '.aether');
@@ -13,6 +13,7 @@ const port = Number(process.env.PORT ?? 3000);
 const publicUrl = process.env.AETHER_PUBLIC_URL ?? `http://127.0.0.1:${port}`;
 
 ensureDependencies(root);
+ensureBubblewrap();
 const redis = await ensureRedis();
 
 if (process.argv.includes('--build') || !existsSync(path.join(root, '.next/BUILD_ID')) || !existsSync(path.join(root, 'dist/cli/aether.mjs'))) {

