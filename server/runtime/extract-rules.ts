@@ -25,6 +25,14 @@ export function refuse(why: string): RolloutError {
   return new RolloutError('archive_refused', `archive refused: ${why}`);
 }
 
+/**
+ * The refusal for a release over its unpacked-size cap (`AETHER_MAX_UNPACKED_BYTES` or the app's
+ * `max_unpacked_bytes`): one wording whether the headers declared it or the written bytes showed it.
+ */
+export function unpackedTooLarge(maxBytes: number): RolloutError {
+  return refuse(`more than ${maxBytes} bytes uncompressed (max_unpacked_bytes)`);
+}
+
 /** Refuses devices, FIFOs and every type tar knows but we do not unpack. */
 export function checkType(type: string, rawPath: string): void {
   if (!KNOWN_TYPES.has(type)) throw refuse(`${rawPath}: unsupported entry type ${type}`);

@@ -3,7 +3,7 @@ import { chmod, link, mkdir, open, symlink, type FileHandle } from 'node:fs/prom
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ReadEntry } from 'tar';
-import { refuse } from './extract-rules';
+import { refuse, unpackedTooLarge } from './extract-rules';
 
 // Bodies up to this size are buffered and written in one call; larger ones are streamed.
 const SMALL_FILE = 256 * 1024;
@@ -27,8 +27,18 @@ export class TreeWriter {
   readonly #made = new Set<string>(['.']);
   readonly #inflight = new Set<Promise<void>>();
   #error: unknown = null;
+  #written = 0;
 
-  constructor(readonly root: string) {}
+  /** `maxBytes`: the most file bytes it writes, counted as they go, whatever the headers said. */
+  constructor(
+    readonly root: string,
+    readonly maxBytes = Number.POSITIVE_INFINITY,
+  ) {}
+
+  /** File bytes written (or buffered for a pooled write) so far. */
+  get written(): number {
+    return this.#written;
+  }
 
   async dir(rel: string, mode: number): Promise<void> {
     await this.#parents(rel);
@@ -44,9 +54,10 @@ export class TreeWriter {
       const handle = await this.#open(rel, mode);
       // The stream owns the handle: it closes it on finish and on error alike.
       const out = handle.createWriteStream();
-      return pipeline(body as unknown as AsyncIterable<Buffer>, out, { signal: this.abort.signal });
+      return pipeline(body as unknown as AsyncIterable<Buffer>, (chunks) => this.#counted(chunks), out, { signal: this.abort.signal });
     }
     const data = await collect(body, this.abort.signal);
+    this.#count(data.length);
     while (this.#inflight.size >= PARALLEL_WRITES) await Promise.race(this.#inflight);
     this.#throwIfFailed();
     const write: Promise<void> = this.#writeSmall(rel, mode, data)
@@ -90,6 +101,18 @@ export class TreeWriter {
       throw err;
     });
     return handle;
+  }
+
+  #count(bytes: number): void {
+    this.#written += bytes;
+    if (this.#written > this.maxBytes) throw unpackedTooLarge(this.maxBytes);
+  }
+
+  async *#counted(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of chunks) {
+      this.#count(chunk.length);
+      yield chunk;
+    }
   }
 
   #throwIfFailed(): void {

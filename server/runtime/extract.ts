@@ -12,11 +12,15 @@ import {
   PlannedTree,
   refuse,
   symlinkStaysInside,
+  unpackedTooLarge,
 } from './extract-rules';
 import { dirMode, fileMode, TreeWriter } from './extract-writer';
 
 export interface ExtractLimits {
-  /** Total uncompressed bytes of file bodies (and pax metadata). Default 2 GiB. */
+  /**
+   * Total uncompressed bytes of file bodies (and pax metadata), checked against what headers
+   * declare and again against the bytes actually written. Default 1 GiB (AETHER_MAX_UNPACKED_BYTES).
+   */
   maxBytes?: number;
   /** Number of entries of any kind. Default 200,000. */
   maxEntries?: number;
@@ -28,7 +32,7 @@ export interface ExtractResult {
   bytes: number;
 }
 
-const DEFAULT_MAX_BYTES = 2 * 1024 ** 3;
+const DEFAULT_MAX_BYTES = 1024 ** 3;
 const DEFAULT_MAX_ENTRIES = 200_000;
 // A header block plus at most one block of padding.
 const TAR_OVERHEAD_PER_ENTRY = 1024;
@@ -86,7 +90,7 @@ class Extraction {
     readonly root: string,
     readonly limits: Required<ExtractLimits>,
   ) {
-    this.#writer = new TreeWriter(root);
+    this.#writer = new TreeWriter(root, limits.maxBytes);
     this.#failed = new Promise<never>((_, reject) => (this.#reject = reject));
     this.#failed.catch(() => {});
     const parser = this.#parser;
@@ -197,7 +201,7 @@ class Extraction {
         if (!FILE_TYPES.has(entry.type)) throw refuse(`${rel}: unsupported entry type ${entry.type}`);
         const size = entry.header.size ?? 0;
         totals.bytes += size;
-        if (totals.bytes > limits.maxBytes) throw refuse(`more than ${limits.maxBytes} bytes uncompressed`);
+        if (totals.bytes > limits.maxBytes) throw unpackedTooLarge(limits.maxBytes);
         this.#tree.add(rel, 'file');
         totals.files++;
         return () => this.#writer.file(rel, fileMode(entry.mode), entry, size);

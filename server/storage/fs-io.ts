@@ -166,6 +166,32 @@ export function tooLarge(max: number): AppError {
   return new AppError('payload_too_large', `object exceeds the ${max}-byte limit`);
 }
 
+const longerThanSigned = (bound: number) => new AppError('payload_too_large', `body is longer than the ${bound} bytes the URL was signed for`);
+const otherThanSigned = (seen: number, bound: number) => new AppError('size_mismatch', `body is ${seen} bytes; the URL was signed for ${bound}`);
+
+/**
+ * Refuses, before reading the body, a request whose Content-Length is not the signed size. A
+ * request without one (chunked) is held to the size by {@link exactLength} as it arrives.
+ */
+export function checkContentLength(req: Request, bound: number): void {
+  const header = req.headers.get('content-length');
+  if (header === null) return;
+  const declared = Number(header);
+  if (declared > bound) throw longerThanSigned(bound);
+  if (declared !== bound) throw otherThanSigned(declared, bound);
+}
+
+/** Passes the body through while it stays within `bound` bytes, and refuses it unless it ends exactly there. */
+export async function* exactLength(chunks: AsyncIterable<Uint8Array>, bound: number): AsyncGenerator<Uint8Array> {
+  let seen = 0;
+  for await (const chunk of chunks) {
+    seen += chunk.byteLength;
+    if (seen > bound) throw longerThanSigned(bound);
+    yield chunk;
+  }
+  if (seen !== bound) throw otherThanSigned(seen, bound);
+}
+
 /**
  * Serialises a commit step per key within this process, so an object and its sidecar are
  * always from the same upload even when two writes of one key finish together.

@@ -3,7 +3,7 @@ import { constants, createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AppError, isAppError } from '../errors';
-import { ensureDir, isAbsent, KeyedLock, readBody, TEMP_SUFFIX, tooLarge, writeChunks, writeFileAtomic, writeTemp } from './fs-io';
+import { checkContentLength, ensureDir, exactLength, isAbsent, KeyedLock, readBody, TEMP_SUFFIX, tooLarge, writeChunks, writeFileAtomic, writeTemp } from './fs-io';
 import { partCount, slotOf, UploadGate, validateLayout, type PartLayout, type Slot } from './fs-part-layout';
 import { MAX_PART_BYTES, normalizeEtag, validatePartList, validateSha256, type CompletedPart } from './rules';
 
@@ -205,17 +205,18 @@ export function createFsMultipart(ctx: FsMultipartContext) {
     },
 
     /** Serves a verified part URL: stores the body (in place when it fits its slot), answers its ETag. */
-    async handlePartPut(req: Request, key: string, uploadId: string, partNumber: number): Promise<Response> {
+    async handlePartPut(req: Request, key: string, uploadId: string, partNumber: number, boundBytes?: number): Promise<Response> {
       ctx.objectPath(key);
       const { dir, record } = await openUpload(key, uploadId);
       const declaredLength = Number(req.headers.get('content-length') ?? -1);
       if (declaredLength > maxPartBytes) throw tooLarge(maxPartBytes);
+      if (boundBytes !== undefined) checkContentLength(req, boundBytes);
       const slot = record.layout && slotOf(record.layout, partNumber);
       return gate.write(uploadId, async () => {
-        const body = readBody(req.body);
+        const body = boundBytes === undefined ? readBody(req.body) : exactLength(readBody(req.body), boundBytes);
         let final: string;
         let commit = async (_name: string) => {};
-        if (slot && slot.length === declaredLength) {
+        if (slot && slot.length === (boundBytes ?? declaredLength)) {
           final = `${partNumber}.${await writePlaced(dir, slot, body)}.at`;
         } else {
           const separate = await writeSeparate(dir, partNumber, body);

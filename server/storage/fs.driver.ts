@@ -3,10 +3,23 @@ import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { AppError, isAppError } from '../errors';
-import { asConflict, ensureDir, KeyedLock, nullIfAbsent, openObject, readBody, TEMP_SUFFIX, tooLarge, writeFileAtomic, writeTemp } from './fs-io';
+import {
+  asConflict,
+  checkContentLength,
+  ensureDir,
+  exactLength,
+  KeyedLock,
+  nullIfAbsent,
+  openObject,
+  readBody,
+  TEMP_SUFFIX,
+  tooLarge,
+  writeFileAtomic,
+  writeTemp,
+} from './fs-io';
 import { createFsMultipart, MULTIPART_DIR } from './fs-multipart';
 import type { ObjectInfo, PresignedRequest, StorageDriver } from './port';
-import { DEFAULT_MIN_PART_BYTES, validateExpiresIn, validatePartNumber, validateSha256 } from './rules';
+import { DEFAULT_MIN_PART_BYTES, MAX_PART_BYTES, validateBoundSize, validateExpiresIn, validatePartNumber, validateSha256 } from './rules';
 import { isPart, STORAGE_PATH_PREFIX, signStorageUrl, validateStorageKey, verifyStorageUrl, type SignedClaims } from './url-signing';
 
 /** Options of {@link createFsStorage}. */
@@ -118,12 +131,15 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
     if (!expected) throw new AppError('bad_request', 'upload URL carries no sha256');
     const declared = req.headers.get('x-amz-meta-sha256');
     if (declared !== expected) throw new AppError('bad_request', 'x-amz-meta-sha256 must equal the signed sha256');
-    // Refuse early when the client says up front that the body is too big.
+    // Refuse early when the client says up front that the body is too big (or not the signed size).
     if (Number(req.headers.get('content-length') ?? 0) > maxObjectBytes) throw tooLarge(maxObjectBytes);
+    if (claims.sizeBytes !== undefined) checkContentLength(req, claims.sizeBytes);
 
     await ensureDir(dirname(object));
     const temp = `${object}.${randomUUID()}${TEMP_SUFFIX}`;
-    const { sizeBytes, digest } = await writeTemp(temp, readBody(req.body), { maxBytes: maxObjectBytes, algorithm: 'sha256' });
+    const body = claims.sizeBytes === undefined ? readBody(req.body) : exactLength(readBody(req.body), claims.sizeBytes);
+    // writeTemp removes the temp file when the body is refused midway: nothing half-written stays.
+    const { sizeBytes, digest } = await writeTemp(temp, body, { maxBytes: maxObjectBytes, algorithm: 'sha256' });
     if (digest !== expected) {
       await rm(temp, { force: true });
       throw new AppError('digest_mismatch', 'uploaded bytes do not match the signed sha256');
@@ -174,9 +190,12 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
 
   return {
     kind: 'fs',
-    async presignPut(key, { sha256, expiresInSecs }) {
+    limits: { maxPutBytes: maxObjectBytes, maxObjectBytes },
+    async presignPut(key, { sha256, expiresInSecs, sizeBytes }) {
       validateSha256(sha256);
-      return presign({ method: 'PUT', key, sha256 }, expiresInSecs, { 'content-type': 'application/gzip', 'x-amz-meta-sha256': sha256 });
+      validateBoundSize(sizeBytes, maxObjectBytes);
+      const headers = { 'content-type': 'application/gzip', 'x-amz-meta-sha256': sha256 };
+      return presign({ method: 'PUT', key, sha256, ...(sizeBytes !== undefined && { sizeBytes }) }, expiresInSecs, headers);
     },
     async presignGet(key, { expiresInSecs }) {
       return presign({ method: 'GET', key }, expiresInSecs, {});
@@ -199,9 +218,10 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
       });
     },
     createMultipart: (key, { sha256, layout }) => multipart.create(key, sha256, layout),
-    async presignPart(key, { uploadId, partNumber, expiresInSecs }) {
+    async presignPart(key, { uploadId, partNumber, expiresInSecs, sizeBytes }) {
       validatePartNumber(partNumber);
-      return presign({ method: 'PUT', key, uploadId, partNumber }, expiresInSecs, {});
+      validateBoundSize(sizeBytes, Math.min(maxObjectBytes, MAX_PART_BYTES));
+      return presign({ method: 'PUT', key, uploadId, partNumber, ...(sizeBytes !== undefined && { sizeBytes }) }, expiresInSecs, {});
     },
     completeMultipart: (key, { uploadId, parts }) => multipart.complete(key, uploadId, parts),
     abortMultipart: (key, { uploadId }) => multipart.abort(key, uploadId),
@@ -220,7 +240,7 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
     async handleRequest(req) {
       try {
         const claims = verifyStorageUrl(secret, req, { now: now(), pathPrefix });
-        if (isPart(claims)) return await multipart.handlePartPut(req, claims.key, claims.uploadId, claims.partNumber);
+        if (isPart(claims)) return await multipart.handlePartPut(req, claims.key, claims.uploadId, claims.partNumber, claims.sizeBytes);
         return claims.method === 'PUT' ? await handlePut(req, claims) : await handleGet(claims);
       } catch (err) {
         return errorResponse(err, req.method !== 'GET' && req.method !== 'HEAD');

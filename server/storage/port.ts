@@ -17,13 +17,27 @@ export interface PresignedRequest {
   expiresAt: Date;
 }
 
+/** The largest objects a store accepts, so an upload too big for it is refused before it starts. */
+export interface StoreLimits {
+  /** Largest body of one presigned PUT (S3: 5 GiB). */
+  maxPutBytes: number;
+  /** Largest object, multipart included (S3: 5 TiB). */
+  maxObjectBytes: number;
+}
+
 /**
  * Object storage port. Keys are content-addressed by the caller
  * (`artifacts/<app>/<sha256>/app.tar.gz`); drivers never invent keys.
  */
 export interface StorageDriver {
   readonly kind: 'fs' | 's3';
-  presignPut(key: string, opts: { sha256: string; expiresInSecs: number }): Promise<PresignedRequest>;
+  readonly limits: StoreLimits;
+  /**
+   * A presigned PUT of the whole object. With `sizeBytes`, the signature covers the length: a
+   * body of any other length is refused (fs: Content-Length checked up front and bytes counted
+   * as they arrive, nothing kept; S3: Content-Length is a signed header).
+   */
+  presignPut(key: string, opts: { sha256: string; expiresInSecs: number; sizeBytes?: number }): Promise<PresignedRequest>;
   presignGet(key: string, opts: { expiresInSecs: number }): Promise<PresignedRequest>;
   /** null when the object does not exist. */
   head(key: string): Promise<ObjectInfo | null>;
@@ -58,9 +72,10 @@ export interface StorageDriver {
   /**
    * A presigned PUT for one part (1-10000). Each part but the last must be >= 5 MiB (S3's rule,
    * both drivers). The PUT's response carries the part's `ETag` header: hand it back, quoted or
-   * not, to {@link StorageDriver.completeMultipart}.
+   * not, to {@link StorageDriver.completeMultipart}. With `sizeBytes`, the part's length is bound
+   * as a whole PUT's is.
    */
-  presignPart(key: string, opts: { uploadId: string; partNumber: number; expiresInSecs: number }): Promise<PresignedRequest>;
+  presignPart(key: string, opts: { uploadId: string; partNumber: number; expiresInSecs: number; sizeBytes?: number }): Promise<PresignedRequest>;
   /**
    * Assembles the parts into the object. `parts` must be exactly 1..n in ascending order (both
    * drivers refuse gaps, which S3 alone would accept). Throws AppError `bad_request` for a part

@@ -14,6 +14,10 @@ export const DEFAULT_MIN_PART_BYTES = 5 * 1024 * 1024;
 export const MAX_PART_BYTES = 5 * 1024 ** 3;
 /** S3's highest part number. */
 export const MAX_PART_NUMBER = 10_000;
+/** S3's largest single PUT. */
+export const S3_MAX_PUT_BYTES = 5 * 1024 ** 3;
+/** S3's largest object (assembled from parts). */
+export const S3_MAX_OBJECT_BYTES = 5 * 1024 ** 4;
 
 /** A part of a multipart upload as the client reports it at completion. */
 export interface CompletedPart {
@@ -31,6 +35,13 @@ export function validateExpiresIn(expiresInSecs: number): number {
 export function validateSha256(sha256: string): string {
   if (!isDigest(sha256)) throw new AppError('bad_request', 'sha256 must be 64 lowercase hex characters');
   return sha256;
+}
+
+/** A size a URL is bound to: absent, or an integer the store can hold (size_exceeded otherwise). */
+export function validateBoundSize(sizeBytes: number | undefined, max: number): void {
+  if (sizeBytes === undefined) return;
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) throw new AppError('bad_request', 'sizeBytes must be a non-negative integer');
+  if (sizeBytes > max) throw new AppError('size_exceeded', `${sizeBytes} bytes exceeds the store's ${max}-byte limit`);
 }
 
 export function validatePartNumber(partNumber: number): number {

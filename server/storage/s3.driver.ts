@@ -14,7 +14,17 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable } from 'node:stream';
 import { AppError } from '../errors';
 import type { PresignedRequest, StorageDriver } from './port';
-import { normalizeEtag, validateExpiresIn, validatePartList, validatePartNumber, validateSha256 } from './rules';
+import {
+  MAX_PART_BYTES,
+  normalizeEtag,
+  S3_MAX_OBJECT_BYTES,
+  S3_MAX_PUT_BYTES,
+  validateBoundSize,
+  validateExpiresIn,
+  validatePartList,
+  validatePartNumber,
+  validateSha256,
+} from './rules';
 import { isMissingObject, isNoSuchUpload, mapCompleteError, withRetry } from './s3-errors';
 import { validateStorageKey } from './url-signing';
 
@@ -113,13 +123,17 @@ export function createS3Storage(opts: S3StorageOptions): S3Storage {
 
   return {
     kind: 's3',
-    async presignPut(key, { sha256, expiresInSecs }) {
+    limits: { maxPutBytes: S3_MAX_PUT_BYTES, maxObjectBytes: S3_MAX_OBJECT_BYTES },
+    async presignPut(key, { sha256, expiresInSecs, sizeBytes }) {
       validateStorageKey(key);
       validateSha256(sha256);
       validateExpiresIn(expiresInSecs);
+      validateBoundSize(sizeBytes, S3_MAX_PUT_BYTES);
+      // ContentLength becomes a signed header: S3 refuses a body of any other length.
       const command = new PutObjectCommand({
         Bucket: bucket,
         Key: key,
+        ContentLength: sizeBytes,
         ContentType: CONTENT_TYPE,
         Metadata: { [SHA256_META]: sha256 },
         ...sseInput,
@@ -203,13 +217,14 @@ export function createS3Storage(opts: S3StorageOptions): S3Storage {
       return { uploadId: out.UploadId };
     },
 
-    async presignPart(key, { uploadId, partNumber, expiresInSecs }) {
+    async presignPart(key, { uploadId, partNumber, expiresInSecs, sizeBytes }) {
       validateStorageKey(key);
       if (!UPLOAD_ID_RE.test(uploadId)) throw new AppError('bad_request', 'invalid uploadId');
       validatePartNumber(partNumber);
       validateExpiresIn(expiresInSecs);
+      validateBoundSize(sizeBytes, MAX_PART_BYTES);
       // SSE-S3/KMS is fixed at create; S3 refuses those headers on UploadPart.
-      const command = new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber });
+      const command = new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, ContentLength: sizeBytes });
       return presigned('PUT', expiresInSecs, {}, (o) => getSignedUrl(client, command, o));
     },
 

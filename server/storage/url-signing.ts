@@ -24,6 +24,8 @@ export interface SignedClaims {
   uploadId?: string;
   /** 1-10000; set together with `uploadId`. */
   partNumber?: number;
+  /** Exact body length a PUT must have; absent: any length up to the store's maximum. */
+  sizeBytes?: number;
 }
 
 /** The path, under the control plane's base URL, that serves storage URLs. */
@@ -35,8 +37,10 @@ const SIGNATURE_RE = /^[0-9a-f]{64}$/;
 const EXPIRES_RE = /^[0-9]{1,15}$/;
 const UPLOAD_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 const PART_NUMBER_RE = /^[1-9][0-9]{0,4}$/;
-// Versioned domain tag: a signature made for anything else (or a future format) never verifies.
-const SIGNING_TAG = 'aether-storage-v1';
+const SIZE_RE = /^(0|[1-9][0-9]{0,15})$/;
+// Versioned domain tag: a signature made for anything else (or another format) never verifies.
+// v2 added the bound size.
+const SIGNING_TAG = 'aether-storage-v2';
 
 /** Current Unix time in whole seconds. */
 export const nowEpochSecs = (): number => Math.floor(Date.now() / 1000);
@@ -75,6 +79,7 @@ export function signClaims(secret: Buffer, claims: SignedClaims): string {
     claims.sha256 ?? '',
     claims.uploadId ?? '',
     claims.partNumber === undefined ? '' : String(claims.partNumber),
+    claims.sizeBytes === undefined ? '' : String(claims.sizeBytes),
   ].join('\n');
   return createHmac('sha256', secret).update(canonical).digest('hex');
 }
@@ -95,7 +100,7 @@ export function verifyClaims(secret: Buffer, claims: SignedClaims, signature: st
 }
 
 /**
- * Builds `${baseUrl}/storage/<key>?method=..&expires=..[&sha256=..][&uploadId=..&partNumber=..]&signature=..`.
+ * Builds `${baseUrl}/storage/<key>?method=..&expires=..[&sha256=..][&uploadId=..&partNumber=..][&size=..]&signature=..`.
  * Throws AppError `bad_request` for an invalid key, sha256 or part.
  */
 export function signStorageUrl(baseUrl: string, secret: Buffer, claims: SignedClaims): string {
@@ -111,12 +116,16 @@ export function signStorageUrl(baseUrl: string, secret: Buffer, claims: SignedCl
   } else if (claims.uploadId !== undefined || claims.partNumber !== undefined) {
     throw new AppError('bad_request', 'uploadId and partNumber go together');
   }
+  if (claims.sizeBytes !== undefined && (claims.method !== 'PUT' || !Number.isSafeInteger(claims.sizeBytes) || claims.sizeBytes < 0)) {
+    throw new AppError('bad_request', 'a bound size is a non-negative integer, on a PUT');
+  }
   const query = new URLSearchParams({ method: claims.method, expires: String(claims.expiresAt) });
   if (claims.sha256 != null) query.set('sha256', claims.sha256);
   if (isPart(claims)) {
     query.set('uploadId', claims.uploadId);
     query.set('partNumber', String(claims.partNumber));
   }
+  if (claims.sizeBytes !== undefined) query.set('size', String(claims.sizeBytes));
   query.set('signature', signClaims(secret, claims));
   const base = baseUrl.replace(/\/+$/, '');
   return `${base}${STORAGE_PATH_PREFIX}${encodeStorageKey(claims.key)}?${query.toString()}`;
@@ -144,6 +153,7 @@ export function verifyStorageUrl(
   const sha256 = q.get('sha256');
   const uploadId = q.get('uploadId');
   const partNumber = q.get('partNumber');
+  const size = q.get('size');
   if (method !== request.method.toUpperCase() || (method !== 'PUT' && method !== 'GET')) {
     throw new AppError('forbidden', 'signature does not match');
   }
@@ -157,6 +167,10 @@ export function verifyStorageUrl(
     claims.partNumber = Number(partNumber);
   } else if (uploadId !== null || partNumber !== null) {
     throw new AppError('forbidden', 'signature does not match');
+  }
+  if (size !== null) {
+    if (!SIZE_RE.test(size)) throw new AppError('forbidden', 'signature does not match');
+    claims.sizeBytes = Number(size);
   }
   verifyClaims(secret, claims, signature, opts.now);
   return claims;
