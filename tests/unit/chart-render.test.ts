@@ -5,12 +5,15 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Job } from 'kubernetes-models/batch/v1';
-import { Ingress } from 'kubernetes-models/networking.k8s.io/v1';
+import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnv } from '../../server/env';
+import { CONTAINER_PORT } from '../../server/runtime/kubernetes/config';
+import { buildDeployment } from '../../server/runtime/kubernetes/manifests';
 import { KUBERNETES_RBAC_RULES } from '../../server/runtime/kubernetes/rbac';
 import { ROOT, findTool, isControlPlaneEnvName } from '../support/packaging';
 
@@ -35,7 +38,9 @@ const REQUIRED = {
 const MODELS: Record<string, new (o: Obj) => { validate(): void }> = {
   'apps/v1/Deployment': Deployment,
   'batch/v1/Job': Job,
+  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
   'networking.k8s.io/v1/Ingress': Ingress,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
   'rbac.authorization.k8s.io/v1/Role': Role,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
   'v1/ConfigMap': ConfigMap,
@@ -75,6 +80,13 @@ const one = (docs: Obj[], kind: string, name?: string) => {
   expect(found, `${kind} ${name ?? ''}`).toHaveLength(1);
   return found[0];
 };
+/** Whether the IPv4 address `ip` lies in `cidr`. */
+function inCidr(ip: string, cidr: string): boolean {
+  const toInt = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+  const [base, bits] = cidr.split('/');
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(toInt(ip) / size) === Math.floor(toInt(base!) / size);
+}
 const podEnv = (docs: Obj[]) => ({ ...one(docs, 'ConfigMap').data, ...one(docs, 'Secret', 'rel-aether').stringData });
 
 describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
@@ -110,6 +122,7 @@ describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
       'Deployment/rel-aether-web',
       'Deployment/rel-aether-worker',
       'Job/rel-aether-migrate',
+      'NetworkPolicy/rel-aether-apps',
       'Role/rel-aether-runtime',
       'RoleBinding/rel-aether-runtime',
       'Secret/rel-aether',
@@ -147,8 +160,10 @@ describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
       const pod = one(docs, 'Deployment', name).spec.template.spec;
       const [c] = pod.containers;
       expect(pod.serviceAccountName).toBe(one(docs, 'ServiceAccount').metadata.name);
-      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 });
-      expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      expect(pod.securityContext).toEqual({ runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } });
+      expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      // A Service named like the release would otherwise put AETHER_PORT and friends in the env.
+      expect(pod.enableServiceLinks).toBe(false);
       expect(c.envFrom).toEqual([{ configMapRef: { name: configMap.metadata.name } }, { secretRef: { name: 'rel-aether' } }]);
       expect(c.command).toBeUndefined();
       expect(c.resources.limits).toBeDefined();
@@ -181,6 +196,8 @@ describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
     expect(Number(hookSecret.metadata.annotations['helm.sh/hook-weight'])).toBeLessThan(Number(job.metadata.annotations['helm.sh/hook-weight']));
     const pod = job.spec.template.spec;
     expect(pod.restartPolicy).toBe('Never');
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.enableServiceLinks).toBe(false);
     expect(pod.containers[0].args).toEqual(['node', '--import', 'tsx', 'jobs/migrate.ts']);
     const ref = pod.containers[0].env.find((e: Obj) => e.name === 'DATABASE_URL').valueFrom.secretKeyRef;
     expect(ref).toEqual({ name: 'rel-aether-migrate', key: 'DATABASE_URL' });
@@ -253,5 +270,116 @@ describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
     expect(tokens).toContain('secrets.AETHER_API_TOKENS or secrets.AETHER_API_TOKEN is required');
     expect(fetchSecret).toContain('secrets.AETHER_RUNTIME_FETCH_SECRET is required');
     expect(port).toContain('config.PORT is set by the chart');
+  });
+  it("confines app pods with a NetworkPolicy: DNS, the web pods' port, the internet minus private ranges", () => {
+    const policy = one(docs, 'NetworkPolicy', 'rel-aether-apps');
+    expect(policy.metadata.namespace).toBe('aether-apps');
+    // It selects exactly the pods the Kubernetes driver makes.
+    const appPod = (buildDeployment({ appName: 'web', deploymentId: '00000000-0000-4000-8000-000000000000', digest: 'ab'.repeat(32), storageKey: 'k' }, {
+      namespace: 'aether-apps', image: 'i', fetchBaseUrl: 'http://x', replicas: 1, progressDeadlineSecs: 60, healthPath: '/',
+      resources: { cpuRequest: '1', memoryRequest: '1Mi', cpuLimit: '1', memoryLimit: '1Mi' },
+    }) as Obj).spec.template;
+    expect(appPod.metadata.labels).toMatchObject(policy.spec.podSelector.matchLabels);
+    expect(policy.spec.podSelector).toEqual({ matchLabels: { app: 'aether' } });
+    expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    // In: the app's own port, from any namespace but the apps' own (apps never reach each other).
+    expect(policy.spec.ingress).toEqual([
+      {
+        from: [{ namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['aether-apps'] }] } }],
+        ports: [{ protocol: 'TCP', port: CONTAINER_PORT }],
+      },
+    ]);
+    const web = one(docs, 'Deployment', 'rel-aether-web').spec.template;
+    const [dns, controlPlane, internet, ...rest] = policy.spec.egress;
+    expect(rest).toEqual([]);
+    expect(dns).toEqual({
+      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+      ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
+    });
+    // Out to the control plane: the web pods (not the worker, not Postgres or Redis), on the
+    // port their container listens on (the Service's targetPort), in the release's namespace.
+    expect(controlPlane.to).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'aether' } }, podSelector: { matchLabels: one(docs, 'Service').spec.selector } }]);
+    expect(web.metadata.labels).toMatchObject(controlPlane.to[0].podSelector.matchLabels);
+    expect(one(docs, 'Deployment', 'rel-aether-worker').spec.template.metadata.labels).not.toMatchObject(controlPlane.to[0].podSelector.matchLabels);
+    expect(controlPlane.ports).toEqual([{ protocol: 'TCP', port: web.spec.containers[0].ports[0].containerPort }]);
+    expect(internet).toEqual({
+      to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16', '127.0.0.0/8'] } }],
+    });
+    // What that ipBlock lets through, address by address.
+    const allowed = (ip: string) => internet.to.some((p: Obj) => inCidr(ip, p.ipBlock.cidr) && !p.ipBlock.except.some((c: string) => inCidr(ip, c)));
+    expect(['1.1.1.1', '52.216.0.10', '172.32.0.1'].filter(allowed)).toEqual(['1.1.1.1', '52.216.0.10', '172.32.0.1']);
+    // Pods, Services, nodes, a VPC's PostgreSQL and Redis, CGNAT pod ranges, the cloud metadata address.
+    expect(['10.96.0.1', '10.0.12.7', '172.20.0.5', '192.168.1.10', '100.64.3.2', '169.254.169.254', '127.0.0.1'].filter(allowed)).toEqual([]);
+  });
+
+  it('lets the operator shape the NetworkPolicy, or leave it out', async () => {
+    const [off, closed, shaped] = await Promise.all([
+      render({}, 'networkPolicy:\n  enabled: false\n'),
+      render({}, 'networkPolicy:\n  dns: []\n  controlPlane: false\n  internet: []\n  ingress:\n    fromOtherNamespaces: false\n'),
+      render(
+        {},
+        [
+          'networkPolicy:',
+          '  dns: [{ ipBlock: { cidr: 169.254.20.10/32 } }]',
+          '  internet: [{ cidr: 0.0.0.0/0, except: [10.0.0.0/8, 203.0.113.7/32] }]',
+          '  extraEgress: [{ to: [{ namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: minio } } }], ports: [{ protocol: TCP, port: 9000 }] }]',
+          '  ingress:',
+          '    fromAppsNamespace: true',
+          '    from: [{ namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: ingress-nginx } } }]',
+        ].join('\n'),
+      ),
+    ]);
+    expect(find(off, 'NetworkPolicy')).toEqual([]);
+    // Nothing allowed at all is an explicit empty list (deny), not a missing field.
+    const deny = one(closed, 'NetworkPolicy');
+    expect(() => new NetworkPolicy(deny).validate()).not.toThrow();
+    expect(deny.spec).toMatchObject({ policyTypes: ['Ingress', 'Egress'], ingress: [], egress: [] });
+    const policy = one(shaped, 'NetworkPolicy');
+    expect(() => new NetworkPolicy(policy).validate()).not.toThrow();
+    expect(policy.spec.ingress[0].from).toEqual([
+      { namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['aether-apps'] }] } },
+      { podSelector: {} },
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } },
+    ]);
+    expect(policy.spec.egress.map((r: Obj) => r.to)).toEqual([
+      [{ ipBlock: { cidr: '169.254.20.10/32' } }],
+      [expect.objectContaining({ podSelector: { matchLabels: one(shaped, 'Service').spec.selector } })],
+      [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '203.0.113.7/32'] } }],
+      [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'minio' } } }],
+    ]);
+    expect(policy.spec.egress[3].ports).toEqual([{ protocol: 'TCP', port: 9000 }]);
+  });
+
+  it('adds a ServiceMonitor for /metrics on request, scraping with AETHER_METRICS_TOKEN when there is one', async () => {
+    expect(find(docs, 'ServiceMonitor')).toEqual([]);
+    const token = 'm'.repeat(24);
+    const [open, withToken, existing] = await Promise.all([
+      render({ 'monitoring.serviceMonitor.enabled': 'true' }, 'monitoring:\n  serviceMonitor:\n    labels: { release: kube-prometheus-stack }\n'),
+      render({ 'monitoring.serviceMonitor.enabled': 'true', 'secrets.AETHER_METRICS_TOKEN': token }),
+      render({
+        'monitoring.serviceMonitor.enabled': 'true',
+        'monitoring.serviceMonitor.bearerToken': 'true',
+        existingSecret: 'ops-aether',
+        ...Object.fromEntries(Object.keys(REQUIRED).map((k) => [k, null])),
+      }),
+    ]);
+    for (const d of [open, withToken, existing]) {
+      const sm = one(d, 'ServiceMonitor');
+      expect(() => new ServiceMonitor(sm).validate(), 'ServiceMonitor schema').not.toThrow();
+      // It selects the web Service by its labels, in the release namespace, on its named port.
+      const svc = one(d, 'Service');
+      expect(svc.metadata.labels).toMatchObject(sm.spec.selector.matchLabels);
+      expect(sm.spec.namespaceSelector).toEqual({ matchNames: ['aether'] });
+      expect(svc.spec.ports.map((p: Obj) => p.name)).toContain(sm.spec.endpoints[0].port);
+    }
+    const plain = one(open, 'ServiceMonitor');
+    expect(plain.metadata.labels.release).toBe('kube-prometheus-stack');
+    expect(plain.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '30s', scrapeTimeout: '10s' }]);
+    const scraped = one(withToken, 'ServiceMonitor').spec.endpoints[0];
+    expect(scraped.bearerTokenSecret).toEqual({ name: 'rel-aether', key: 'AETHER_METRICS_TOKEN' });
+    // The key it names is in the Secret the pods read, and the control plane accepts it.
+    expect(one(withToken, 'Secret', 'rel-aether').stringData.AETHER_METRICS_TOKEN).toBe(token);
+    expect(loadEnv(podEnv(withToken)).AETHER_METRICS_TOKEN).toBe(token);
+    expect(one(existing, 'ServiceMonitor').spec.endpoints[0].bearerTokenSecret).toEqual({ name: 'ops-aether', key: 'AETHER_METRICS_TOKEN' });
   });
 });

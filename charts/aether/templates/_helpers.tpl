@@ -123,7 +123,12 @@ checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha
 checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
 {{- end -}}
 
+{{/*
+Pod-level settings of web, worker and migrations. No service links: a Service named "aether"
+would put AETHER_PORT, AETHER_SERVICE_HOST... into every pod, inside our own variables' prefix.
+*/}}
 {{- define "aether.podSecurity" -}}
+enableServiceLinks: false
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
