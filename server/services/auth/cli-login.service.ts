@@ -20,7 +20,7 @@ import { issueApiToken } from '../tokens/tokens.service';
 export const CLI_LOGIN_TTL_SECS = 600;
 /** A poll is one indexed lookup; 2 s keeps the terminal feeling immediate after "Approve". */
 export const CLI_POLL_INTERVAL_SECS = 2;
-/** A CLI session token lives half a day; `auth.refresh` renews it while it is still valid. */
+/** A CLI login lasts half a day: `auth.refresh` rotates its token but never extends it. */
 export const CLI_TOKEN_TTL_SECS = 12 * 3600;
 
 type Row = typeof cliLogins.$inferSelect;

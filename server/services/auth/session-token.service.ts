@@ -3,14 +3,15 @@ import { apiTokens } from '../../../db/schema';
 import type { TLogoutResult, TRefreshResult } from '../../contract/auth';
 import { AppError } from '../../errors';
 import type { ServiceCtx } from '../context';
-import { issueApiToken, revokeApiToken } from '../tokens/tokens.service';
-import { CLI_TOKEN_TTL_SECS } from './cli-login.service';
+import { issueApiToken, lockGrant, revokeApiToken } from '../tokens/tokens.service';
 
 /**
- * Swaps the presented session token for a new one with a fresh expiry, revoking the old one
- * in the same transaction (of two racing refreshes, one wins; the other gets `unauthorized`).
- * Only expiring database tokens qualify: an environment token cannot be revoked by us, and
- * turning a non-expiring (CI) token into a 12-hour one would break whoever else holds it.
+ * Swaps the presented session token for a new one, revoking the old one in the same
+ * transaction (of two racing refreshes, one wins; the other gets `unauthorized`). The new token
+ * joins the old one's grant and keeps its expiry: a refresh rotates a token, never extends it,
+ * and revoking any token of the grant ends them all. Only expiring database tokens qualify: an
+ * environment token cannot be revoked by us, and rotating a non-expiring (CI) token would break
+ * whoever else holds it.
  */
 export async function refreshSessionToken(ctx: ServiceCtx, now = new Date()): Promise<TRefreshResult> {
   const tokenId = ctx.actor.tokenId;
@@ -18,6 +19,8 @@ export async function refreshSessionToken(ctx: ServiceCtx, now = new Date()): Pr
     throw new AppError('bad_request', 'tokens configured on the server (AETHER_API_TOKENS) cannot be refreshed; only `aether login` session tokens can');
   }
   const issued = await ctx.db.transaction(async (tx) => {
+    const [presented] = await tx.select({ grantId: apiTokens.grantId }).from(apiTokens).where(eq(apiTokens.id, tokenId)).limit(1);
+    if (presented) await lockGrant(tx, presented.grantId);
     const [old] = await tx
       .update(apiTokens)
       .set({ revokedAt: now })
@@ -26,9 +29,14 @@ export async function refreshSessionToken(ctx: ServiceCtx, now = new Date()): Pr
     if (!old) throw new AppError('unauthorized', 'this token was already replaced or revoked');
     // Throwing rolls the revocation back: the token keeps working.
     if (!old.expiresAt) throw new AppError('bad_request', 'this token does not expire; only `aether login` session tokens can be refreshed');
-    const expiresAt = new Date(now.getTime() + CLI_TOKEN_TTL_SECS * 1000);
-    const fresh = await issueApiToken(tx, { name: old.name, role: old.role, userId: old.userId, expiresAt });
-    return { token: fresh.token, expiresAt, name: old.name, role: old.role, id: fresh.id };
+    const fresh = await issueApiToken(tx, {
+      name: old.name,
+      role: old.role,
+      userId: old.userId,
+      expiresAt: old.expiresAt,
+      parent: { id: old.id, grantId: old.grantId },
+    });
+    return { token: fresh.token, expiresAt: old.expiresAt, name: old.name, role: old.role, id: fresh.id };
   });
   ctx.log.info('session token refreshed', { old_id: tokenId, new_id: issued.id, by: ctx.actor.name });
   return { token: issued.token, expires_at: issued.expiresAt.toISOString(), name: issued.name, role: issued.role };

@@ -1,9 +1,9 @@
-import { and, desc, eq, gt, isNull, or, type SQL } from 'drizzle-orm';
+import { and, desc, gt, isNull, or, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../../../db/client';
 import { apiTokens, type Role } from '../../../db/schema';
 import type { StaticToken } from '../../auth/tokens';
 import { notFound } from '../../errors';
-import { issueApiToken } from './tokens.service';
+import { issueApiToken, revokeGrantOf } from './tokens.service';
 
 /** A token as an admin sees it: never its hash or plaintext, only the last four characters. */
 export interface TokenView {
@@ -79,15 +79,12 @@ export async function createApiToken(db: Queryable, input: { name: string; role:
   return { id: issued.id, name: input.name, role: input.role, token: issued.token, hint: issued.hint, expires_at: iso(expiresAt) };
 }
 
-/** Idempotent: revoking a revoked token keeps its first revocation time. */
+/**
+ * Idempotent: revoking a revoked token keeps its first revocation time. Tokens refreshed from
+ * it are revoked too, so revoking the token an admin created also ends its refreshed successors.
+ */
 export async function revokeApiTokenOnce(db: Queryable, id: string): Promise<{ id: string; revoked_at: string }> {
-  const [row] = await db
-    .update(apiTokens)
-    .set({ revokedAt: new Date() })
-    .where(and(eq(apiTokens.id, id), isNull(apiTokens.revokedAt)))
-    .returning({ id: apiTokens.id, revokedAt: apiTokens.revokedAt });
-  if (row) return { id: row.id, revoked_at: row.revokedAt!.toISOString() };
-  const [existing] = await db.select({ id: apiTokens.id, revokedAt: apiTokens.revokedAt }).from(apiTokens).where(eq(apiTokens.id, id)).limit(1);
-  if (!existing) throw notFound('token');
-  return { id: existing.id, revoked_at: existing.revokedAt!.toISOString() };
+  const row = await revokeGrantOf(db, id);
+  if (!row) throw notFound('token');
+  return { id: row.id, revoked_at: row.revokedAt.toISOString() };
 }
