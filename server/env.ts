@@ -40,6 +40,8 @@ const ZEnv = z
     AETHER_MAX_TOTAL_BYTES_PER_APP: z.coerce.number().int().min(0).default(0),
     /** Keep the newest N stored artifacts per app (0 = keep all). */
     AETHER_RETAIN_LATEST_PER_APP: z.coerce.number().int().min(0).default(0),
+    /** Most bytes a release may unpack to (a gzip bomb is refused at unpack); admins override it per app. */
+    AETHER_MAX_UNPACKED_BYTES: z.coerce.number().int().min(1).default(1024 ** 3),
     /** Pending uploads older than this are garbage-collected. */
     AETHER_PENDING_TTL_SECS: z.coerce.number().int().min(60).default(3600),
     AETHER_PENDING_GC_INTERVAL_SECS: z.coerce.number().int().min(5).default(60),
@@ -47,6 +49,8 @@ const ZEnv = z
     AETHER_REQUIRE_PRESIGN: bool.default(false),
     /** Legacy direct upload (`POST /artifacts`): uploads at once; the rest wait their turn. */
     AETHER_MAX_CONCURRENT_UPLOADS: z.coerce.number().int().min(1).default(32),
+    /** Largest JSON request body any API face reads (413 beyond); artifact bytes have their own limits. */
+    AETHER_MAX_JSON_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
     AETHER_RUNTIME: z.enum(['local', 'kubernetes']).default('local'),
     /** Kubernetes runtime: the apps' namespace (else AETHER_DEFAULT_NAMESPACE, else `aether-apps`). */
     AETHER_NAMESPACE: z.string().regex(DNS_LABEL).optional(),
@@ -65,6 +69,21 @@ const ZEnv = z
     AETHER_RUNTIME_PROGRESS_DEADLINE_SECS: z.coerce.number().int().min(1).max(3600).default(300),
     AETHER_RUNTIME_HEALTH_PATH: z.string().regex(/^\/[\x21-\x7e]*$/).default('/'),
     AETHER_HEALTH_TIMEOUT_SECS: z.coerce.number().int().min(1).max(3600).default(60),
+    NODE_ENV: z.string().optional(),
+    /** Local runtime, control plane as root: host uids (and gids) handed to apps, one per app. */
+    AETHER_APP_UID_RANGE: z
+      .string()
+      .regex(/^\d+-\d+$/)
+      .default('100000-165535')
+      .refine((v) => { const [lo, hi] = v.split('-').map(Number); return lo! >= 1000 && lo! <= hi!; }, 'want <low>-<high>, low >= 1000'),
+    /** Local runtime limits per app instance (cgroups where available; the disk one by a watchdog). */
+    AETHER_APP_MEMORY_LIMIT_BYTES: z.coerce.number().int().min(16 * 1024 ** 2).default(512 * 1024 ** 2),
+    AETHER_APP_PIDS_LIMIT: z.coerce.number().int().min(8).default(256),
+    AETHER_APP_NOFILE_LIMIT: z.coerce.number().int().min(64).default(4096),
+    AETHER_APP_CPU_LIMIT: z.coerce.number().min(0.01).default(1),
+    AETHER_APP_DISK_LIMIT_BYTES: z.coerce.number().int().min(1024 ** 2).default(1024 ** 3),
+    /** Lets a production control plane run apps unsandboxed, as its own user, when no sandbox is possible. */
+    AETHER_UNSAFE_SHARED_USER: bool.default(false),
     /** `inline` runs the BullMQ workers inside the web process; `off` leaves them to `npm run worker`. */
     AETHER_WORKERS: z.enum(['inline', 'off']).default('inline'),
     /** Job lock lifetime: a killed worker's jobs are retried after about this long. */

@@ -88,12 +88,19 @@ export type TCreateDeploymentResult = z.infer<typeof ZCreateDeploymentResult>;
 
 export const ZWhoami = z.object({ name: z.string(), role: z.enum(ROLES) });
 
-const ZLimitSet = z.object({ max_artifacts: z.number().int().nullable(), max_total_bytes: z.number().int().nullable(), retain_latest: z.number().int().nullable() });
+const ZLimitSet = z.object({
+  max_artifacts: z.number().int().nullable(),
+  max_total_bytes: z.number().int().nullable(),
+  retain_latest: z.number().int().nullable(),
+  /** Most bytes a release may unpack to (effective: always set). */
+  max_unpacked_bytes: z.number().int().nullable(),
+});
 
 export const ZAppLimits = z.object({
   app_name: z.string(),
   overrides: ZLimitSet,
   effective: ZLimitSet,
+  /** What holds quota: stored, verifying, and pending uploads (until completed, refused or collected). */
   usage: z.object({ artifacts: z.number().int(), bytes: z.number().int() }),
 });
 

@@ -108,6 +108,8 @@ export const ZSetLimitsInput = z.object({
   max_artifacts: z.number().int().min(0).max(1_000_000).nullable().optional(),
   max_total_bytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
   retain_latest: z.number().int().min(1).max(100_000).nullable().optional(),
+  /** Cap on a release's unpacked size; a larger one fails at unpack. */
+  max_unpacked_bytes: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
 });
 export type TSetLimitsInput = z.infer<typeof ZSetLimitsInput>;
 

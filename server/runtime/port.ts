@@ -31,6 +31,8 @@ export interface RuntimeDeployment {
   /** sha256 hex of the artifact bytes; the driver verifies what it fetches against it. */
   digest: string;
   storageKey: string;
+  /** Most bytes the release may unpack to (the app's `max_unpacked_bytes`, else AETHER_MAX_UNPACKED_BYTES). */
+  maxUnpackedBytes?: number;
 }
 
 export interface PhaseReport {

@@ -6,6 +6,7 @@ import { enqueueArtifactVerify } from '../../queues/producers';
 import type { AppRow } from '../apps/apps.service';
 import type { ServiceCtx } from '../context';
 import { getArtifactOrThrow, transitionArtifact, type ArtifactRow } from './artifacts.repo';
+import { discardUpload } from './discard-upload';
 import { reserveQuota } from './quota';
 
 export interface CompletionClaims {
@@ -29,7 +30,7 @@ export async function assertIdempotencyKey(ctx: ServiceCtx, app: AppRow, row: Ar
 
 /**
  * The uploaded bytes are in storage: reserve quota, record the completion and queue the
- * verification job, all or nothing. Shared by the single-PUT and multipart completes. A
+ * verification job, all or nothing. An upload over quota is discarded (object deleted, row failed). Shared by the single-PUT and multipart completes. A
  * repeat on an artifact already verifying re-queues its (deduplicated) job, which is how a
  * client recovers from a queue outage.
  */
@@ -55,7 +56,11 @@ export async function beginVerification(ctx: ServiceCtx, app: AppRow, row: Artif
       else await assertIdempotencyKey(ctx, app, current, claims.idempotencyKey);
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError('idempotency_conflict', 'idempotency key already used for a different digest');
-      if (isAppError(err) && err.code === 'quota_exceeded') ctx.metrics.artifactQuotaExceeded.inc();
+      if (isAppError(err) && err.code === 'quota_exceeded') {
+        ctx.metrics.artifactQuotaExceeded.inc();
+        // Refused for good: the bytes go now, and the row stops holding quota.
+        await discardUpload(ctx, row, 'quota_exceeded', err.message);
+      }
       throw err;
     }
   }

@@ -11,8 +11,8 @@ import { toArtifactDto } from '../dto';
 import { findArtifact, type ArtifactRow } from './artifacts.repo';
 import { beginVerification } from './begin-verification';
 import { waitArtifact } from './query.service';
-import { reserveQuota } from './quota';
-import { assertSizeAllowed, upsertPending } from './upload.service';
+import { precheckUpload } from './quota';
+import { assertSizeAllowed, reservePending } from './upload.service';
 
 /** Where bodies are spooled while they are hashed, under the data dir (`upload-<uuid>.part`, as the seed). */
 export const LEGACY_UPLOAD_DIR = 'uploads';
@@ -55,13 +55,13 @@ export interface LegacyUploadOptions {
  */
 export async function legacyUpload(ctx: ServiceCtx, input: LegacyUploadInput, body: AsyncIterable<Uint8Array>, opts: LegacyUploadOptions): Promise<LegacyUploadResult> {
   const app = await getAppOrThrow(ctx.db, input.app_name);
-  if (input.declared_size_bytes !== undefined) assertSizeAllowed(ctx, input.declared_size_bytes);
+  if (input.declared_size_bytes !== undefined) assertSizeAllowed(ctx, input.declared_size_bytes, ctx.storage.limits.maxPutBytes);
   const existing = await findArtifact(ctx.db, app.id, input.digest);
   // Already uploaded (verified, or being verified). Keys are content-addressed, so the body
   // could only rewrite the same bytes (or fail its digest): answering unread saves the
   // transfer and a slot, and the stored object is never touched.
   if (existing?.status === 'stored' || existing?.status === 'verifying') return answerDuplicate(ctx, app, existing, opts.waitMs);
-  await precheckQuota(ctx, app, input.declared_size_bytes ?? 0);
+  await precheckQuota(ctx, app, input.digest, input.declared_size_bytes ?? 0);
 
   const release = await opts.acquireSlot();
   let row: ArtifactRow | null;
@@ -94,10 +94,11 @@ async function receiveAndStore(ctx: ServiceCtx, app: AppRow, input: LegacyUpload
     const received = await writeTemp(temp, withinSizeLimit(ctx, body), { maxBytes: Number.MAX_SAFE_INTEGER, algorithm: 'sha256' });
     if (received.digest !== input.digest) throw new AppError('digest_mismatch', 'the uploaded bytes do not match X-Aether-Artifact-Digest');
     // The size is known only now for a chunked body: check the byte quota before storing.
-    await precheckQuota(ctx, app, received.sizeBytes);
+    assertSizeAllowed(ctx, received.sizeBytes, ctx.storage.limits.maxPutBytes);
+    await precheckQuota(ctx, app, input.digest, received.sizeBytes);
     // Row first, then object (as presign then PUT): a crash in between leaves a pending row
     // that pending GC removes with its object, never an object no row points at.
-    const row = await upsertPending(ctx, app, input.digest, received.sizeBytes);
+    const row = await reservePending(ctx, app, input.digest, received.sizeBytes);
     if (!row) return null;
     await putObject(ctx, row.storageKey, temp, input.digest, received.sizeBytes);
     ctx.metrics.artifactUploadBytes.inc(received.sizeBytes);
@@ -143,12 +144,12 @@ async function putObject(ctx: ServiceCtx, key: string, file: string, sha256: str
 }
 
 /**
- * The quota rule of complete, checked without holding anything, so that a full app is told
- * before its bytes are transferred. Complete's locked check (in beginVerification) still decides.
+ * The quota rule of presign, checked without holding anything, so that a full app is told
+ * before its bytes are transferred. The locked reservation (reservePending) still decides.
  */
-async function precheckQuota(ctx: ServiceCtx, app: AppRow, sizeBytes: number): Promise<void> {
+async function precheckQuota(ctx: ServiceCtx, app: AppRow, digest: string, sizeBytes: number): Promise<void> {
   try {
-    await reserveQuota(ctx.db, app.id, ctx.env, sizeBytes);
+    await precheckUpload(ctx.db, app, ctx.env, digest, sizeBytes);
   } catch (err) {
     if (isAppError(err) && err.code === 'quota_exceeded') ctx.metrics.artifactQuotaExceeded.inc();
     throw err;

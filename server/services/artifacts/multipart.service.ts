@@ -10,12 +10,16 @@ import {
   type TMultipartPresignPartInput,
   type TMultipartPresignPartsInput,
 } from '../../contract/schemas';
-import { AppError } from '../../errors';
+import { AppError, isAppError } from '../../errors';
 import { getAppOrThrow, type AppRow } from '../apps/apps.service';
 import type { ServiceCtx } from '../context';
+import { slotOf } from '../../storage/fs-part-layout';
 import { findArtifact, type ArtifactRow } from './artifacts.repo';
 import { assertIdempotencyKey, beginVerification } from './begin-verification';
-import { assertSizeAllowed, completeResult, upsertPending } from './upload.service';
+import { assertUploaded } from './check-uploaded';
+import { discardUpload } from './discard-upload';
+import { precheckUpload } from './quota';
+import { assertSizeAllowed, completeResult, reservePending } from './upload.service';
 
 /** The pending multipart row for `upload_id`, with the seed's error codes for everything else. */
 async function pendingUpload(ctx: ServiceCtx, app: AppRow, digest: string, uploadId: string): Promise<ArtifactRow> {
@@ -44,8 +48,16 @@ export async function initMultipart(ctx: ServiceCtx, input: TMultipartInitInput)
     throw new AppError('bad_request', `part_size_bytes ${layout.partSizeBytes} cuts ${layout.sizeBytes} bytes into more than ${MAX_PARTS} parts`);
   }
   const key = artifactStorageKey(app.name, input.digest);
+  // A full app is told before an upload is created; the locked reservation below decides.
+  await precheckUpload(ctx.db, app, ctx.env, input.digest, input.size_bytes).catch((err: unknown) => {
+    if (isAppError(err) && err.code === 'quota_exceeded') ctx.metrics.artifactQuotaExceeded.inc();
+    throw err;
+  });
   const { uploadId } = await ctx.storage.createMultipart(key, { sha256: input.digest, layout });
-  const row = await upsertPending(ctx, app, input.digest, input.size_bytes, uploadId);
+  const row = await reservePending(ctx, app, input.digest, input.size_bytes, { multipartUploadId: uploadId, partSizeBytes: input.part_size_bytes }).catch(async (err: unknown) => {
+    await ctx.storage.abortMultipart(key, { uploadId }).catch(() => undefined);
+    throw err;
+  });
   if (!row) {
     await ctx.storage.abortMultipart(key, { uploadId });
     throw new AppError('already_stored', 'artifact was stored meanwhile');
@@ -78,12 +90,21 @@ export async function presignMultipartParts(
   return presignParts(ctx, row, input.upload_id, input.part_numbers);
 }
 
+/** With a declared layout, each part's URL is bound to its slot's size; a part beyond it has none. */
+function partSizeOf(row: ArtifactRow, partNumber: number): number | undefined {
+  if (row.partSizeBytes === null) return undefined;
+  const slot = slotOf({ sizeBytes: row.sizeBytes, partSizeBytes: row.partSizeBytes }, partNumber);
+  if (!slot) throw new AppError('bad_request', `part ${partNumber} is beyond the ${Math.ceil(row.sizeBytes / row.partSizeBytes)} parts declared at init`);
+  return slot.length;
+}
+
 async function presignParts(ctx: ServiceCtx, row: ArtifactRow, uploadId: string, partNumbers: readonly number[]): Promise<TPresignedParts> {
   const expiresInSecs = ctx.env.AETHER_PRESIGN_EXPIRE_SECS;
   const expiresAt = new Date(Date.now() + expiresInSecs * 1000);
+  const sizes = partNumbers.map((n) => partSizeOf(row, n));
   const parts = await Promise.all(
-    partNumbers.map(async (partNumber) => {
-      const part = await ctx.storage.presignPart(row.storageKey, { uploadId, partNumber, expiresInSecs });
+    partNumbers.map(async (partNumber, i) => {
+      const part = await ctx.storage.presignPart(row.storageKey, { uploadId, partNumber, expiresInSecs, sizeBytes: sizes[i] });
       return { part_number: partNumber, url: part.url, method: 'PUT' as const, headers: part.headers };
     }),
   );
@@ -124,11 +145,16 @@ export async function completeMultipart(ctx: ServiceCtx, input: TMultipartComple
       });
       await tx.update(artifacts).set({ updatedAt: new Date(), completedAt: new Date() }).where(eq(artifacts.id, row.id));
       return null;
+    }).catch(async (err: unknown) => {
+      // Assembled bytes that are not the declared digest are final (a part list can be fixed, this cannot).
+      if (isAppError(err) && err.code === 'digest_mismatch') await discardUpload(ctx, row, 'digest_mismatch', err.message);
+      throw err;
     });
     if (replay) {
       await assertIdempotencyKey(ctx, app, replay, input.idempotency_key);
       return completeResult(replay.status === 'pending' ? await beginVerification(ctx, app, replay, { idempotencyKey: input.idempotency_key, signature: input.signature }) : replay, false);
     }
+    await assertUploaded(ctx, row);
     const current = await beginVerification(ctx, app, row, { idempotencyKey: input.idempotency_key, signature: input.signature });
     ctx.metrics.artifactMultipartCompletes.inc();
     ctx.metrics.artifactMultipartParts.observe(input.parts.length);

@@ -1,17 +1,27 @@
 import { and, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { Queryable } from '../../../db/client';
-import { applications, artifacts } from '../../../db/schema';
+import { applications, artifacts, type ArtifactStatus } from '../../../db/schema';
 import type { Env } from '../../env';
 import { AppError } from '../../errors';
 import type { AppRow } from '../apps/apps.service';
 
-/** Artifacts that hold quota: being verified or stored. Failed and deleted ones free their slot. */
-const COUNTED = ['verifying', 'stored'] as const;
+/**
+ * Rows that hold quota. A pending upload holds its declared size from presign until it is
+ * completed, refused or collected: its bytes may already be on disk.
+ */
+const HOLDING: ArtifactStatus[] = ['pending', 'verifying', 'stored'];
+/**
+ * What a complete is judged against: the artifacts already committed. Another upload's pending
+ * reservation does not block a complete, so lowering a limit below the reservations lets the
+ * first completes through instead of none.
+ */
+const COMMITTED: ArtifactStatus[] = ['verifying', 'stored'];
 
 export interface Limits {
   maxArtifacts: number | null;
   maxTotalBytes: number | null;
   retainLatest: number | null;
+  maxUnpackedBytes: number;
 }
 
 /** The app's effective limits: its own override, else the environment default (0 = none). */
@@ -21,42 +31,91 @@ export function effectiveLimits(app: AppRow, env: Env): Limits {
     maxArtifacts: app.maxArtifacts ?? orNull(env.AETHER_MAX_ARTIFACTS_PER_APP),
     maxTotalBytes: app.maxTotalBytes ?? orNull(env.AETHER_MAX_TOTAL_BYTES_PER_APP),
     retainLatest: app.retainLatest ?? orNull(env.AETHER_RETAIN_LATEST_PER_APP),
+    maxUnpackedBytes: maxUnpackedBytesOf(app, env),
   };
 }
 
-export async function usageOf(db: Queryable, appId: string, excludeArtifactId?: string) {
+/** The most bytes a release of the app may unpack to. */
+export function maxUnpackedBytesOf(app: Pick<AppRow, 'maxUnpackedBytes'>, env: Pick<Env, 'AETHER_MAX_UNPACKED_BYTES'>): number {
+  return app.maxUnpackedBytes ?? env.AETHER_MAX_UNPACKED_BYTES;
+}
+
+export interface Usage {
+  count: number;
+  bytes: number;
+}
+
+/** Count and bytes of the app's rows in `statuses` (default: all that hold quota), minus `exclude`. */
+export async function usageOf(db: Queryable, appId: string, opts: { statuses?: ArtifactStatus[]; exclude?: { id?: string; digest?: string } } = {}): Promise<Usage> {
+  const { exclude } = opts;
   const [u] = await db
     .select({ count: sql<number>`count(*)::int`, bytes: sql<string>`coalesce(sum(${artifacts.sizeBytes}), 0)::bigint` })
     .from(artifacts)
-    .where(and(eq(artifacts.appId, appId), inArray(artifacts.status, [...COUNTED]), excludeArtifactId ? ne(artifacts.id, excludeArtifactId) : undefined));
+    .where(
+      and(
+        eq(artifacts.appId, appId),
+        inArray(artifacts.status, opts.statuses ?? HOLDING),
+        exclude?.id ? ne(artifacts.id, exclude.id) : undefined,
+        exclude?.digest ? ne(artifacts.digest, exclude.digest) : undefined,
+      ),
+    );
   return { count: u?.count ?? 0, bytes: Number(u?.bytes ?? 0) };
 }
 
-/**
- * Reserves room for one more artifact of `sizeBytes`, inside the caller's transaction. The app
- * row is locked first (SELECT ... FOR UPDATE), so concurrent completes of one app queue up here
- * and each sees the others' effect: racing for the last slot, exactly one wins.
- */
-export async function reserveQuota(tx: Queryable, appId: string, env: Env, sizeBytes: number, artifactId?: string): Promise<void> {
-  // An app without limits needs no lock: completes of such apps never wait on each other.
-  const [unlocked] = await tx.select().from(applications).where(eq(applications.id, appId));
-  if (!unlocked) throw new AppError('not_found', 'app not found');
-  const unlimited = (a: AppRow) => {
-    const l = effectiveLimits(a, env);
-    return l.maxArtifacts === null && l.maxTotalBytes === null;
-  };
-  if (unlimited(unlocked)) return;
-  // NO KEY UPDATE, not UPDATE: it still serialises completes (and retention) of the app, but
-  // leaves the FK checks of concurrent presign inserts (KEY SHARE) alone.
-  const [app] = await tx.select().from(applications).where(eq(applications.id, appId)).for('no key update');
-  if (!app) throw new AppError('not_found', 'app not found');
-  const limits = effectiveLimits(app, env);
-  if (unlimited(app)) return;
-  const used = await usageOf(tx, appId, artifactId);
+const unlimited = (l: Limits) => l.maxArtifacts === null && l.maxTotalBytes === null;
+
+function assertRoom(app: AppRow, limits: Limits, used: Usage, sizeBytes: number): void {
   if (limits.maxArtifacts !== null && used.count + 1 > limits.maxArtifacts) {
     throw new AppError('quota_exceeded', `app "${app.name}" already holds ${used.count} of ${limits.maxArtifacts} artifacts`);
   }
   if (limits.maxTotalBytes !== null && used.bytes + sizeBytes > limits.maxTotalBytes) {
     throw new AppError('quota_exceeded', `app "${app.name}" would hold ${used.bytes + sizeBytes} of ${limits.maxTotalBytes} bytes`);
   }
+}
+
+/**
+ * Locks the app row inside the caller's transaction and returns its limits, or null for an app
+ * without quota limits (no lock: its uploads never wait on each other). NO KEY UPDATE, not
+ * UPDATE: it serialises the app's reservations (and retention), but leaves the FK checks of
+ * concurrent inserts (KEY SHARE) alone.
+ */
+async function lockLimited(tx: Queryable, appId: string, env: Env): Promise<{ app: AppRow; limits: Limits } | null> {
+  const [unlocked] = await tx.select().from(applications).where(eq(applications.id, appId));
+  if (!unlocked) throw new AppError('not_found', 'app not found');
+  if (unlimited(effectiveLimits(unlocked, env))) return null;
+  const [app] = await tx.select().from(applications).where(eq(applications.id, appId)).for('no key update');
+  if (!app) throw new AppError('not_found', 'app not found');
+  const limits = effectiveLimits(app, env);
+  return unlimited(limits) ? null : { app, limits };
+}
+
+/**
+ * Reserves room for one more committed artifact of `sizeBytes` at complete, inside the caller's
+ * transaction. Concurrent completes of one app queue up on the app row lock and each sees the
+ * others' effect: racing for the last slot, exactly one wins.
+ */
+export async function reserveQuota(tx: Queryable, appId: string, env: Env, sizeBytes: number, artifactId?: string): Promise<void> {
+  const locked = await lockLimited(tx, appId, env);
+  if (!locked) return;
+  const used = await usageOf(tx, appId, { statuses: COMMITTED, exclude: { id: artifactId } });
+  assertRoom(locked.app, locked.limits, used, sizeBytes);
+}
+
+/**
+ * Reserves room for an upload of `digest` before its URL is handed out, inside the caller's
+ * transaction: every other upload in progress counts too, so a full app gets no URL at all.
+ * The digest's own row (a presign asked again) is not counted twice.
+ */
+export async function reserveUpload(tx: Queryable, appId: string, env: Env, digest: string, sizeBytes: number): Promise<void> {
+  const locked = await lockLimited(tx, appId, env);
+  if (!locked) return;
+  const used = await usageOf(tx, appId, { exclude: { digest } });
+  assertRoom(locked.app, locked.limits, used, sizeBytes);
+}
+
+/** {@link reserveUpload}'s rule without the lock: tells a full app early, before a body moves. */
+export async function precheckUpload(db: Queryable, app: AppRow, env: Env, digest: string, sizeBytes: number): Promise<void> {
+  const limits = effectiveLimits(app, env);
+  if (unlimited(limits)) return;
+  assertRoom(app, limits, await usageOf(db, app.id, { exclude: { digest } }), sizeBytes);
 }

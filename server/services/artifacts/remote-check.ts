@@ -26,17 +26,23 @@ async function hashObject(storage: StorageDriver, key: string): Promise<string> 
 export async function checkStoredObject(storage: StorageDriver, env: Env, row: ArtifactRow): Promise<Finding | null> {
   const info: ObjectInfo | null = await storage.head(row.storageKey);
   if (!info) return { reason: 'object_missing', detail: 'no object at the storage key; was the upload finished?' };
+  const cheap = checkObjectInfo(env, row, info);
+  if (cheap) return cheap;
+  if (info.computedSha256 === null && env.AETHER_VERIFY_REMOTE_HASH && info.sizeBytes <= env.AETHER_REMOTE_HASH_MAX_BYTES) {
+    if ((await hashObject(storage, row.storageKey)) !== row.digest) return { reason: 'digest_mismatch_remote_hash', detail: 'sha256 of the stored bytes differs from the digest' };
+  }
+  return null;
+}
+
+/** The checks a HEAD answers: size, declared sha256 metadata, and the sha256 the store computed. */
+export function checkObjectInfo(env: Env, row: ArtifactRow, info: ObjectInfo): Finding | null {
   if (env.AETHER_VERIFY_REMOTE_SIZE && info.sizeBytes !== row.sizeBytes) {
     return { reason: 'size_mismatch', detail: `stored ${info.sizeBytes} bytes, declared ${row.sizeBytes}` };
   }
   if (env.AETHER_VERIFY_REMOTE_DIGEST && info.declaredSha256 !== null && info.declaredSha256 !== row.digest) {
     return { reason: 'digest_mismatch_remote', detail: 'object metadata sha256 differs from the digest' };
   }
-  let actual = info.computedSha256;
-  if (actual === null && env.AETHER_VERIFY_REMOTE_HASH && info.sizeBytes <= env.AETHER_REMOTE_HASH_MAX_BYTES) {
-    actual = await hashObject(storage, row.storageKey);
-  }
-  if (actual !== null && actual !== row.digest) {
+  if (info.computedSha256 !== null && info.computedSha256 !== row.digest) {
     return { reason: 'digest_mismatch_remote_hash', detail: 'sha256 of the stored bytes differs from the digest' };
   }
   return null;

@@ -9,30 +9,60 @@ import type { ServiceCtx } from '../context';
 import { toArtifactDto } from '../dto';
 import { findArtifact, getArtifactOrThrow, type ArtifactRow } from './artifacts.repo';
 import { assertIdempotencyKey, beginVerification } from './begin-verification';
+import { assertUploaded } from './check-uploaded';
+import { reserveUpload } from './quota';
 
-export function assertSizeAllowed(ctx: ServiceCtx, sizeBytes: number) {
+/**
+ * Refuses (`size_exceeded`) a declared size over AETHER_MAX_ARTIFACT_SIZE_BYTES or over what the
+ * store can hold (`storeMax`: one PUT's limit for a single upload, the object limit otherwise).
+ */
+export function assertSizeAllowed(ctx: ServiceCtx, sizeBytes: number, storeMax = ctx.storage.limits.maxObjectBytes) {
   const max = ctx.env.AETHER_MAX_ARTIFACT_SIZE_BYTES;
   if (max > 0 && sizeBytes > max) {
     ctx.metrics.artifactSizeExceeded.inc();
     throw new AppError('size_exceeded', `artifact of ${sizeBytes} bytes exceeds the ${max}-byte limit`);
   }
+  if (sizeBytes > storeMax) {
+    ctx.metrics.artifactSizeExceeded.inc();
+    throw new AppError('size_exceeded', `artifact of ${sizeBytes} bytes exceeds the ${storeMax} bytes the object store accepts`);
+  }
+}
+
+export interface PendingUpload {
+  multipartUploadId?: string | null;
+  /** Declared multipart layout: every part but the last is this size. */
+  partSizeBytes?: number | null;
 }
 
 /**
- * Records (or resets) a pending artifact row for an upload. Only restartable rows (pending,
- * failed, deleted) are reset; a stored or verifying row is returned as null.
+ * Records (or resets) a pending artifact row for an upload, after reserving quota for it in the
+ * same transaction under the app lock: pending uploads hold quota, so racing presigns of a full
+ * app cannot all get a URL. Only restartable rows (pending, failed, deleted) are reset; a
+ * stored or verifying row is returned as null (and needs no room).
  */
-export async function upsertPending(ctx: ServiceCtx, app: AppRow, digest: string, sizeBytes: number, multipartUploadId: string | null = null): Promise<ArtifactRow | null> {
-  const [row] = await ctx.db
-    .insert(artifacts)
-    .values({ appId: app.id, digest, sizeBytes, storageKey: artifactStorageKey(app.name, digest), multipartUploadId })
-    .onConflictDoUpdate({
-      target: [artifacts.appId, artifacts.digest],
-      set: { sizeBytes, status: 'pending', failureReason: null, multipartUploadId, verified: false, verifiedKeyId: null, updatedAt: new Date() },
-      setWhere: inArray(artifacts.status, ['pending', 'failed', 'deleted']),
-    })
-    .returning();
-  return row ?? null;
+export async function reservePending(ctx: ServiceCtx, app: AppRow, digest: string, sizeBytes: number, upload: PendingUpload = {}): Promise<ArtifactRow | null> {
+  const multipartUploadId = upload.multipartUploadId ?? null;
+  const partSizeBytes = upload.partSizeBytes ?? null;
+  try {
+    return await ctx.db.transaction(async (tx) => {
+      const existing = await findArtifact(tx, app.id, digest);
+      if (existing?.status === 'stored' || existing?.status === 'verifying') return null;
+      await reserveUpload(tx, app.id, ctx.env, digest, sizeBytes);
+      const [row] = await tx
+        .insert(artifacts)
+        .values({ appId: app.id, digest, sizeBytes, storageKey: artifactStorageKey(app.name, digest), multipartUploadId, partSizeBytes })
+        .onConflictDoUpdate({
+          target: [artifacts.appId, artifacts.digest],
+          set: { sizeBytes, status: 'pending', failureReason: null, multipartUploadId, partSizeBytes, verified: false, verifiedKeyId: null, updatedAt: new Date() },
+          setWhere: inArray(artifacts.status, ['pending', 'failed', 'deleted']),
+        })
+        .returning();
+      return row ?? null;
+    });
+  } catch (err) {
+    if (isAppError(err) && err.code === 'quota_exceeded') ctx.metrics.artifactQuotaExceeded.inc();
+    throw err;
+  }
 }
 
 /**
@@ -42,15 +72,16 @@ export async function upsertPending(ctx: ServiceCtx, app: AppRow, digest: string
 export async function presignArtifact(ctx: ServiceCtx, input: TPresignInput): Promise<TPresignResult> {
   ctx.metrics.artifactPresigns.inc();
   const app = await getAppOrThrow(ctx.db, input.app_name);
-  assertSizeAllowed(ctx, input.size_bytes);
-  const row = await upsertPending(ctx, app, input.digest, input.size_bytes);
+  assertSizeAllowed(ctx, input.size_bytes, ctx.storage.limits.maxPutBytes);
+  const row = await reservePending(ctx, app, input.digest, input.size_bytes);
   if (!row) {
     const existing = await getArtifactOrThrow(ctx.db, app.id, input.digest);
     return { method: 'NONE', upload_url: '', headers: {}, storage_key: existing.storageKey, expires_at: null, artifact: toArtifactDto(existing, app.name) };
   }
   let put;
   try {
-    put = await ctx.storage.presignPut(row.storageKey, { sha256: input.digest, expiresInSecs: ctx.env.AETHER_PRESIGN_EXPIRE_SECS });
+    // The URL is bound to the declared size: the reserved quota is all the bytes it can write.
+    put = await ctx.storage.presignPut(row.storageKey, { sha256: input.digest, expiresInSecs: ctx.env.AETHER_PRESIGN_EXPIRE_SECS, sizeBytes: input.size_bytes });
   } catch (err) {
     ctx.metrics.artifactPresignFailures.inc();
     ctx.log.error('presign failed', { err });
@@ -82,7 +113,7 @@ export async function completeArtifact(ctx: ServiceCtx, input: TCompleteInput): 
       if (!(await ctx.storage.head(artifactStorageKey(app.name, input.digest)))) {
         throw new AppError('not_found', `nothing was uploaded for artifact ${input.digest.slice(0, 12)}; presign first`);
       }
-      row = await upsertPending(ctx, app, input.digest, input.size_bytes);
+      row = await reservePending(ctx, app, input.digest, input.size_bytes);
       if (!row) row = await getArtifactOrThrow(ctx.db, app.id, input.digest);
     }
     if (row.status === 'failed' || row.status === 'deleted') {
@@ -94,6 +125,7 @@ export async function completeArtifact(ctx: ServiceCtx, input: TCompleteInput): 
     if (input.size_bytes !== row.sizeBytes) {
       throw new AppError('size_mismatch', `size ${input.size_bytes} does not match the ${row.sizeBytes} bytes declared at presign`);
     }
+    if (row.status === 'pending') await assertUploaded(ctx, row);
     const current = await beginVerification(ctx, app, row, { idempotencyKey: input.idempotency_key, signature: input.signature });
     if (input.upload_duration_secs !== undefined) ctx.metrics.artifactPutDuration.observe(input.upload_duration_secs);
     ctx.metrics.artifactCompletes.inc();

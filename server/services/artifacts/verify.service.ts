@@ -35,11 +35,15 @@ export async function verifyArtifact(svc: VerifyServices, artifactId: string): P
   }
 
   const now = new Date();
-  const moved = await svc.db.transaction((tx) =>
-    finding
-      ? transitionArtifact(tx, row.id, ['verifying'], 'failed', { failureReason: finding.reason }, `${finding.reason}: ${finding.detail}`)
-      : transitionArtifact(tx, row.id, ['verifying'], 'stored', { storedAt: now, verified: keyId !== null, verifiedKeyId: keyId }, `verified ${row.sizeBytes} bytes${keyId ? ', signature valid' : ''}`),
-  );
+  const moved = await svc.db.transaction(async (tx) => {
+    if (!finding) {
+      return transitionArtifact(tx, row.id, ['verifying'], 'stored', { storedAt: now, verified: keyId !== null, verifiedKeyId: keyId }, `verified ${row.sizeBytes} bytes${keyId ? ', signature valid' : ''}`);
+    }
+    // A refused object frees its bytes now. Deleted first: if storage fails, the job retries
+    // and the row stays verifying.
+    await svc.storage.delete(row.storageKey);
+    return transitionArtifact(tx, row.id, ['verifying'], 'failed', { failureReason: finding.reason }, `${finding.reason}: ${finding.detail}`);
+  });
   if (!moved) return { status: 'skipped' };
   await svc.notifier.publish(artifactTopic(row.id));
 

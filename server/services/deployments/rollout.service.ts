@@ -1,16 +1,23 @@
 import { and, eq, ne } from 'drizzle-orm';
-import { artifacts, deployments } from '../../../db/schema';
+import { applications, artifacts, deployments } from '../../../db/schema';
 import { deploymentTopic } from '../../queues/notifier';
 import { RolloutError, type RuntimeDeployment } from '../../runtime/port';
+import { maxUnpackedBytesOf } from '../artifacts/quota';
 import type { Services } from '../context';
 import { addDeploymentEvent, getDeploymentWithApp, transitionDeployment } from './deployments.repo';
 
-type RolloutServices = Pick<Services, 'db' | 'runtime' | 'log' | 'metrics' | 'notifier'>;
+type RolloutServices = Pick<Services, 'db' | 'env' | 'runtime' | 'log' | 'metrics' | 'notifier'>;
 
-async function runtimeDeploymentOf(svc: Pick<Services, 'db'>, deploymentId: string, appName: string, artifactId: string, digest: string): Promise<RuntimeDeployment> {
-  const [artifact] = await svc.db.select({ storageKey: artifacts.storageKey }).from(artifacts).where(eq(artifacts.id, artifactId)).limit(1);
+async function runtimeDeploymentOf(svc: Pick<Services, 'db' | 'env'>, deploymentId: string, appName: string, artifactId: string, digest: string): Promise<RuntimeDeployment> {
+  const [artifact] = await svc.db
+    .select({ storageKey: artifacts.storageKey, appMaxUnpackedBytes: applications.maxUnpackedBytes })
+    .from(artifacts)
+    .innerJoin(applications, eq(applications.id, artifacts.appId))
+    .where(eq(artifacts.id, artifactId))
+    .limit(1);
   if (!artifact) throw new Error(`artifact ${artifactId} of deployment ${deploymentId} is gone`);
-  return { deploymentId, appName, digest, storageKey: artifact.storageKey };
+  const maxUnpackedBytes = maxUnpackedBytesOf({ maxUnpackedBytes: artifact.appMaxUnpackedBytes }, svc.env);
+  return { deploymentId, appName, digest, storageKey: artifact.storageKey, maxUnpackedBytes };
 }
 
 /**

@@ -1,0 +1,25 @@
+import { AppError } from '../../errors';
+import type { ServiceCtx } from '../context';
+import type { ArtifactRow } from './artifacts.repo';
+import { discardUpload } from './discard-upload';
+import { checkObjectInfo } from './remote-check';
+
+/**
+ * Before a complete reserves quota: the bytes must be in storage, and what a HEAD tells
+ * must match the declaration. Nothing uploaded yet is `not_found` and changes nothing (the URL
+ * may still be used); a wrong object is final, so it is discarded at once and refused.
+ */
+export async function assertUploaded(ctx: ServiceCtx, row: ArtifactRow): Promise<void> {
+  const info = await ctx.storage.head(row.storageKey).catch((err: unknown) => {
+    ctx.log.error('head before complete failed', { artifactId: row.id, err });
+    throw new AppError('service_unavailable', 'object storage did not answer; retry complete');
+  });
+  if (!info) {
+    throw new AppError('not_found', `object was not uploaded: PUT artifact ${row.digest.slice(0, 12)} to its presigned URL, then complete`);
+  }
+  const finding = checkObjectInfo(ctx.env, row, info);
+  if (!finding) return;
+  await discardUpload(ctx, row, finding.reason, finding.detail);
+  if (finding.reason !== 'size_mismatch') ctx.metrics.artifactDigestMismatches.inc();
+  throw new AppError(finding.reason === 'size_mismatch' ? 'size_mismatch' : 'digest_mismatch', `upload refused and deleted: ${finding.detail}`);
+}
