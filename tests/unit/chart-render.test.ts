@@ -114,6 +114,7 @@ describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
     expect(notes).toContain('Apps run in namespace "aether-apps"');
     expect(notes).toContain('kubectl -n aether rollout status deploy/aether-web');
     expect(notes).toContain('AETHER_API_BASE=https://aether.example.com aether login');
+    expect(notes).toContain('NetworkPolicy "aether-apps" lets app pods reach only DNS');
   });
 
   it('renders only objects valid against the official Kubernetes schemas', () => {

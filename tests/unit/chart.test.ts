@@ -92,7 +92,7 @@ describe('chart metadata and values', () => {
 
 describe('chart templates', () => {
   it('has the objects the issue asks for', () => {
-    for (const f of ['web-deployment.yaml', 'worker-deployment.yaml', 'migrate-job.yaml', 'service.yaml', 'ingress.yaml', 'configmap.yaml', 'secret.yaml', 'serviceaccount.yaml', 'role.yaml', 'NOTES.txt', '_helpers.tpl']) {
+    for (const f of ['web-deployment.yaml', 'worker-deployment.yaml', 'migrate-job.yaml', 'service.yaml', 'ingress.yaml', 'configmap.yaml', 'secret.yaml', 'serviceaccount.yaml', 'role.yaml', 'networkpolicy.yaml', 'servicemonitor.yaml', 'NOTES.txt', '_helpers.tpl']) {
       expect(existsSync(path.join(ROOT, TEMPLATES, f)), f).toBe(true);
     }
   });
