@@ -7,7 +7,7 @@
  *
  * Env: AETHER_FETCH_URL, AETHER_FETCH_TOKEN (from a Secret), AETHER_DIGEST, AETHER_APP_DIR,
  * optional AETHER_FETCH_TIMEOUT_SECS (default 600), AETHER_MAX_UNPACKED_BYTES (default: the
- * extractor's 2 GiB), AETHER_TERMINATION_LOG.
+ * extractor's 1 GiB), AETHER_TERMINATION_LOG.
  */
 import { createReadStream } from 'node:fs';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';

@@ -95,6 +95,7 @@ export function buildDeployment(d: RuntimeDeployment, cfg: KubernetesRuntimeConf
                 { name: 'AETHER_FETCH_URL', value: fetchUrlOf(cfg, d.deploymentId) },
                 { name: 'AETHER_DIGEST', value: d.digest },
                 { name: 'AETHER_APP_DIR', value: APP_DIR },
+                ...(d.maxUnpackedBytes ? [{ name: 'AETHER_MAX_UNPACKED_BYTES', value: String(d.maxUnpackedBytes) }] : []),
                 {
                   name: 'AETHER_FETCH_TOKEN',
                   valueFrom: { secretKeyRef: { name: fetchSecretName(d.appName, d.deploymentId), key: FETCH_TOKEN_KEY } },
