@@ -2,6 +2,7 @@
 import { cookies } from 'next/headers';
 import { redirect } from 'next/navigation';
 import { getServices } from '../server/boot';
+import { safeReturnPath } from '../server/auth/return-to';
 import { authenticateToken } from '../server/auth/tokens';
 import { SESSION_COOKIE } from './_trpc/server';
 
@@ -22,9 +23,7 @@ export async function signIn(_prev: { error: string | null }, form: FormData): P
     path: '/',
     maxAge: 12 * 3600,
   });
-  const returnTo = String(form.get('return_to') ?? '');
-  // Same-site paths only: "//host" or "/\\host" would make this an open redirect.
-  redirect(/^\/(?![/\\])/.test(returnTo) ? returnTo : '/console');
+  redirect(safeReturnPath(form.get('return_to')));
 }
 
 export async function signOut(): Promise<void> {
