@@ -2,16 +2,19 @@ import { createOpenApiFetchHandler } from 'trpc-to-openapi';
 import { isErrorCode, type ErrorCode, type ErrorEnvelope } from '../contract/errors';
 import { ZArtifactMetaInput } from '../contract/schemas';
 import { isAppError } from '../errors';
-import { actorFromRequest, requireRole } from '../http';
+import { actorFromRequest, errorResponse, methodNotAllowed, requireRole } from '../http';
+import { jsonRequest } from './json-request';
 import { handleLegacyUpload } from './legacy-upload';
 import { handleLogsRequest, LOGS_PATH_RE } from './logs';
 import { isStored } from '../services/artifacts/query.service';
 import type { Services } from '../services/context';
 import { createInnerContext } from '../trpc/init';
 import { appRouter } from '../trpc/root';
+import { restRouteTable } from './routes';
 import { pinBodyInputCoercion } from './strict-inputs';
 
 pinBodyInputCoercion(appRouter);
+const allowedMethods = restRouteTable(appRouter);
 
 /** Procedures whose success creates something: 201 on REST, as the seed answers. */
 const CREATED = new Set(['apps.create', 'keys.add']);
@@ -22,8 +25,8 @@ const CODE_BY_TRPC: Record<string, ErrorCode> = {
   UNAUTHORIZED: 'unauthorized',
   FORBIDDEN: 'forbidden',
   NOT_FOUND: 'not_found',
-  METHOD_NOT_SUPPORTED: 'bad_request',
-  UNSUPPORTED_MEDIA_TYPE: 'bad_request',
+  METHOD_NOT_SUPPORTED: 'method_not_allowed',
+  UNSUPPORTED_MEDIA_TYPE: 'unsupported_media_type',
   CONFLICT: 'conflict',
   PAYLOAD_TOO_LARGE: 'payload_too_large',
   NOT_IMPLEMENTED: 'not_implemented',
@@ -56,15 +59,24 @@ export function toEnvelope(body: OpenApiErrorBody): ErrorEnvelope {
  * seed path, with the same auth, validation and services. Errors use the seed's envelope.
  */
 export async function handleRestRequest(services: Services, req: Request): Promise<Response> {
+  const { pathname } = new URL(req.url);
+  const allowed = allowedMethods(pathname);
+  if (allowed.length > 0 && !allowed.includes(req.method)) return methodNotAllowed(req.method, allowed);
   if (req.method === 'HEAD') return handleHead(services, req);
-  // Before trpc-to-openapi, which would buffer the body: the legacy upload streams it.
-  if (req.method === 'POST' && new URL(req.url).pathname.replace(/\/+$/, '') === '/artifacts') return handleLegacyUpload(services, req);
+  // Before the JSON body is read: the legacy upload streams artifact bytes, under its own limits.
+  if (req.method === 'POST' && pathname.replace(/\/+$/, '') === '/artifacts') return handleLegacyUpload(services, req);
   // A stream, not a procedure's JSON (Next serves it from app/apps/[app]/logs; here for the rest).
-  const logs = req.method === 'GET' ? LOGS_PATH_RE.exec(new URL(req.url).pathname) : null;
+  const logs = req.method === 'GET' ? LOGS_PATH_RE.exec(pathname) : null;
   if (logs) return handleLogsRequest(services, req, logs[1]!);
+  let input: Request;
+  try {
+    input = await jsonRequest(req, services.env.AETHER_MAX_JSON_BODY_BYTES);
+  } catch (err) {
+    return errorResponse(services, err);
+  }
   const res = await createOpenApiFetchHandler({
     endpoint: '/',
-    req: await withJsonBody(req),
+    req: input,
     router: appRouter,
     createContext: async () => {
       const { actor, authError } = await actorFromRequest(services, req);
@@ -77,19 +89,6 @@ export async function handleRestRequest(services: Services, req: Request): Promi
   const headers = new Headers(res.headers);
   headers.delete('content-length');
   return Response.json(toEnvelope(body), { status: res.status, headers });
-}
-
-/**
- * trpc-to-openapi insists on a JSON content-type for every POST, even one whose whole input is
- * in the path (`POST .../deactivate`): a bodyless request gets an empty JSON object instead.
- */
-async function withJsonBody(req: Request): Promise<Request> {
-  if (req.method === 'GET' || req.method === 'DELETE' || req.headers.get('content-type')) return req;
-  const body = await req.text();
-  const headers = new Headers(req.headers);
-  // A body without a content-type stays one (and is refused); only an empty body becomes {}.
-  if (body.length === 0) headers.set('content-type', 'application/json');
-  return new Request(req.url, { method: req.method, headers, body: body.length ? body : '{}', signal: req.signal });
 }
 
 const HEAD_ARTIFACT_RE = /^\/artifacts\/([^/]+)$/;

@@ -92,6 +92,11 @@ function entryStream(
   const encoder = new TextEncoder();
   let pending: Promise<IteratorResult<LogEntry>> | null = first;
   return new ReadableStream<Uint8Array>({
+    start(controller) {
+      // Next sends the headers with the first chunk: without this, a quiet followed app's
+      // client would wait for its first line to learn the answer at all.
+      controller.enqueue(new Uint8Array(0));
+    },
     async pull(controller) {
       try {
         const next = await (pending ?? it.next());

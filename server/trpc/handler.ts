@@ -2,9 +2,10 @@ import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import { authenticateToken } from '../auth/tokens';
 import type { Actor } from '../auth/roles';
 import { AppError, isAppError } from '../errors';
-import { actorFromRequest } from '../http';
+import { actorFromRequest, methodNotAllowed } from '../http';
+import { cappedRequest } from '../http/capped-body';
 import type { Services } from '../services/context';
-import { createInnerContext } from './init';
+import { createInnerContext, toTrpcError } from './init';
 import { appRouter } from './root';
 import { safeDecode } from '../url-segment';
 
@@ -46,18 +47,35 @@ async function actorFromCookie(services: Services, req: Request): Promise<{ acto
   }
 }
 
+/** The methods a tRPC path answers: GET for queries, POST for mutations (batches: their union). */
+function allowedMethods(pathname: string): string[] {
+  const procedures = appRouter._def.procedures as unknown as Record<string, { _def: { type: string } } | undefined>;
+  const paths = safeDecode(pathname.slice(TRPC_ENDPOINT.length + 1)).split(',');
+  const types = new Set(paths.map((p) => procedures[p]?._def.type));
+  if (types.has(undefined)) return ['GET', 'POST'];
+  return [...(types.has('query') ? ['GET'] : []), ...(types.has('mutation') ? ['POST'] : [])];
+}
+
 /**
  * Serves tRPC over HTTP (web Request/Response). The CLI and tools send a bearer token; the
  * portal's browser code sends the session cookie instead (never both: a bearer header wins).
+ * Bodies are read up to AETHER_MAX_JSON_BODY_BYTES; past it every call of the request fails
+ * with `payload_too_large`.
  */
-export function handleTrpcRequest(services: Services, req: Request): Promise<Response> {
-  return fetchRequestHandler({
+export async function handleTrpcRequest(services: Services, req: Request): Promise<Response> {
+  const { pathname } = new URL(req.url);
+  // tRPC itself would call a PUT "unsupported media type", or a "not found" for a path
+  // without procedures: a method it never serves is a 405 first.
+  if (req.method !== 'GET' && req.method !== 'POST') return methodNotAllowed(req.method, allowedMethods(pathname));
+  const res = await fetchRequestHandler({
     endpoint: TRPC_ENDPOINT,
-    req,
+    req: cappedRequest(req, services.env.AETHER_MAX_JSON_BODY_BYTES, toTrpcError),
     router: appRouter,
     createContext: async () => {
       const { actor, authError } = req.headers.has('authorization') ? await actorFromRequest(services, req) : await actorFromCookie(services, req);
       return createInnerContext(services, actor, authError);
     },
   });
+  if (res.status === 405) res.headers.set('allow', allowedMethods(pathname).join(', '));
+  return res;
 }

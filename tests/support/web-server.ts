@@ -2,7 +2,6 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 
 /** A running test server; `url` has no trailing slash. */
 export interface WebServer {
@@ -77,6 +76,24 @@ async function respond(handler: WebHandler, req: IncomingMessage, res: ServerRes
     res.end();
     return;
   }
+  // As Next.js does: the headers go out with the first chunk of the body (even an empty one),
+  // so a stream that never yields never answers.
+  const reader = response.body.getReader();
+  const first = await reader.read().catch(() => ({ done: true as const, value: undefined }));
+  res.flushHeaders();
+  async function* rest(): AsyncGenerator<Uint8Array> {
+    try {
+      if (first.done) return;
+      yield first.value;
+      for (;;) {
+        const next = await reader.read();
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined);
+    }
+  }
   // A client that hangs up mid-download is normal; the pipeline tears down both sides.
-  await pipeline(Readable.fromWeb(response.body as unknown as NodeReadableStream<Uint8Array>), res).catch(() => undefined);
+  await pipeline(Readable.from(rest()), res).catch(() => undefined);
 }

@@ -1,0 +1,46 @@
+import type { AnyRouter } from '@trpc/server';
+
+/** Routes served by hand rather than from a procedure (see handler.ts). */
+const HAND_ROUTES: Array<{ method: string; path: string }> = [
+  { method: 'POST', path: '/artifacts' },
+  { method: 'HEAD', path: '/artifacts/{digest}' },
+  { method: 'GET', path: '/apps/{app_name}/logs' },
+];
+
+interface Route {
+  re: RegExp;
+  methods: Set<string>;
+}
+
+function templateRe(path: string): RegExp {
+  const source = path
+    .split('/')
+    .map((seg) => (/^\{[^}]+\}$/.test(seg) ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/');
+  return new RegExp(`^${source}/?$`);
+}
+
+/**
+ * Which methods each REST path answers, from the procedures' `meta.openapi` and the hand
+ * routes: a known path asked with another method is a 405 with this list as `Allow`.
+ */
+export function restRouteTable(router: AnyRouter): (pathname: string) => string[] {
+  const byPath = new Map<string, Set<string>>();
+  const add = (method: string, path: string) => {
+    const methods = byPath.get(path) ?? new Set<string>();
+    methods.add(method);
+    byPath.set(path, methods);
+  };
+  for (const procedure of Object.values(router._def.procedures as Record<string, { _def: { meta?: { openapi?: { method: string; path: string } } } }>)) {
+    const openapi = procedure._def.meta?.openapi;
+    if (openapi) add(openapi.method, openapi.path);
+  }
+  for (const r of HAND_ROUTES) add(r.method, r.path);
+  const routes: Route[] = [...byPath].map(([path, methods]) => ({ re: templateRe(path), methods }));
+
+  return (pathname) => {
+    const allowed = new Set<string>();
+    for (const r of routes) if (r.re.test(pathname)) for (const m of r.methods) allowed.add(m);
+    return [...allowed].sort();
+  };
+}
