@@ -4,10 +4,12 @@ import { redirect } from 'next/navigation';
 import { getServices } from '../server/boot';
 import { safeReturnPath } from '../server/auth/return-to';
 import { authenticateToken } from '../server/auth/tokens';
+import { FOREIGN_ACTION, isOwnOriginAction } from './_lib/same-origin-action';
 import { SESSION_COOKIE } from './_trpc/server';
 
 /** Signs in with an API token: checked first, then kept in an httpOnly, same-site cookie. */
 export async function signIn(_prev: { error: string | null }, form: FormData): Promise<{ error: string | null }> {
+  if (!(await isOwnOriginAction())) return { error: FOREIGN_ACTION };
   const token = String(form.get('token') ?? '').trim();
   if (!token) return { error: 'Enter an API token.' };
   const services = await getServices();
@@ -27,6 +29,6 @@ export async function signIn(_prev: { error: string | null }, form: FormData): P
 }
 
 export async function signOut(): Promise<void> {
-  (await cookies()).delete(SESSION_COOKIE);
+  if (await isOwnOriginAction()) (await cookies()).delete(SESSION_COOKIE);
   redirect('/console');
 }

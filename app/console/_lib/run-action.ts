@@ -2,6 +2,7 @@ import 'server-only';
 import { revalidatePath } from 'next/cache';
 import type { ActionResult } from '../../_components/action-result';
 import { describeError } from '../../_components/describe-error';
+import { FOREIGN_ACTION, isOwnOriginAction } from '../../_lib/same-origin-action';
 import { getPortalCaller } from '../../_trpc/server';
 
 type Session = NonNullable<Awaited<ReturnType<typeof getPortalCaller>>>;
@@ -11,6 +12,7 @@ type Session = NonNullable<Awaited<ReturnType<typeof getPortalCaller>>>;
  * role again here whatever the page showed; a refusal comes back as its code and message.
  */
 export async function runAction(work: (session: Session) => Promise<string>): Promise<ActionResult> {
+  if (!(await isOwnOriginAction())) return { ok: false, code: 'forbidden', message: FOREIGN_ACTION };
   const session = await getPortalCaller();
   if (!session) return { ok: false, code: 'unauthorized', message: 'Your session has ended. Sign in again.' };
   try {

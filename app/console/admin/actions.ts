@@ -4,6 +4,7 @@ import { redirect } from 'next/navigation';
 import type { ActionResult } from '../../_components/action-result';
 import { describeError } from '../../_components/describe-error';
 import type { TQueueName } from '../../../server/services/admin/admin.schemas';
+import { FOREIGN_ACTION, isOwnOriginAction } from '../../_lib/same-origin-action';
 import { field, runAction } from '../_lib/run-action';
 import { getPortalCaller } from '../../_trpc/server';
 
@@ -64,6 +65,7 @@ export interface CreateTokenResult extends ActionResult {
 }
 
 export async function createTokenAction(_prev: CreateTokenResult, form: FormData): Promise<CreateTokenResult> {
+  if (!(await isOwnOriginAction())) return { ok: false, code: 'forbidden', message: FOREIGN_ACTION };
   const session = await getPortalCaller();
   if (!session) return { ok: false, code: 'unauthorized', message: 'Your session has ended. Sign in again.' };
   const days = field(form, 'expires_in_days');

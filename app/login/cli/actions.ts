@@ -2,6 +2,7 @@
 import { TRPCError } from '@trpc/server';
 import { redirect } from 'next/navigation';
 import { isAppError } from '../../../server/errors';
+import { isOwnOriginAction } from '../../_lib/same-origin-action';
 import { getPortalCaller } from '../../_trpc/server';
 
 /**
@@ -10,6 +11,7 @@ import { getPortalCaller } from '../../_trpc/server';
  */
 export async function decideCliLogin(form: FormData): Promise<void> {
   const code = String(form.get('user_code') ?? '');
+  if (!(await isOwnOriginAction())) redirect(`/login/cli?code=${encodeURIComponent(code)}`);
   const approve = form.get('decision') === 'approve';
   const session = await getPortalCaller();
   if (!session) redirect(`/login/cli?code=${encodeURIComponent(code)}`);
