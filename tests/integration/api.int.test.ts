@@ -72,11 +72,17 @@ describe.each(DB_KINDS)('control plane API on %s', (kind) => {
       expect(again.method).toBe('NONE');
     });
 
-    it('fails verification when the stored size differs from the declared one', async () => {
+    it('refuses a PUT of another size than presigned (the URL is bound to it), storing nothing', async () => {
       const bytes = tarGz({ 'x.txt': 'size lies' });
-      const { digest } = await uploadArtifact(plane, 'store', bytes, { declaredSize: bytes.length + 10 });
-      const settled = await plane.caller('reader').artifacts.wait({ app_name: 'store', digest, timeout_ms: 15_000 });
-      expect(settled).toMatchObject({ status: 'failed', failure_reason: 'size_mismatch' });
+      const digest = sha256(bytes);
+      const presigned = await plane.caller('deployer').artifacts.presign({ app_name: 'store', digest, size_bytes: bytes.length + 10 });
+      if (presigned.method !== 'PUT') throw new Error('expected PUT');
+      const res = await fetch(presigned.upload_url, { method: 'PUT', headers: presigned.headers, body: new Uint8Array(bytes) });
+      expect({ status: res.status, body: await res.json() }).toEqual({
+        status: 400,
+        body: { code: 'size_mismatch', message: `body is ${bytes.length} bytes; the URL was signed for ${bytes.length + 10}` },
+      });
+      expect(await plane.services.storage.head(presigned.storage_key)).toBeNull();
     });
 
     it('refuses bytes that do not hash to the digest at upload time', async () => {
@@ -87,10 +93,9 @@ describe.each(DB_KINDS)('control plane API on %s', (kind) => {
       const res = await fetch(presigned.upload_url, { method: 'PUT', headers: presigned.headers, body: new Uint8Array(tarGz({ 'y.txt': 'fake' })) });
       expect(res.status).toBe(400);
       expect(await res.json()).toMatchObject({ code: 'digest_mismatch' });
-      // Completing anyway finds nothing in storage: verification fails, nothing is stored.
-      await plane.caller('deployer').artifacts.complete({ app_name: 'store', digest, size_bytes: bytes.length });
-      const settled = await plane.caller('reader').artifacts.wait({ app_name: 'store', digest, timeout_ms: 15_000 });
-      expect(settled).toMatchObject({ status: 'failed', failure_reason: 'object_missing' });
+      // Completing anyway finds nothing in storage: refused before any state moves.
+      await expectCode(plane.caller('deployer').artifacts.complete({ app_name: 'store', digest, size_bytes: bytes.length }), 'not_found');
+      expect(await plane.caller('reader').artifacts.get({ app_name: 'store', digest })).toMatchObject({ status: 'pending' });
     });
 
     it('rejects bad input with the right code and changes nothing', async () => {
@@ -117,8 +122,10 @@ describe.each(DB_KINDS)('control plane API on %s', (kind) => {
       const one = tarGz({ 'one.txt': '1' });
       const two = tarGz({ 'two.txt': '2' });
       const caller = plane.caller('deployer');
-      await caller.artifacts.presign({ app_name: 'store', digest: sha256(one), size_bytes: one.length });
-      await caller.artifacts.presign({ app_name: 'store', digest: sha256(two), size_bytes: two.length });
+      for (const bytes of [one, two]) {
+        const presigned = await caller.artifacts.presign({ app_name: 'store', digest: sha256(bytes), size_bytes: bytes.length });
+        expect((await fetch(presigned.upload_url, { method: 'PUT', headers: presigned.headers, body: new Uint8Array(bytes) })).status).toBe(200);
+      }
       await caller.artifacts.complete({ app_name: 'store', digest: sha256(one), size_bytes: one.length, idempotency_key: 'k-1' });
       await expectCode(caller.artifacts.complete({ app_name: 'store', digest: sha256(two), size_bytes: two.length, idempotency_key: 'k-1' }), 'idempotency_conflict');
       expect(await caller.artifacts.get({ app_name: 'store', digest: sha256(two) })).toMatchObject({ status: 'pending' });
@@ -158,8 +165,12 @@ describe.each(DB_KINDS)('control plane API on %s', (kind) => {
         await new Promise((r) => setTimeout(r, 300));
         expect(settled).toBe(false);
 
-        const bad = tarGz({ 'short.txt': 'fewer bytes than declared' });
-        const { digest: badDigest } = await uploadArtifact(plane, 'web', bad, { declaredSize: bad.length + 7 });
+        // Signed, but by no key of the app: its verification fails.
+        const bad = tarGz({ 'unsigned.txt': 'signature by nobody' });
+        const badDigest = sha256(bad);
+        const presigned = await plane.caller('deployer').artifacts.presign({ app_name: 'web', digest: badDigest, size_bytes: bad.length });
+        await fetch(presigned.upload_url, { method: 'PUT', headers: presigned.headers, body: new Uint8Array(bad) });
+        await plane.caller('deployer').artifacts.complete({ app_name: 'web', digest: badDigest, size_bytes: bad.length, signature: 'ab'.repeat(64) });
         const refusing = plane.caller('deployer').deployments.create({ app_name: 'web', digest: badDigest }).then(
           () => null,
           (e: unknown) => e as TRPCError,
@@ -174,7 +185,7 @@ describe.each(DB_KINDS)('control plane API on %s', (kind) => {
         // A failed verification is refused, naming why, with no deployment made of it.
         const refused = await refusing;
         expect(refused?.code).toBe('CONFLICT');
-        expect(refused?.message).toMatch(/artifact is failed, not stored \(verification failed: .*size/);
+        expect(refused?.message).toMatch(/artifact is failed, not stored \(verification failed: .*signature/);
         const made = await plane.services.db.select().from(deployments);
         expect(made.some((d) => d.digest === badDigest)).toBe(false);
         expect((await plane.caller('reader').deployments.wait({ id: created.deployment.id, timeout_ms: 30_000 })).status).toBe('running');

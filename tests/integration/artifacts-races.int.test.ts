@@ -1,10 +1,11 @@
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactEvents, artifacts } from '../../db/schema';
-import { tarGz } from '../support/artifacts';
+import path from 'node:path';
+import { sha256, tarGz } from '../support/artifacts';
 import { callFace, type Face, type FaceResult } from '../support/faces';
 import { startTestPlane, type TestPlane } from '../support/harness';
-import { statusCounts } from '../support/plane-state';
+import { filesUnder, statusCounts } from '../support/plane-state';
 import { fixedSizeArtifact, pollSettled, stageUpload, type Staged } from '../support/staged-uploads';
 
 /**
@@ -46,9 +47,46 @@ describe('races on postgres', () => {
     return Promise.all(Array.from({ length: n }, (_, i) => stageUpload(plane, app, bytesOf(i))));
   }
 
-  it(`lets exactly ${QUOTA} of ${CLIENTS} concurrent completes through an artifact-count quota`, async () => {
-    const app = await appWith('race-count');
+  /** Presigns (PUT URLs) for `bytes`, all at once, over both faces. */
+  function presignAll(app: string, bytes: Buffer[]): Promise<FaceResult[]> {
+    return Promise.all(bytes.map((b, i) => callFace(plane, faceOf(i), { op: 'presign', input: { app_name: app, digest: sha256(b), size_bytes: b.length } })));
+  }
+
+  /** Object files of the app in the fs store: what is on disk, not what the rows say. */
+  const objectFilesOf = async (app: string) => (await filesUnder(path.join(plane.dataDir, 'objects', 'artifacts', app))).filter((f) => f.endsWith('app.tar.gz'));
+
+  it(`hands out exactly ${QUOTA} of ${CLIENTS} concurrent presigns under an artifact-count quota: pending uploads hold quota`, async () => {
+    const app = await appWith('race-presign-count');
+    const bytes = Array.from({ length: CLIENTS }, (_, i) => tarGz({ 'package.json': '{}', 'n.txt': `presign ${i}` }));
+
+    const results = await presignAll('race-presign-count', bytes);
+
+    const won = results.filter((r) => r.status === 200);
+    expect(won, summary(results).join(' ')).toHaveLength(QUOTA);
+    for (const r of won) expect((r.data as { method: string }).method).toBe('PUT');
+    for (const r of results.filter((x) => x.status !== 200)) expect({ status: r.status, code: r.code }).toEqual({ status: 403, code: 'quota_exceeded' });
+    expect(await statusCounts(plane, app.id)).toEqual({ pending: QUOTA });
+    expect((await plane.caller('reader').apps.limits({ app_name: 'race-presign-count' })).usage.artifacts).toBe(QUOTA);
+  });
+
+  it(`hands out exactly ${QUOTA} of ${CLIENTS} concurrent presigns under a byte quota, counting the declared sizes`, async () => {
+    const size = fixedSizeArtifact('probe').length;
+    const app = await appWith('race-presign-bytes', { max_artifacts: 1000, max_total_bytes: QUOTA * size + size - 1 });
+    const bytes = Array.from({ length: CLIENTS }, (_, i) => fixedSizeArtifact(`presign bytes ${i}`));
+
+    const results = await presignAll('race-presign-bytes', bytes);
+
+    expect(results.filter((r) => r.status === 200), summary(results).join(' ')).toHaveLength(QUOTA);
+    for (const r of results.filter((x) => x.status !== 200)) expect({ status: r.status, code: r.code }).toEqual({ status: 403, code: 'quota_exceeded' });
+    expect(await statusCounts(plane, app.id)).toEqual({ pending: QUOTA });
+    expect((await plane.caller('reader').apps.limits({ app_name: 'race-presign-bytes' })).usage).toEqual({ artifacts: QUOTA, bytes: QUOTA * size });
+  });
+
+  it(`lets exactly ${QUOTA} of ${CLIENTS} concurrent completes through a count quota lowered after the uploads, deleting the losers at once`, async () => {
+    const app = await appWith('race-count', { max_artifacts: 1000 });
     const staged = await stageMany('race-count', CLIENTS, (i) => tarGz({ 'package.json': '{}', 'n.txt': `count ${i}` }));
+    expect(await objectFilesOf('race-count')).toHaveLength(CLIENTS);
+    await plane.caller('admin').apps.setLimits({ app_name: 'race-count', max_artifacts: QUOTA });
 
     const results = await completeAll(plane, 'race-count', staged);
 
@@ -57,23 +95,26 @@ describe('races on postgres', () => {
     expect(won, summary(results).join(' ')).toHaveLength(QUOTA);
     for (const r of won) expect(['verifying', 'stored']).toContain((r.data as { status: string }).status);
     for (const r of lost) expect({ status: r.status, code: r.code }).toEqual({ status: 403, code: 'quota_exceeded' });
+    // Refused uploads are gone from disk when the answer comes, and their rows hold nothing.
+    expect(await objectFilesOf('race-count')).toHaveLength(QUOTA);
     const counts = await statusCounts(plane, app.id);
     expect((counts.verifying ?? 0) + (counts.stored ?? 0)).toBe(QUOTA);
-    expect(counts.pending).toBe(CLIENTS - QUOTA);
+    expect(counts.failed).toBe(CLIENTS - QUOTA);
+    const failed = await plane.services.db.select().from(artifacts).where(and(eq(artifacts.appId, app.id), eq(artifacts.status, 'failed')));
+    for (const row of failed) expect(row.failureReason).toBe('quota_exceeded');
 
-    // And once verified, the winners are stored and still exactly QUOTA.
     for (const r of won) expect((await pollSettled(plane, 'race-count', (r.data as { digest: string }).digest)).status).toBe('stored');
-    expect(await statusCounts(plane, app.id)).toEqual({ stored: QUOTA, pending: CLIENTS - QUOTA });
+    expect(await statusCounts(plane, app.id)).toEqual({ stored: QUOTA, failed: CLIENTS - QUOTA });
     expect((await plane.caller('reader').apps.limits({ app_name: 'race-count' })).usage.artifacts).toBe(QUOTA);
   });
 
-  it(`lets exactly ${QUOTA} of ${CLIENTS} concurrent completes through a byte quota`, async () => {
+  it(`lets exactly ${QUOTA} of ${CLIENTS} concurrent completes through a byte quota lowered after the uploads`, async () => {
     const size = fixedSizeArtifact('probe').length;
-    // Room for QUOTA artifacts and not one byte more than QUOTA + 1 would need, minus one.
-    const maxBytes = QUOTA * size + size - 1;
-    const app = await appWith('race-bytes', { max_artifacts: 1000, max_total_bytes: maxBytes });
+    const app = await appWith('race-bytes', { max_artifacts: 1000 });
     const staged = await stageMany('race-bytes', CLIENTS, (i) => fixedSizeArtifact(`bytes ${i}`));
     for (const s of staged) expect(s.sizeBytes).toBe(size);
+    // Room for QUOTA artifacts and not one byte more than QUOTA + 1 would need, minus one.
+    await plane.caller('admin').apps.setLimits({ app_name: 'race-bytes', max_total_bytes: QUOTA * size + size - 1 });
 
     const results = await completeAll(plane, 'race-bytes', staged);
 
@@ -82,7 +123,8 @@ describe('races on postgres', () => {
     for (const r of results.filter((x) => x.status !== 200)) expect({ status: r.status, code: r.code }).toEqual({ status: 403, code: 'quota_exceeded' });
     const counts = await statusCounts(plane, app.id);
     expect((counts.verifying ?? 0) + (counts.stored ?? 0)).toBe(QUOTA);
-    expect(counts.pending).toBe(CLIENTS - QUOTA);
+    expect(counts.failed).toBe(CLIENTS - QUOTA);
+    expect(await objectFilesOf('race-bytes')).toHaveLength(QUOTA);
     const limits = await plane.caller('reader').apps.limits({ app_name: 'race-bytes' });
     expect(limits.usage).toEqual({ artifacts: QUOTA, bytes: QUOTA * size });
   });
