@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The Aether control plane. One image, three commands:
-#   web (default)  node node_modules/next/dist/bin/next start
+#   web (default)  node --import tsx server/http/main.ts   (Next behind our node:http edge)
 #   worker         node --import tsx jobs/main.ts      (the BullMQ workers, AETHER_WORKERS ignored)
 #   migrations     node --import tsx jobs/migrate.ts   (the Helm hook / compose one-shot)
 # Build from the repository root:  docker build -t aether/control-plane:0.1.0 .
@@ -20,7 +20,7 @@ COPY . .
 # The build cache is only useful to the next build, not to the running server.
 RUN node scripts/build-cli.mjs && npx next build && rm -rf .next/cache
 
-# Production dependencies only; tsx stays (a dependency): the worker and migrations run through it.
+# Production dependencies only; tsx stays (a dependency): web, worker and migrations run through it.
 FROM deps AS prod-deps
 RUN npm prune --omit=dev --no-audit --no-fund
 
@@ -40,7 +40,7 @@ COPY --from=prod-deps /src/node_modules ./node_modules
 COPY --from=build /src/.next ./.next
 COPY --from=build /src/dist/cli ./dist/cli
 COPY package.json next.config.mjs tsconfig.json ./
-# The worker and the migration job run TypeScript sources through tsx; db/migrations is
+# Web, worker and migration job run TypeScript sources through tsx; db/migrations is
 # read at boot by every process.
 COPY db ./db
 COPY server ./server
@@ -51,4 +51,4 @@ RUN mkdir -p /data /app/.next/cache && chown 1000:1000 /data /app/.next/cache
 USER 1000:1000
 EXPOSE 3000
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "node_modules/next/dist/bin/next", "start", "-H", "0.0.0.0"]
+CMD ["node", "--import", "tsx", "server/http/main.ts", "-H", "0.0.0.0"]

@@ -28,7 +28,7 @@ if (!existsSync(tokenFile)) writeFileSync(tokenFile, `aet_${randomBytes(24).toSt
 const adminToken = readFileSync(tokenFile, 'utf8').trim();
 const tokens = [`${adminToken}:admin:admin`, process.env.AETHER_API_TOKENS].filter(Boolean).join(',');
 
-const child = spawn(process.execPath, [path.join(root, 'node_modules/next/dist/bin/next'), 'start', '-p', String(port), '-H', process.env.HOST ?? '127.0.0.1'], {
+const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'server/http/main.ts'), '-p', String(port), '-H', process.env.HOST ?? '127.0.0.1'], {
   cwd: root,
   stdio: 'inherit',
   env: { ...process.env, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1', AETHER_DATA_DIR: dataDir, AETHER_PUBLIC_URL: publicUrl, REDIS_URL: redis.url, AETHER_API_TOKENS: tokens },

@@ -1,5 +1,6 @@
 import { getServices } from '../../server/boot';
 import { buildOpenApiDocument } from '../../server/rest/openapi';
+import { refuseOtherMethods } from '../../server/http/method-not-allowed';
 
 export const dynamic = 'force-dynamic';
 
@@ -7,3 +8,6 @@ export async function GET() {
   const { env } = await getServices();
   return Response.json(buildOpenApiDocument(env.AETHER_PUBLIC_URL));
 }
+
+const notAllowed = refuseOtherMethods(['GET', 'HEAD']);
+export { notAllowed as POST, notAllowed as PUT, notAllowed as PATCH, notAllowed as DELETE };

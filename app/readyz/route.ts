@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { getServices } from '../../server/boot';
+import { refuseOtherMethods } from '../../server/http/method-not-allowed';
 
 export const dynamic = 'force-dynamic';
 
@@ -27,3 +28,6 @@ export async function GET() {
   const ready = database === 'ok' && redis === 'ok';
   return Response.json({ status: ready ? 'ready' : 'not_ready', checks: { database, redis } }, { status: ready ? 200 : 503 });
 }
+
+const notAllowed = refuseOtherMethods(['GET', 'HEAD']);
+export { notAllowed as POST, notAllowed as PUT, notAllowed as PATCH, notAllowed as DELETE };

@@ -18,6 +18,7 @@ export const ERROR_TABLE = {
   quota_exceeded: { httpStatus: 403 },
   not_found: { httpStatus: 404 },
   method_not_allowed: { httpStatus: 405 },
+  request_timeout: { httpStatus: 408 },
   conflict: { httpStatus: 409 },
   idempotency_conflict: { httpStatus: 409 },
   already_stored: { httpStatus: 409 },

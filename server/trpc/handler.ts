@@ -2,7 +2,8 @@ import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import { authenticateToken } from '../auth/tokens';
 import type { Actor } from '../auth/roles';
 import { AppError, isAppError } from '../errors';
-import { actorFromRequest, methodNotAllowed } from '../http';
+import { actorFromRequest } from '../http';
+import { methodNotAllowed } from '../http/method-not-allowed';
 import { cappedRequest } from '../http/capped-body';
 import type { Services } from '../services/context';
 import { createInnerContext, toTrpcError } from './init';
@@ -48,7 +49,7 @@ async function actorFromCookie(services: Services, req: Request): Promise<{ acto
 }
 
 /** The methods a tRPC path answers: GET for queries, POST for mutations (batches: their union). */
-function allowedMethods(pathname: string): string[] {
+export function trpcAllowedMethods(pathname: string): string[] {
   const procedures = appRouter._def.procedures as unknown as Record<string, { _def: { type: string } } | undefined>;
   const paths = safeDecode(pathname.slice(TRPC_ENDPOINT.length + 1)).split(',');
   const types = new Set(paths.map((p) => procedures[p]?._def.type));
@@ -66,7 +67,7 @@ export async function handleTrpcRequest(services: Services, req: Request): Promi
   const { pathname } = new URL(req.url);
   // tRPC itself would call a PUT "unsupported media type", or a "not found" for a path
   // without procedures: a method it never serves is a 405 first.
-  if (req.method !== 'GET' && req.method !== 'POST') return methodNotAllowed(req.method, allowedMethods(pathname));
+  if (req.method !== 'GET' && req.method !== 'POST') return methodNotAllowed(req.method, trpcAllowedMethods(pathname));
   const res = await fetchRequestHandler({
     endpoint: TRPC_ENDPOINT,
     req: cappedRequest(req, services.env.AETHER_MAX_JSON_BODY_BYTES, toTrpcError),
@@ -76,6 +77,6 @@ export async function handleTrpcRequest(services: Services, req: Request): Promi
       return createInnerContext(services, actor, authError);
     },
   });
-  if (res.status === 405) res.headers.set('allow', allowedMethods(pathname).join(', '));
+  if (res.status === 405) res.headers.set('allow', trpcAllowedMethods(pathname).join(', '));
   return res;
 }

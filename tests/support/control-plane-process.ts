@@ -33,11 +33,11 @@ export interface PlaneProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `next start` (web + inline workers) and resolves once /readyz says ready. */
+/** Starts the web process as `npm start` does (web + inline workers) and resolves once /readyz says ready. */
 export async function startPlaneProcess(env: Record<string, string>, port: number): Promise<PlaneProcess> {
   const url = `http://127.0.0.1:${port}`;
   let output = '';
-  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'node_modules/next/dist/bin/next'), 'start', '-p', String(port), '-H', '127.0.0.1'], {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/http/main.ts'), '-p', String(port), '-H', '127.0.0.1'], {
     cwd: ROOT,
     env: { ...process.env, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1', PORT: String(port), AETHER_PUBLIC_URL: url, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -18,6 +18,7 @@ import { serveRuntimeArtifact } from '../../server/services/deployments/artifact
 import { serveMetrics } from '../../server/metrics-endpoint';
 import { createScratchDatabase } from './pg';
 import { deletePrefix, TEST_REDIS_URL } from './redis';
+import { createHttpServer } from '../../server/http/serve';
 import { serveWeb, type WebServer } from './web-server';
 
 export type DbKind = 'pglite' | 'postgres';
@@ -32,7 +33,7 @@ export const TOKENS = {
 
 export interface TestPlane {
   services: Services;
-  /** The control plane over real HTTP: REST at the seed's paths, `/api/trpc`, `/storage/...`, `/openapi.json`. */
+  /** The control plane over real HTTP, behind its node:http edge: REST at the seed's paths, `/api/trpc`, `/storage/...`, `/openapi.json`. */
   url: string;
   dataDir: string;
   caller(role: Role | null): ReturnType<typeof createCaller>;
@@ -59,7 +60,7 @@ export async function startTestPlane(kind: DbKind, extraEnv: Record<string, stri
     if (pathname.startsWith('/runtime/artifacts/')) return serveRuntimeArtifact(services, req, pathname.slice('/runtime/artifacts/'.length));
     if (pathname === '/metrics') return serveMetrics(services, req);
     return handleRestRequest(services, req);
-  });
+  }, createHttpServer);
   const env = loadEnv({
     AETHER_DATA_DIR: dataDir,
     AETHER_PUBLIC_URL: server.url,

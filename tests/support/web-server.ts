@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,15 +12,17 @@ export interface WebServer {
 /** A handler with the shape of a Next.js route handler. */
 export type WebHandler = (req: Request) => Promise<Response>;
 
+type NodeListener = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+const plainServer = (listener: NodeListener): Server => createServer((req, res) => void listener(req, res));
+
 /**
  * Serves a web-standard handler from a real `node:http` server on 127.0.0.1 and a free port,
  * the way Next.js calls route handlers: the request body is a stream (never buffered), and
- * `req.signal` aborts when the client goes away.
+ * `req.signal` aborts when the client goes away. `serverFor` builds the server (the control
+ * plane's own edge, server/http/serve.ts, for a test plane).
  */
-export async function serveWeb(handler: WebHandler): Promise<WebServer> {
-  const server = createServer((req, res) => {
-    void respond(handler, req, res);
-  });
+export async function serveWeb(handler: WebHandler, serverFor: (listener: NodeListener) => Server = plainServer): Promise<WebServer> {
+  const server = serverFor((req, res) => respond(handler, req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', resolve);

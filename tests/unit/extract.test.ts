@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { safeExtract, type ExtractLimits } from '../../server/runtime/extract';
+import { TreeWriter } from '../../server/runtime/extract-writer';
 import { RolloutError } from '../../server/runtime/port';
 import { Header } from 'tar';
 import { tarBytes, tarGz, type ArtifactSpec } from '../support/artifacts';
@@ -218,5 +219,36 @@ describe('safeExtract unpacks a legit tree', () => {
     await expect(safeExtract(Readable.from([tarGz({ a: 'b' })]), target)).rejects.toThrow();
     expect(await readdir(target)).toEqual(['keep']);
     expect((await readdir(parent)).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+});
+
+describe('the unpacked-size cap (max_unpacked_bytes)', () => {
+  it('refuses an archive over the cap with the message a deployment shows, leaving nothing', () =>
+    expectRefused(
+      tarGz([ok, { path: 'zeros', content: Buffer.alloc(2 * 1024 * 1024) }]),
+      { maxBytes: 1024 * 1024 },
+      /^archive refused: more than 1048576 bytes uncompressed \(max_unpacked_bytes\)$/,
+    ));
+
+  it('takes an archive exactly at the cap', async () => {
+    const target = path.join(parent, 'at-cap');
+    const files = [{ path: 'a', content: Buffer.alloc(1000, 1) }, { path: 'b', content: Buffer.alloc(24, 2) }];
+    expect(await safeExtract(Readable.from([tarGz(files)]), target, { maxBytes: 1024 })).toEqual({ files: 2, bytes: 1024 });
+    await rm(target, { recursive: true });
+  });
+
+  it('counts the bytes it writes, not what a header declared: a body longer than declared is refused', async () => {
+    const root = await mkdtemp(path.join(sandbox, 'writer-'));
+    const writer = new TreeWriter(root, 1024 * 1024);
+    // Declared 300 KiB (streamed path), delivers 2 MiB: the count, not the header, stops it.
+    const body = Readable.from(Array.from({ length: 32 }, () => Buffer.alloc(64 * 1024, 7)));
+    const err = await writer.file('big', 0o644, body as never, 300 * 1024).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RolloutError);
+    expect((err as RolloutError).message).toBe('archive refused: more than 1048576 bytes uncompressed (max_unpacked_bytes)');
+    expect(writer.written).toBeGreaterThan(1024 * 1024);
+    expect((await stat(path.join(root, 'big'))).size).toBeLessThanOrEqual(1024 * 1024);
   });
 });

@@ -177,3 +177,34 @@ describe('multipart part urls', () => {
     expect(errorOf(() => signStorageUrl(base, secret, { ...claims, uploadId: 'f'.repeat(32) })).code).toBe('bad_request');
   });
 });
+
+describe('size-bound urls', () => {
+  const bound: SignedClaims = { ...claims, sizeBytes: 1234 };
+
+  it('round-trips the bound size', () => {
+    const url = signStorageUrl(base, secret, bound);
+    expect(new URL(url).searchParams.get('size')).toBe('1234');
+    expect(verifyStorageUrl(secret, { method: 'PUT', url }, { now })).toEqual(bound);
+  });
+
+  it('refuses a url whose size was changed, added or removed: the signature covers it', () => {
+    const url = signStorageUrl(base, secret, bound);
+    const unbound = signStorageUrl(base, secret, claims);
+    for (const forged of [
+      tamper(url, (u) => u.searchParams.set('size', '999999')),
+      tamper(url, (u) => u.searchParams.delete('size')),
+      tamper(unbound, (u) => u.searchParams.set('size', '1234')),
+      tamper(url, (u) => u.searchParams.set('size', '01234')),
+    ]) {
+      const err = errorOf(() => verifyStorageUrl(secret, { method: 'PUT', url: forged }, { now }));
+      expect({ code: err.code, message: err.message }).toEqual({ code: 'forbidden', message: 'signature does not match' });
+    }
+  });
+
+  it('refuses to bind a size to a GET or a negative size', () => {
+    for (const c of [{ ...bound, method: 'GET' as const, sha256: null }, { ...bound, sizeBytes: -1 }]) {
+      const err = errorOf(() => signStorageUrl(base, secret, c));
+      expect({ code: err.code, message: err.message }).toEqual({ code: 'bad_request', message: 'a bound size is a non-negative integer, on a PUT' });
+    }
+  });
+});

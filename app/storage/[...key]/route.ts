@@ -1,4 +1,5 @@
 import { getServices } from '../../../server/boot';
+import { refuseOtherMethods } from '../../../server/http/method-not-allowed';
 
 export const dynamic = 'force-dynamic';
 
@@ -10,3 +11,6 @@ async function handler(req: Request) {
 }
 
 export { handler as GET, handler as PUT };
+
+const notAllowed = refuseOtherMethods(['GET', 'HEAD', 'PUT']);
+export { notAllowed as POST, notAllowed as PATCH, notAllowed as DELETE };

@@ -7,4 +7,5 @@ async function handler(req: Request) {
   return handleTrpcRequest(await getServices(), req);
 }
 
-export { handler as GET, handler as POST };
+// Every method reaches the handler: it answers the ones tRPC does not serve with a 405 envelope.
+export { handler as GET, handler as POST, handler as PUT, handler as PATCH, handler as DELETE };

@@ -1,0 +1,31 @@
+/**
+ * `npm start`: the control plane's web process (portal, API, and with the embedded defaults the
+ * workers too, started by instrumentation.ts). Flags as `next start` takes them:
+ * `-p/--port` (default $PORT, else 3000) and `-H/--hostname` (default 0.0.0.0).
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+// Before Next loads: it picks its production code paths from NODE_ENV, as `next start` sets it.
+Object.assign(process.env, { NODE_ENV: process.env.NODE_ENV ?? 'production' });
+const { serve } = await import('./serve');
+
+const { values } = parseArgs({
+  options: { port: { type: 'string', short: 'p' }, hostname: { type: 'string', short: 'H' } },
+});
+const serving = await serve({
+  dir: path.resolve(import.meta.dirname, '../..'),
+  hostname: values.hostname ?? '0.0.0.0',
+  port: Number(values.port ?? process.env.PORT ?? 3000),
+});
+console.log(`control plane listening on ${serving.url}`);
+
+// As `next start` does: stop taking connections, let Next finish, exit with the signal's code.
+let stopping = false;
+for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    void serving.close().finally(() => process.exit(code));
+  });
+}
