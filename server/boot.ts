@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { openDb, type DbHandle } from '../db/client';
 import { parseStaticTokens } from './auth/tokens';
 import { loadEnv, type Env } from './env';
@@ -9,7 +9,10 @@ import { createNotifier } from './queues/notifier';
 import { createQueues } from './queues/producers';
 import { createKubernetesRuntimeFromEnv } from './runtime/kubernetes.driver';
 import { createLocalRuntime } from './runtime/local.driver';
+import type { SandboxSettings } from './runtime/local/sandbox/sandbox';
+import { parseUidRange } from './runtime/local/sandbox/uids';
 import type { Services } from './services/context';
+import { recordInstanceFailure } from './services/deployments/instance-failed.service';
 import { createStorage } from './storage/index';
 
 export interface ServicesHandle {
@@ -23,7 +26,9 @@ export interface ServicesHandle {
  */
 export async function createServices(env: Env, opts: { log?: Logger; migrate?: boolean } = {}): Promise<ServicesHandle> {
   const log = opts.log ?? createLogger(env.AETHER_LOG_LEVEL, { svc: 'aether' });
-  await mkdir(env.AETHER_DATA_DIR, { recursive: true });
+  // The control plane's alone (database, storage secret, logs): apps run as other users.
+  await mkdir(env.AETHER_DATA_DIR, { recursive: true, mode: 0o700 });
+  await chmod(env.AETHER_DATA_DIR, 0o700);
   // Storage first: a bad storage config fails before a database is open to leak.
   const storageHandle = await createStorage(env, log);
   const storage = storageHandle.driver;
@@ -43,6 +48,9 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
           source: (key) => storage.openRead(key),
           healthTimeoutMs: env.AETHER_HEALTH_TIMEOUT_SECS * 1000,
           log: runtimeLog,
+          warn: (msg, fields) => log.warn(msg, fields as Record<string, unknown>),
+          sandbox: sandboxSettingsOf(env),
+          onInstanceFailed: (f) => recordInstanceFailure(services, f),
         });
 
   const services: Services = {
@@ -67,6 +75,19 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
       await dbHandle.close();
       storageHandle.close();
     },
+  };
+}
+
+function sandboxSettingsOf(env: Env): Partial<SandboxSettings> {
+  return {
+    uidRange: parseUidRange(env.AETHER_APP_UID_RANGE),
+    memoryBytes: env.AETHER_APP_MEMORY_LIMIT_BYTES,
+    pids: env.AETHER_APP_PIDS_LIMIT,
+    nofile: env.AETHER_APP_NOFILE_LIMIT,
+    cpu: env.AETHER_APP_CPU_LIMIT,
+    diskBytes: env.AETHER_APP_DISK_LIMIT_BYTES,
+    production: env.NODE_ENV === 'production',
+    unsafeSharedUser: env.AETHER_UNSAFE_SHARED_USER,
   };
 }
 

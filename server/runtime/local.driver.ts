@@ -1,4 +1,5 @@
 import { retire } from './local/instances';
+import { createSandbox, DEFAULT_SANDBOX_SETTINGS, type Sandbox, type SandboxSettings } from './local/sandbox/sandbox';
 import { existsSync } from 'node:fs';
 import { AppError } from '../errors';
 import { assertSafeSegment, layoutOf, legacyLogFileOf, logFileOf } from './local/layout';
@@ -21,6 +22,14 @@ export interface LocalRuntimeOptions {
   logMaxBytes?: number;
   /** Deployments per app whose logs are kept. Default {@link DEFAULT_LOG_KEEP_PER_APP}. */
   logKeepPerApp?: number;
+  /** Where the sandbox's warnings go (no isolation possible...); said once, at creation. */
+  warn?: (msg: string, fields?: object) => void;
+  /** Limits and policy of the app sandbox; defaults in {@link DEFAULT_SANDBOX_SETTINGS}. */
+  sandbox?: Partial<SandboxSettings>;
+  /** How often running instances' limits are checked. Default 5 s. */
+  watchIntervalMs?: number;
+  /** A running instance was stopped at a limit: its deployment failed (and no longer runs). */
+  onInstanceFailed?: (e: { appName: string; deploymentId: string; reason: 'limit_exceeded'; message: string }) => Promise<void>;
 }
 
 /**
@@ -41,15 +50,30 @@ const LOCAL_CONTAINER = 'app';
  * expected to serialise across processes.
  */
 export function createLocalRuntime(opts: LocalRuntimeOptions): RuntimeDriver {
+  const layout = layoutOf(opts.dataDir);
+  const log = opts.log ?? (() => {});
+  const withAppLock = appLocks();
   const ctx: RolloutContext = {
-    layout: layoutOf(opts.dataDir),
-    log: opts.log ?? (() => {}),
+    layout,
+    log,
+    sandbox: startSandbox(layout.stateDir, { ...DEFAULT_SANDBOX_SETTINGS, ...opts.sandbox }, opts.warn ?? log),
+    watchIntervalMs: opts.watchIntervalMs ?? 5000,
+    watches: new Map(),
+    onLimitHit: (appName, deploymentId, hit) =>
+      void withAppLock(appName, async () => {
+        const state = await readState(ctx.layout, appName);
+        if (state?.deploymentId !== deploymentId) return;
+        const message = `stopped: ${hit.message}`;
+        log('runtime: instance stopped at a limit', { appName, deploymentId, limit: hit.kind });
+        await retire(ctx, appName, state);
+        await removeState(ctx.layout, appName);
+        await opts.onInstanceFailed?.({ appName, deploymentId, reason: 'limit_exceeded', message });
+      }).catch((err: unknown) => log('runtime: stopping an instance at its limit failed', { appName, deploymentId, error: String(err) })),
     source: opts.source,
     healthTimeoutMs: opts.healthTimeoutMs ?? 30_000,
     logMaxBytes: opts.logMaxBytes ?? DEFAULT_LOG_MAX_BYTES,
     logKeepPerApp: opts.logKeepPerApp ?? DEFAULT_LOG_KEEP_PER_APP,
   };
-  const withAppLock = appLocks();
   // async throughout, so that invalid input rejects instead of throwing synchronously.
   const rollout: RuntimeDriver['rollout'] = async (d, onPhase) => {
     assertDeployment(d);
@@ -114,6 +138,19 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): RuntimeDriver {
       return followEntries(!existsSync(file) && existsSync(legacy) ? legacy : file, q);
     },
   };
+}
+
+/** Probes the host once, saying at once (not at the first deploy) when isolation is weak. */
+function startSandbox(stateDir: string, settings: SandboxSettings, warn: (msg: string, fields?: object) => void): Promise<Sandbox> {
+  const sandbox = createSandbox(stateDir, settings);
+  void sandbox.then(
+    (s) => {
+      if (s.decision.warning) warn(`runtime: ${s.decision.warning}`, { sandbox: s.decision.mode });
+      else if (!s.cgroups) warn('runtime: no writable cgroups: app memory, process and cpu limits are not enforced', { sandbox: s.decision.mode });
+    },
+    (err: unknown) => warn('runtime: sandbox setup failed', { error: String(err) }),
+  );
+  return sandbox;
 }
 
 function assertDeployment(d: RuntimeDeployment): void {

@@ -11,7 +11,11 @@ export type RolloutFailureReason =
   | 'archive_refused'
   | 'crashed_on_start'
   | 'health_check_failed'
-  | 'timeout';
+  | 'timeout'
+  /** Stopped at a resource limit (memory, processes, disk) of its sandbox. */
+  | 'limit_exceeded'
+  /** The host cannot sandbox apps and policy forbids running them unsandboxed. */
+  | 'sandbox_unavailable';
 
 export class RolloutError extends Error {
   constructor(

@@ -4,12 +4,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { probe, isHealthyStatus } from './health';
 import { appDirOf, type Layout } from './layout';
 import { children, isSameProcess, procStat, stopGroup } from './process';
+import { removeCgroup } from './sandbox/cgroups';
+import type { Sandbox } from './sandbox/sandbox';
+import type { LimitHit } from './sandbox/watchdog';
 import type { TInstanceState } from './state';
 
-/** What the driver's parts share: where things live and how it logs. */
+/** What the driver's parts share: where things live, how it logs, how apps are isolated. */
 export interface RuntimeContext {
   layout: Layout;
   log: (msg: string, fields?: object) => void;
+  sandbox: Promise<Sandbox>;
+  /** How often a running instance's limits (cgroup counters, disk use) are checked. */
+  watchIntervalMs: number;
+  /** Stops the limit watch of each watched instance, by deployment id. */
+  watches: Map<string, () => void>;
+  /** A current instance hit a limit: the driver stops it and reports (under the app's lock). */
+  onLimitHit: (appName: string, deploymentId: string, hit: LimitHit) => void;
 }
 
 /** Whether the recorded instance is still our process and answers HTTP. */
@@ -21,10 +31,11 @@ export async function isServing(state: TInstanceState): Promise<boolean> {
  * Stops the process group led by `pid`. A pid now held by another process (reuse) is left
  * alone: Linux never hands out a number still in use as a group id, so our group is gone.
  */
-export async function stopInstance(ctx: RuntimeContext, pid: number, procStart?: string | null): Promise<void> {
+export async function stopInstance(ctx: RuntimeContext, pid: number, procStart?: string | null, cgroups: string[] = []): Promise<void> {
   const stat = await procStat(pid);
   if (stat && procStart && stat.start !== procStart) {
     ctx.log('runtime: pid reused, nothing to stop', { pid });
+    await dropCgroup(ctx, cgroups);
     return;
   }
   const child = children.get(pid);
@@ -33,11 +44,27 @@ export async function stopInstance(ctx: RuntimeContext, pid: number, procStart?:
   if (outcome !== 'terminated') ctx.log(`runtime: process group ${outcome} after SIGTERM`, { pid });
   // Wait until Node has reaped it, so not even a zombie is left.
   if (child) await Promise.race([child.exited, sleep(2000)]);
+  // Whatever left the process group (setsid) is still in the cgroup: killed with it.
+  await dropCgroup(ctx, cgroups);
+}
+
+/** Kills what is left in an instance's cgroups and removes them; trouble is logged. */
+export async function dropCgroup(ctx: RuntimeContext, cgroups: string[]): Promise<void> {
+  if (cgroups.length === 0) return;
+  const trouble = await removeCgroup(cgroups);
+  if (trouble) ctx.log('runtime: could not remove an instance cgroup', { trouble });
+}
+
+/** Stops watching the limits of `deploymentId`'s instance. */
+export function unwatch(ctx: RuntimeContext, deploymentId: string): void {
+  ctx.watches.get(deploymentId)?.();
+  ctx.watches.delete(deploymentId);
 }
 
 /** Stops an instance and deletes its unpacked tree; its log file stays for `logs`. */
 export async function retire(ctx: RuntimeContext, appName: string, state: TInstanceState): Promise<void> {
-  await stopInstance(ctx, state.pid, state.procStart);
+  unwatch(ctx, state.deploymentId);
+  await stopInstance(ctx, state.pid, state.procStart, state.cgroups);
   await removeTree(ctx, appName, state.deploymentId);
 }
 

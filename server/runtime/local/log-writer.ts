@@ -27,14 +27,14 @@ const maxBytes = Math.max(4096, Number(maxArg) || 0);
 const FLUSH_MS = 250;
 const MAX_LINE = 16 * 1024;
 for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => {});
-let fd = fs.openSync(logFile, 'a', 0o640);
+let fd = fs.openSync(logFile, 'a', 0o600);
 let size = fs.fstatSync(fd).size;
 function append(tag, text) {
   const rec = Buffer.from(new Date().toISOString() + ' ' + tag + ' ' + text + '\n');
   if (size > 0 && size + rec.length > maxBytes) {
     fs.closeSync(fd);
     try { fs.renameSync(logFile, logFile + '.1'); } catch {}
-    fd = fs.openSync(logFile, 'a', 0o640);
+    fd = fs.openSync(logFile, 'a', 0o600);
     size = 0;
   }
   fs.writeSync(fd, rec);

@@ -4,6 +4,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { PreparedInstance } from './sandbox/sandbox';
 
 /** A process group we started and still hold a handle on. */
 export interface Spawned {
@@ -36,6 +37,8 @@ export interface SpawnOptions {
   logMaxBytes: number;
   /** Fallback HOME for npm's cache and logs when the control plane has none. */
   home: string;
+  /** The app's sandbox (uid, cgroups, bwrap); null runs it as the control plane's user. */
+  prepared: PreparedInstance | null;
 }
 
 /**
@@ -58,9 +61,11 @@ export async function spawnApp(opts: SpawnOptions): Promise<Spawned> {
   const logged = new Promise<void>((resolve) => writer.once('exit', () => resolve()));
   const [stdout, stderr] = [writer.stdio[3] as Socket, writer.stdio[4] as Socket];
   const npm = npmCommand();
+  const command = [npm.file, ...npm.args, 'start'];
+  const { argv, env } = opts.prepared ? opts.prepared.wrap(command, appEnv(opts)) : { argv: command, env: appEnv(opts) };
   let child: ChildProcess;
   try {
-    child = spawn(npm.file, [...npm.args, 'start'], { cwd: opts.cwd, detached: true, stdio: ['ignore', stdout, stderr], env: appEnv(opts) });
+    child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, detached: true, stdio: ['ignore', stdout, stderr], env: env as NodeJS.ProcessEnv });
     await spawned(child);
   } finally {
     // Only the two processes keep the sockets: the writer sees the end when the app's side closes.
@@ -88,13 +93,13 @@ async function spawned(child: ChildProcess): Promise<void> {
   child.on('error', () => {});
 }
 
-function appEnv(opts: SpawnOptions): NodeJS.ProcessEnv {
+function appEnv(opts: SpawnOptions): Record<string, string> {
   // Pass-through of the machine's PATH and HOME, not configuration: nothing else of the
   // control plane's environment (secrets included) reaches the app.
   const nodeDir = path.dirname(process.execPath);
   return {
     PATH: `${nodeDir}${path.delimiter}${process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'}`,
-    HOME: process.env.HOME ?? opts.home,
+    HOME: opts.prepared?.home ?? process.env.HOME ?? opts.home,
     NODE_ENV: 'production',
     PORT: String(opts.port),
     npm_config_update_notifier: 'false',

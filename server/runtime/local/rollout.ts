@@ -14,12 +14,14 @@ import {
 } from '../port';
 import { fetchToFile } from './fetch';
 import { waitHealthy } from './health';
-import { isServing, removeTreesBut, retire, stopInstance, type RuntimeContext } from './instances';
+import { dropCgroup, isServing, removeTreesBut, retire, stopInstance, unwatch, type RuntimeContext } from './instances';
 import { appDirOf, appLogsDirOf, logFileOf, urlOf } from './layout';
 import { ensureLogWriter } from './log-writer';
 import { outputTail, pruneAppLogs } from './logs';
 import { freePort } from './ports';
-import { spawnApp, type Spawned } from './process';
+import { spawnApp, stopGroup, type Spawned } from './process';
+import { killCgroup } from './sandbox/cgroups';
+import { limitHit, watchLimits, type LimitHit, type WatchedLimits } from './sandbox/watchdog';
 import { readState, removeState, writeState, type TInstanceState } from './state';
 import { resolveStartCommand } from '../start-command';
 
@@ -58,6 +60,7 @@ export async function runRollout(ctx: RolloutContext, d: RuntimeDeployment, onPh
     if (await isServing(previous)) {
       // A retried job, or restore() finding it alive: re-adopt rather than start a twin.
       const message = `already running as pid ${previous.pid} on port ${previous.port}`;
+      if (!ctx.watches.has(d.deploymentId)) await watchAdopted(ctx, d, previous);
       await onPhase({ phase: 'health', message, durationMs: elapsed(t0) });
       return { url: urlOf(previous.port), cleanup: nothingToClean };
     }
@@ -83,6 +86,10 @@ class Attempt {
   readonly archive: string;
   readonly logFile: string;
   #started: Spawned | null = null;
+  #cgroups: string[] = [];
+  #limits: WatchedLimits | null = null;
+  /** A limit the instance hit before it became current (it was killed for it). */
+  #hit: LimitHit | null = null;
   #committed = false;
   #pruned: Promise<void> = Promise.resolve();
 
@@ -98,6 +105,8 @@ class Attempt {
 
   async run(previous: TInstanceState | null): Promise<LocalRolloutResult> {
     const { ctx, d } = this;
+    const refusal = (await ctx.sandbox).decision.refusal;
+    if (refusal) throw new RolloutError('sandbox_unavailable', refusal);
     const fetched = await this.#phase('fetch', async () => {
       const r = await fetchToFile(ctx.source, d.storageKey, this.archive);
       return [r, `fetched ${r.bytes} bytes`];
@@ -110,7 +119,7 @@ class Attempt {
     });
     await this.#phase('unpack', async () => {
       await rm(this.dir, { recursive: true, force: true }); // leftovers of an interrupted attempt
-      const r = await safeExtract(createReadStream(this.archive), this.dir, { maxBytes: d.maxUnpackedBytes });
+      const r = await safeExtract(createReadStream(this.archive), this.dir);
       await rm(this.archive, { force: true });
       return [r, `unpacked ${r.files} files, ${r.bytes} bytes`];
     });
@@ -136,7 +145,9 @@ class Attempt {
     if (this.#committed) return;
     try {
       await this.#pruned; // done under the app's lock, like everything this attempt does
-      if (this.#started) await stopInstance(this.ctx, this.#started.pid, this.#started.procStart);
+      unwatch(this.ctx, this.d.deploymentId);
+      if (this.#started) await stopInstance(this.ctx, this.#started.pid, this.#started.procStart, this.#cgroups);
+      else await dropCgroup(this.ctx, this.#cgroups);
       await rm(this.dir, { recursive: true, force: true });
     } catch (err) {
       this.ctx.log('runtime: cleanup after a failed rollout failed', { deploymentId: this.d.deploymentId, error: String(err) });
@@ -149,11 +160,25 @@ class Attempt {
     const logsDir = appLogsDirOf(ctx.layout, this.d.appName);
     await mkdir(logsDir, { recursive: true });
     const logWriter = await ensureLogWriter(ctx.layout.binDir);
-    const app = await spawnApp({ cwd: this.dir, port, logFile: this.logFile, logWriter, logMaxBytes: ctx.logMaxBytes, home: ctx.layout.appsDir });
+    const sandbox = await ctx.sandbox;
+    const appsDir = ctx.layout.appsDir;
+    const above = [path.dirname(path.dirname(appsDir)), path.dirname(appsDir), appsDir, path.join(appsDir, this.d.appName)];
+    const prepared = await sandbox.prepare(this.d.appName, this.d.deploymentId, this.dir, above);
+    this.#cgroups = prepared.cgroups;
+    const app = await spawnApp({ cwd: this.dir, port, logFile: this.logFile, logWriter, logMaxBytes: ctx.logMaxBytes, home: appsDir, prepared });
     this.#started = app;
+    this.#limits = prepared.limits;
+    watch(ctx, this.d, prepared.limits, (hit) => {
+      if (this.#committed) return false;
+      // Not current yet: the rollout fails with the hit (see #health), nothing else to tell.
+      this.#hit = hit;
+      void (prepared.cgroups.length ? killCgroup(prepared.cgroups) : stopGroup(app.pid, { graceMs: 0 }));
+      return true;
+    });
     // Housekeeping, not on the way to a healthy app: it runs while the app boots.
     this.#pruned = this.#pruneLogs();
-    return [app, `npm start (${command}) as pid ${app.pid} with PORT=${port}`];
+    const as = prepared.uid === null ? '' : ` uid ${prepared.uid}`;
+    return [app, `npm start (${command}) as pid ${app.pid}${as} (sandbox: ${sandbox.decision.mode}) with PORT=${port}`];
   }
 
   async #health(app: Spawned, port: number): Promise<[null, string]> {
@@ -163,6 +188,8 @@ class Attempt {
     // An app that exited has said its last words; the writer may still be writing them down.
     if (outcome.kind === 'exited') await Promise.race([app.logged, sleep(LAST_WORDS_MS)]);
     const lines = await outputTail(this.logFile, OUTPUT_TAIL_LINES);
+    const hit = outcome.kind === 'exited' && this.#limits ? (this.#hit ?? (await limitHit(this.#limits).catch(() => null))) : null;
+    if (hit) throw new RolloutError('limit_exceeded', `the app was stopped: ${hit.message}`, lines);
     if (outcome.kind === 'exited') {
       const how = outcome.signal ? `signal ${outcome.signal}` : `code ${outcome.code}`;
       throw new RolloutError('crashed_on_start', `the app exited (${how}) before answering HTTP`, lines);
@@ -185,12 +212,14 @@ class Attempt {
       storageKey: d.storageKey,
       startedAt: new Date().toISOString(),
       procStart: app.procStart,
+      cgroups: this.#cgroups,
     });
     this.#committed = true;
     if (!previous) return [null, `serving at ${urlOf(port)}`];
     // Committed: failing to stop the old one must not fail the rollout that replaced it. Its
     // tree is deleted later (cleanup): only the process has to be gone before we report.
-    await stopInstance(ctx, previous.pid, previous.procStart).catch((err: unknown) =>
+    unwatch(ctx, previous.deploymentId);
+    await stopInstance(ctx, previous.pid, previous.procStart, previous.cgroups).catch((err: unknown) =>
       ctx.log('runtime: could not stop previous instance', { appName: d.appName, error: String(err) }),
     );
     return [null, `serving at ${urlOf(port)}, replaced ${previous.deploymentId} (pid ${previous.pid})`];
@@ -212,6 +241,26 @@ class Attempt {
     await this.onPhase({ phase, message, durationMs: elapsed(t0) });
     return value;
   }
+}
+
+/**
+ * Watches an instance's limits. On a hit, `beforeCommit` handles it while the instance is
+ * not current yet (returns true); after that the driver stops the instance and reports it.
+ */
+function watch(ctx: RolloutContext, d: RuntimeDeployment, limits: WatchedLimits, beforeCommit: (hit: LimitHit) => boolean): void {
+  unwatch(ctx, d.deploymentId);
+  const stop = watchLimits(limits, ctx.watchIntervalMs, (hit) => {
+    ctx.watches.delete(d.deploymentId);
+    if (!beforeCommit(hit)) ctx.onLimitHit(d.appName, d.deploymentId, hit);
+  });
+  ctx.watches.set(d.deploymentId, stop);
+}
+
+/** Resumes watching an instance re-adopted after a restart, with today's limits. */
+async function watchAdopted(ctx: RolloutContext, d: RuntimeDeployment, state: TInstanceState): Promise<void> {
+  const { settings } = await ctx.sandbox;
+  const limits = { cgroups: state.cgroups ?? [], appDir: appDirOf(ctx.layout, d.appName, d.deploymentId), memoryBytes: settings.memoryBytes, pids: settings.pids, diskBytes: settings.diskBytes };
+  watch(ctx, d, limits, () => false);
 }
 
 async function startCommand(dir: string): Promise<string> {

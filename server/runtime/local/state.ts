@@ -14,6 +14,8 @@ export const ZInstanceState = z.object({
   startedAt: z.string(),
   /** Kernel start time of `pid` (from /proc), to tell our process from a reused pid. */
   procStart: z.string().nullable().optional(),
+  /** The instance's cgroup dirs, removed when it stops. */
+  cgroups: z.array(z.string()).optional(),
 });
 export type TInstanceState = z.infer<typeof ZInstanceState>;
 

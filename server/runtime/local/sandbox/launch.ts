@@ -1,0 +1,98 @@
+import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import type { SandboxMode } from './mode';
+
+/** Where the app's own directory appears inside the sandbox. */
+export const SANDBOX_APP_DIR = '/app';
+
+export interface LaunchSpec {
+  mode: SandboxMode;
+  bwrap: string | null;
+  setpriv: string | null;
+  prlimit: string | null;
+  /** The app's own uid (and gid), in the uid modes. */
+  uid: number | null;
+  /** The app's directory on the host: its only writable place. */
+  appDir: string;
+  /** cgroup.procs files the wrapper joins before anything of the app runs. */
+  cgroupProcs: string[];
+  nofile: number;
+  /** RLIMIT_FSIZE: no single file beyond the disk limit, whatever the watchdog's pace. */
+  fsizeBytes: number;
+  /** RLIMIT_NPROC for the app's uid (its own, so this counts only its processes). */
+  nproc: number;
+  tmpBytes: number;
+  env: Record<string, string>;
+  /** The app's command as it runs inside: node and npm's CLI. */
+  command: string[];
+}
+
+/**
+ * System paths the app may read: /usr (where bin, lib and sbin live on merged-/usr systems,
+ * else bound one by one) and /etc (resolver, certificates, passwd). Nothing else of the host.
+ */
+function systemMounts(): string[] {
+  const args = ['--ro-bind', '/usr', '/usr', '--ro-bind', '/etc', '/etc'];
+  for (const top of ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']) {
+    if (!existsSync(top)) continue;
+    if (lstatSync(top).isSymbolicLink()) args.push('--symlink', readlinkSync(top), top);
+    else args.push('--ro-bind', top, top);
+  }
+  return args;
+}
+
+/** The node installation (bin/node's parent's parent), when it is not under /usr already. */
+function nodeMounts(): string[] {
+  const root = path.dirname(path.dirname(realpathSync(process.execPath)));
+  return root === '/usr' || root.startsWith('/usr/') ? [] : ['--ro-bind', root, root];
+}
+
+/** The uid drop: real, effective and saved ids, no groups, no capabilities, no way back. */
+function setprivArgs(spec: LaunchSpec): string[] {
+  const uid = String(spec.uid);
+  return [spec.setpriv!, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all', '--'];
+}
+
+/**
+ * As root, bwrap runs privileged and without a user namespace (so no uid inside maps to host
+ * root), builds the mounts, then setpriv drops to the app's uid before the app's first
+ * instruction. Not root, bwrap makes a user namespace of our one uid and forbids nesting.
+ */
+function bwrapArgs(spec: LaunchSpec): string[] {
+  const env = Object.entries(spec.env).flatMap(([k, v]) => ['--setenv', k, v]);
+  const userns = spec.uid === null ? ['--unshare-user', '--disable-userns'] : [];
+  return [
+    spec.bwrap!,
+    ...userns,
+    '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
+    '--hostname', 'app',
+    ...systemMounts(),
+    ...nodeMounts(),
+    '--proc', '/proc',
+    '--dev', '/dev',
+    '--perms', '1777', '--size', String(spec.tmpBytes), '--tmpfs', '/tmp',
+    '--bind', spec.appDir, SANDBOX_APP_DIR,
+    '--chdir', SANDBOX_APP_DIR,
+    '--clearenv', ...env,
+    '--',
+    ...(spec.uid === null ? [] : setprivArgs(spec)),
+    ...spec.command,
+  ];
+}
+
+// Joins the groups first, so nothing of the app ever runs outside its limits, then execs the
+// rest in place: the pid we spawned stays the group leader (and its exit the app's).
+const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+
+/** argv (with its env) that runs `spec.command` as the mode says. */
+export function launchArgv(spec: LaunchSpec): { argv: string[]; env: Record<string, string> } {
+  if (spec.mode === 'none') return { argv: spec.command, env: spec.env };
+  const inner = spec.mode === 'uid' ? [...setprivArgs(spec), ...spec.command] : bwrapArgs(spec);
+  const limits = [`--nofile=${spec.nofile}:${spec.nofile}`, `--fsize=${spec.fsizeBytes}:${spec.fsizeBytes}`];
+  // Its own uid: RLIMIT_NPROC then counts only its processes (a second fork-bomb bound).
+  if (spec.uid !== null) limits.push(`--nproc=${spec.nproc}:${spec.nproc}`);
+  const argv = [spec.prlimit!, ...limits, '--', ...inner];
+  const joined = spec.cgroupProcs.length ? ['/bin/sh', '-c', JOIN_CGROUPS, 'aether-join', ...spec.cgroupProcs, '--', ...argv] : argv;
+  // bwrap sets the app's env itself; the wrappers before it get only PATH.
+  return { argv: joined, env: spec.mode === 'uid' ? spec.env : { PATH: '/usr/bin:/bin' } };
+}

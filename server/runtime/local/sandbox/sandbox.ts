@@ -1,0 +1,96 @@
+import { chmod } from 'node:fs/promises';
+import { createInstanceCgroup, detectCgroups, procsFilesOf, type CgroupHost } from './cgroups';
+import { chownTree } from './chown-tree';
+import { launchArgv, SANDBOX_APP_DIR } from './launch';
+import { decideSandbox, type SandboxDecision } from './mode';
+import { findExecutable, probeSandbox } from './probe';
+import { createUidAllocator, type UidRange } from './uids';
+import type { WatchedLimits } from './watchdog';
+
+/** Per-instance limits and policy; see AETHER_APP_* in server/env.ts. */
+export interface SandboxSettings {
+  uidRange: UidRange;
+  memoryBytes: number;
+  pids: number;
+  nofile: number;
+  cpu: number;
+  diskBytes: number;
+  /** Size of the app's private /tmp (tmpfs, in memory: also charged to its memory limit). */
+  tmpBytes: number;
+  production: boolean;
+  unsafeSharedUser: boolean;
+}
+
+export const DEFAULT_SANDBOX_SETTINGS: SandboxSettings = {
+  uidRange: { low: 100_000, high: 165_535 },
+  memoryBytes: 512 * 1024 ** 2,
+  pids: 256,
+  nofile: 4096,
+  cpu: 1,
+  diskBytes: 1024 ** 3,
+  tmpBytes: 64 * 1024 ** 2,
+  production: false,
+  unsafeSharedUser: false,
+};
+
+/** An instance ready to spawn: how to wrap its command, and what to undo when it stops. */
+export interface PreparedInstance {
+  uid: number | null;
+  cgroups: string[];
+  /** HOME and the app dir as the app sees them. */
+  home: string | null;
+  wrap(command: string[], env: Record<string, string>): { argv: string[]; env: Record<string, string> };
+  limits: WatchedLimits;
+}
+
+export interface Sandbox {
+  decision: SandboxDecision;
+  cgroups: CgroupHost | null;
+  settings: SandboxSettings;
+  /**
+   * Gives `dir` (unpacked, not yet running) to the app: its uid, its cgroups. `traversable`
+   * are the dirs above it that a uid-only app (no bwrap to bind it) must be able to pass.
+   */
+  prepare(appName: string, deploymentId: string, dir: string, traversable: string[]): Promise<PreparedInstance>;
+}
+
+export async function createSandbox(stateDir: string, settings: SandboxSettings): Promise<Sandbox> {
+  const decision = decideSandbox(probeSandbox(settings.uidRange.low), settings);
+  const rootMode = decision.mode === 'bwrap-uid' || decision.mode === 'uid';
+  // Only root can make groups here (no delegation on these machines): rlimits otherwise.
+  const cgroups = rootMode ? await detectCgroups() : null;
+  const uids = createUidAllocator(stateDir, settings.uidRange);
+  const tools = { bwrap: findExecutable('bwrap'), setpriv: findExecutable('setpriv'), prlimit: findExecutable('prlimit') };
+
+  async function prepare(appName: string, deploymentId: string, dir: string, traversable: string[]): Promise<PreparedInstance> {
+    const uid = rootMode ? await uids.uidOf(appName) : null;
+    if (uid !== null) await chownTree(dir, uid, uid);
+    if (decision.mode === 'uid') for (const d of traversable) await chmod(d, 0o711);
+    const groups = cgroups ? await createInstanceCgroup(cgroups, `${appName}_${deploymentId}`, settings) : [];
+    const sandboxed = decision.mode === 'bwrap-uid' || decision.mode === 'bwrap';
+    return {
+      uid,
+      cgroups: groups,
+      home: sandboxed ? '/tmp' : null,
+      wrap: (command, env) =>
+        launchArgv({
+          mode: decision.mode,
+          ...tools,
+          uid,
+          appDir: dir,
+          cgroupProcs: procsFilesOf(groups),
+          nofile: settings.nofile,
+          fsizeBytes: settings.diskBytes,
+          nproc: settings.pids,
+          tmpBytes: settings.tmpBytes,
+          env,
+          command,
+        }),
+      limits: { cgroups: groups, appDir: dir, memoryBytes: settings.memoryBytes, pids: settings.pids, diskBytes: settings.diskBytes },
+    };
+  }
+
+  return { decision, cgroups, settings, prepare };
+}
+
+export { SANDBOX_APP_DIR };
