@@ -53,7 +53,8 @@ describe.each(['fs', 's3'] as const)('quotas on the %s store', (storage) => {
       vi.stubEnv('AWS_SECRET_ACCESS_KEY', s3.credentials.secretAccessKey);
       bucket = new S3Client({ endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials, forcePathStyle: true });
     }
-    plane = await startTestPlane('postgres', { ...s3?.env });
+    // Remote hashing on: S3 computes no sha256, so that is how its verification sees wrong bytes.
+    plane = await startTestPlane('postgres', { ...s3?.env, AETHER_VERIFY_REMOTE_HASH: 'true' });
     plane.startWorkers();
   });
   afterAll(async () => {
@@ -213,6 +214,48 @@ describe.each(['fs', 's3'] as const)('quotas on the %s store', (storage) => {
     expect(await storedBytes('wrong-size')).toBe(0);
     expect((await rowsOf(app.id)).map((r) => [r.status, r.failureReason])).toEqual([['failed', 'size_mismatch']]);
     expect((await plane.caller('reader').apps.limits({ app_name: 'wrong-size' })).usage).toEqual({ artifacts: 0, bytes: 0 });
+  });
+
+  it('deletes the object of an upload whose verification fails at once, and the row stops counting', async () => {
+    const app = await appWith('unsigned', { max_artifacts: 1 });
+    const s = await stageUpload(plane, 'unsigned', fixedSizeArtifact('signed by nobody'));
+    // A signature by no key of the app: verification refuses it.
+    await callOk(plane, 'trpc', { op: 'complete', input: { app_name: 'unsigned', digest: s.digest, size_bytes: s.sizeBytes, signature: 'ab'.repeat(64) } });
+    const settled = await plane.caller('reader').artifacts.wait({ app_name: 'unsigned', digest: s.digest, timeout_ms: 15_000 });
+    expect({ status: settled.status, failure_reason: settled.failure_reason }).toEqual({ status: 'failed', failure_reason: 'signature_invalid' });
+    expect(await plane.services.storage.head(artifactStorageKey('unsigned', s.digest))).toBeNull();
+    expect(await storedBytes('unsigned')).toBe(0);
+    expect((await plane.caller('reader').apps.limits({ app_name: 'unsigned' })).usage).toEqual({ artifacts: 0, bytes: 0 });
+    expect((await rowsOf(app.id)).map((r) => r.status)).toEqual(['failed']);
+  });
+
+  it('deletes a multipart upload whose assembled bytes are not the digest, at complete (fs) or at verification (S3)', async () => {
+    const app = await appWith('mp-wrong', { max_artifacts: 1 });
+    const bytes = randomBytes(64 * 1024);
+    const digest = sha256(bytes);
+    const init = await callOk<{ upload_id: string; presigned: { parts: Array<{ url: string; headers: Record<string, string> }> } }>(plane, 'rest', {
+      op: 'multipartInit',
+      input: { app_name: 'mp-wrong', digest, size_bytes: bytes.length, part_size_bytes: bytes.length, presign_part_numbers: [1] },
+    });
+    const part = init.presigned.parts[0]!;
+    const res = await fetch(part.url, { method: 'PUT', headers: part.headers, body: new Uint8Array(randomBytes(bytes.length)) });
+    expect(res.status).toBe(200);
+    const complete = await callFace(plane, 'rest', {
+      op: 'multipartComplete',
+      input: { app_name: 'mp-wrong', digest, upload_id: init.upload_id, size_bytes: bytes.length, parts: [{ part_number: 1, etag: res.headers.get('etag')! }] },
+    });
+    if (storage === 'fs') {
+      expect(envelope(complete)).toEqual({ status: 400, code: 'digest_mismatch', message: 'assembled bytes do not match the sha256 declared at create' });
+      expect(await readdir(path.join(plane.dataDir, 'objects', '.multipart')).catch(() => [])).toEqual([]);
+      expect((await rowsOf(app.id)).map((r) => [r.status, r.failureReason, r.multipartUploadId])).toEqual([['failed', 'digest_mismatch', null]]);
+    } else {
+      expect(complete.status).toBe(200);
+      const settled = await plane.caller('reader').artifacts.wait({ app_name: 'mp-wrong', digest, timeout_ms: 15_000 });
+      expect(settled.failure_reason).toBe('digest_mismatch_remote_hash');
+    }
+    expect(await plane.services.storage.head(artifactStorageKey('mp-wrong', digest))).toBeNull();
+    expect(await storedBytes('mp-wrong')).toBe(0);
+    expect((await plane.caller('reader').apps.limits({ app_name: 'mp-wrong' })).usage).toEqual({ artifacts: 0, bytes: 0 });
   });
 
   it('binds each multipart part to the layout declared at init; a part beyond it gets no URL', async () => {
