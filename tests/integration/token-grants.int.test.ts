@@ -2,10 +2,17 @@
  * A refreshed token stays inside the grant it came from: same expiry, and revoking the token
  * an admin handed out ends every token refreshed from it, at once, over real HTTP.
  */
-import { eq } from 'drizzle-orm';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDb, type DbOptions } from '../../db/client';
 import { apiTokens } from '../../db/schema';
+import { hashToken } from '../../server/auth/tokens';
+import { issueApiToken, lockGrant, revokeGrantOf } from '../../server/services/tokens/tokens.service';
 import { DB_KINDS, startTestPlane, type TestPlane } from '../support/harness';
+import { createScratchDatabase } from '../support/pg';
 
 interface Refreshed {
   token: string;
@@ -40,11 +47,7 @@ describe.each(DB_KINDS)('token grants on %s', (kind) => {
     return { status: res.status, code: body.error?.data?.code ?? null };
   };
   const row = async (id: string) => (await plane.services.db.select().from(apiTokens).where(eq(apiTokens.id, id)))[0]!;
-  const rowOf = async (token: string) => {
-    const all = await plane.services.db.select().from(apiTokens);
-    const { hashToken } = await import('../../server/auth/tokens');
-    return all.find((r) => r.tokenHash === hashToken(token))!;
-  };
+  const rowOf = async (token: string) => (await plane.services.db.select().from(apiTokens).where(eq(apiTokens.tokenHash, hashToken(token))))[0]!;
   /** A 1-day deployer token, as an admin creates it in the portal. */
   const dayToken = () => tokens().create({ name: `ci-${Math.random().toString(36).slice(2)}`, role: 'deployer', expires_in_days: 1 });
 
@@ -105,7 +108,6 @@ describe.each(DB_KINDS)('token grants on %s', (kind) => {
   // A refresh that has inserted its token but not committed yet, then a revocation: the
   // revocation must wait for it and take the new token too. PGlite has one connection.
   it.skipIf(kind === 'pglite')('a revocation that races an uncommitted refresh still ends the refreshed token', async () => {
-    const { issueApiToken, lockGrant, revokeGrantOf } = await import('../../server/services/tokens/tokens.service');
     const original = await dayToken();
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
@@ -126,5 +128,43 @@ describe.each(DB_KINDS)('token grants on %s', (kind) => {
     const child = await refreshing;
     await revoking;
     expect(await whoami(child.token)).toEqual({ status: 401, code: 'unauthorized' });
+  });
+});
+
+describe.each(DB_KINDS)('the token grants migration on %s', (kind) => {
+  const MIGRATIONS = path.resolve(import.meta.dirname, '../../db/migrations');
+
+  /** The committed migrations up to (not including) the one tagged `tag`, in a temp dir. */
+  async function migrationsBefore(tag: string, into: string): Promise<string> {
+    const journal = JSON.parse(await readFile(path.join(MIGRATIONS, 'meta/_journal.json'), 'utf8')) as { entries: { tag: string }[] };
+    const cut = journal.entries.findIndex((e) => e.tag === tag);
+    expect(cut).toBeGreaterThan(0);
+    const dir = path.join(into, 'migrations');
+    await mkdir(path.join(dir, 'meta'), { recursive: true });
+    for (const e of journal.entries.slice(0, cut)) await cp(path.join(MIGRATIONS, `${e.tag}.sql`), path.join(dir, `${e.tag}.sql`));
+    await writeFile(path.join(dir, 'meta/_journal.json'), JSON.stringify({ ...journal, entries: journal.entries.slice(0, cut) }));
+    return dir;
+  }
+
+  it('makes every existing token its own grant', async () => {
+    const work = await mkdtemp(path.join(os.tmpdir(), 'aether-grants-migration-'));
+    const scratch = kind === 'postgres' ? await createScratchDatabase() : null;
+    const opts: DbOptions = { dataDir: work, ...(scratch ? { databaseUrl: scratch.url } : {}) };
+    try {
+      const before = await openDb({ ...opts, migrationsDir: await migrationsBefore('0003_token_grants', work) });
+      await before.migrate();
+      await before.db.execute(sql`insert into api_tokens (token_hash, hint, name, role) values ('h1', 'aaaa', 'old-1', 'reader'), ('h2', 'bbbb', 'old-2', 'admin')`);
+      await before.close();
+
+      const after = await openDb(opts);
+      await after.migrate();
+      const rows = await after.db.select().from(apiTokens);
+      expect(rows.map((r) => r.name).sort()).toEqual(['old-1', 'old-2']);
+      for (const r of rows) expect(r).toMatchObject({ grantId: r.id, parentId: null });
+      await after.close();
+    } finally {
+      await scratch?.drop();
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });
