@@ -50,6 +50,7 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
           log: runtimeLog,
           warn: (msg, fields) => log.warn(msg, fields as Record<string, unknown>),
           sandbox: sandboxSettingsOf(env),
+          watchIntervalMs: env.AETHER_APP_LIMIT_CHECK_MS,
           onInstanceFailed: (f) => recordInstanceFailure(services, f),
         });
 

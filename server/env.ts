@@ -75,28 +75,18 @@ const ZEnv = z
       .string()
       .regex(/^\d+-\d+$/)
       .default('100000-165535')
-      .refine((v) => { const [lo, hi] = v.split('-').map(Number); return lo! >= 1000 && lo! <= hi!; }, 'want <low>-<high>, low >= 1000'),
+      .refine((v) => {
+        const [lo, hi] = v.split('-').map(Number) as [number, number];
+        return lo >= 1000 && lo <= hi;
+      }, 'want <low>-<high>, low >= 1000'),
     /** Local runtime limits per app instance (cgroups where available; the disk one by a watchdog). */
     AETHER_APP_MEMORY_LIMIT_BYTES: z.coerce.number().int().min(16 * 1024 ** 2).default(512 * 1024 ** 2),
     AETHER_APP_PIDS_LIMIT: z.coerce.number().int().min(8).default(256),
     AETHER_APP_NOFILE_LIMIT: z.coerce.number().int().min(64).default(4096),
     AETHER_APP_CPU_LIMIT: z.coerce.number().min(0.01).default(1),
     AETHER_APP_DISK_LIMIT_BYTES: z.coerce.number().int().min(1024 ** 2).default(1024 ** 3),
-    /** Lets a production control plane run apps unsandboxed, as its own user, when no sandbox is possible. */
-    AETHER_UNSAFE_SHARED_USER: bool.default(false),
-    NODE_ENV: z.string().optional(),
-    /** Local runtime, control plane as root: host uids (and gids) handed to apps, one per app. */
-    AETHER_APP_UID_RANGE: z
-      .string()
-      .regex(/^\d+-\d+$/)
-      .default('100000-165535')
-      .refine((v) => { const [lo, hi] = v.split('-').map(Number); return lo! >= 1000 && lo! <= hi!; }, 'want <low>-<high>, low >= 1000'),
-    /** Local runtime limits per app instance (cgroups where available; the disk one by a watchdog). */
-    AETHER_APP_MEMORY_LIMIT_BYTES: z.coerce.number().int().min(16 * 1024 ** 2).default(512 * 1024 ** 2),
-    AETHER_APP_PIDS_LIMIT: z.coerce.number().int().min(8).default(256),
-    AETHER_APP_NOFILE_LIMIT: z.coerce.number().int().min(64).default(4096),
-    AETHER_APP_CPU_LIMIT: z.coerce.number().min(0.01).default(1),
-    AETHER_APP_DISK_LIMIT_BYTES: z.coerce.number().int().min(1024 ** 2).default(1024 ** 3),
+    /** How often the local runtime checks running apps against their limits (cgroup counters, disk use). */
+    AETHER_APP_LIMIT_CHECK_MS: z.coerce.number().int().min(100).default(5000),
     /** Lets a production control plane run apps unsandboxed, as its own user, when no sandbox is possible. */
     AETHER_UNSAFE_SHARED_USER: bool.default(false),
     /** `inline` runs the BullMQ workers inside the web process; `off` leaves them to `npm run worker`. */

@@ -24,13 +24,14 @@ const mib = (n: number) => `${Math.round((n / 1024 ** 2) * 10) / 10} MiB`;
 export async function limitHit(w: WatchedLimits): Promise<LimitHit | null> {
   const c = await readCounters(w.cgroups);
   if (c.oomKills > 0) {
-    return { kind: 'memory', message: `memory limit of ${mib(w.memoryBytes)} reached: the kernel killed ${c.oomKills} of its processes (out of memory)` };
+    return { kind: 'memory', message: `memory limit of ${mib(w.memoryBytes)} reached: the kernel killed a process of the app (out of memory)` };
   }
   if (c.pidsMaxHits > 0) {
-    return { kind: 'pids', message: `process limit of ${w.pids} reached: ${c.pidsMaxHits} forks refused` };
+    return { kind: 'pids', message: `process limit of ${w.pids} reached: the app tried to run more processes (fork bomb?)` };
   }
   const used = await diskUsage(w.appDir);
-  if (used > w.diskBytes) return { kind: 'disk', message: `disk limit of ${mib(w.diskBytes)} reached: its directory holds ${mib(used)}` };
+  // The usage itself is left out: it depends on when the check ran, the limit does not.
+  if (used > w.diskBytes) return { kind: 'disk', message: `disk limit of ${mib(w.diskBytes)} reached by the app's directory` };
   return null;
 }
 

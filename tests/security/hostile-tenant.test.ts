@@ -1,0 +1,213 @@
+import { existsSync } from 'node:fs';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TDeployment } from '../../server/contract/outputs';
+import { verifyArtifact } from '../../server/services/artifacts/verify.service';
+import { startTestPlane, TOKENS, type TestPlane } from '../support/harness';
+import { pollUntil } from '../support/poll';
+import { uploadArtifact } from '../support/upload';
+import { diskFillerApp, forkBombApp, memoryHogApp, spyApp, webApp } from './tenant-apps';
+
+// Real apps under the real sandbox, deployed through a real control plane (PGlite in its data
+// dir, fs storage with its secret there, workers, local runtime). The test process is root, as
+// on these machines and in CI: apps get their own uids, cgroups and bwrap.
+const MIB = 1024 ** 2;
+const LIMITS = {
+  AETHER_APP_MEMORY_LIMIT_BYTES: String(160 * MIB),
+  AETHER_APP_PIDS_LIMIT: '64',
+  AETHER_APP_DISK_LIMIT_BYTES: String(16 * MIB),
+  AETHER_APP_LIMIT_CHECK_MS: '200',
+};
+
+const runningAsRoot = process.getuid?.() === 0;
+
+describe.runIf(runningAsRoot)('a hostile tenant on the local runtime', { timeout: 60_000 }, () => {
+  let plane: TestPlane;
+  let victim: TDeployment;
+  let adminToken: string;
+  let storageSecret: string;
+  const deployer = () => plane.caller('deployer');
+  const reader = () => plane.caller('reader');
+
+  async function deploy(app: string, bytes: Buffer): Promise<TDeployment> {
+    const { completed, digest } = await uploadArtifact(plane, app, bytes);
+    await verifyArtifact(plane.services, completed.artifact_id);
+    await reader().artifacts.wait({ app_name: app, digest, timeout_ms: 15_000 });
+    const { deployment } = await deployer().deployments.create({ app_name: app, digest });
+    return pollUntil(() => reader().deployments.get({ id: deployment.id }), (d) => d.status === 'running' || d.status === 'failed', 30_000);
+  }
+
+  async function logText(d: TDeployment, app: string): Promise<string> {
+    const lines: string[] = [];
+    for await (const e of plane.services.runtime.logs({ deploymentId: d.id, appName: app }, { tail: 10_000, follow: false })) lines.push(e.line);
+    return lines.join('\n');
+  }
+
+  async function lastEvent(d: TDeployment) {
+    return (await reader().deployments.events({ id: d.id })).at(-1);
+  }
+
+  const statePath = (app: string) => path.join(plane.dataDir, 'runtime/state', `${app}.json`);
+  const stateOf = async (app: string) => JSON.parse(await readFile(statePath(app), 'utf8')) as { pid: number; cgroups: string[] };
+
+  /** The victim still answers, and so does the control plane, over HTTP and in-process. */
+  async function everyoneElseFine(): Promise<void> {
+    expect(await (await fetch(victim.url!)).text()).toBe('victim');
+    expect((await reader().deployments.get({ id: victim.id })).status).toBe('running');
+    const res = await fetch(`${plane.url}/openapi.json`);
+    expect(res.status).toBe(200);
+  }
+
+  beforeAll(async () => {
+    plane = await startTestPlane('pglite', LIMITS);
+    plane.startWorkers();
+    for (const app of ['victim', 'spy', 'hog', 'bomb', 'filler']) await deployer().apps.create({ name: app });
+    // The admin token file `npm run up` keeps in the data dir.
+    adminToken = TOKENS.admin;
+    await writeFile(path.join(plane.dataDir, 'admin-token'), `${adminToken}\n`, { mode: 0o600 });
+    storageSecret = (await readFile(path.join(plane.dataDir, 'storage.secret'), 'utf8')).trim();
+    victim = await deploy('victim', webApp('victim', 'victim'));
+    expect(victim.status).toBe('running');
+  }, 60_000);
+  afterAll(async () => plane?.close());
+
+  it('keeps the data dir, its secrets and the logs to the control plane', async () => {
+    expect((await stat(plane.dataDir)).mode & 0o777).toBe(0o700);
+    expect((await stat(path.join(plane.dataDir, 'storage.secret'))).mode & 0o777).toBe(0o600);
+    const log = path.join(plane.dataDir, 'runtime/logs/victim', `${victim.id}.log`);
+    expect((await stat(log)).mode & 0o777).toBe(0o600);
+    expect((await stat(log)).uid).toBe(0);
+  });
+
+  it('runs each app as its own uid, which owns its directory', async () => {
+    const uids = JSON.parse(await readFile(path.join(plane.dataDir, 'runtime/state/_uids.json'), 'utf8')) as Record<string, number>;
+    expect(uids).toEqual({ victim: 100_000 });
+    const dir = await stat(path.join(plane.dataDir, 'runtime/apps/victim', victim.id));
+    expect([dir.uid, dir.gid, dir.mode & 0o777]).toEqual([100_000, 100_000, 0o700]);
+    const { pid } = await stateOf('victim');
+    // The group leader is bwrap (root, privileged, no user namespace); the app below it is the app's uid.
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    expect(status).toMatch(/^Uid:\s+0\s/m);
+  });
+
+  it('shows the spy nothing of the host, other apps or the control plane, and lets it touch nothing', async () => {
+    const { pid: victimPid } = await stateOf('victim');
+    const host = {
+      dataDir: plane.dataDir,
+      victimDir: path.join(plane.dataDir, 'runtime/apps/victim', victim.id),
+      victimPid,
+      controlPlanePid: process.pid,
+    };
+    const spy = await deploy('spy', spyApp('spy', host));
+    expect(spy.status).toBe('running');
+    const text = await logText(spy, 'spy');
+    const reportLine = text.split('\n').find((l) => l.startsWith('REPORT '));
+    expect(reportLine, text).toBeDefined();
+    const r = JSON.parse(reportLine!.slice('REPORT '.length));
+
+    expect(r).toMatchObject({ uid: 100_001, gid: 100_001, home: '/tmp', cwd: '/app' });
+    expect(r.envKeys.filter((k: string) => /AETHER|DATABASE|REDIS|TOKEN|SECRET|AWS|KUBE|PG/i.test(k))).toEqual([]);
+    // Its own pid namespace: bwrap's init (root) as pid 1, then npm, sh and node, all its own uid.
+    expect(r.procs['1']).toEqual({ uid: 0, environ: 'EACCES' });
+    const others = Object.entries(r.procs as Record<string, { uid: number; environ: string }>).filter(([p]) => p !== '1');
+    expect(others.length).toBeGreaterThanOrEqual(2);
+    for (const [p, proc] of others) expect(proc, `pid ${p}`).toEqual({ uid: 100_001, environ: 'read' });
+    expect(Math.max(...r.pids)).toBeLessThan(20);
+    expect(r.pids).not.toContain(process.pid);
+    expect(r.pids).not.toContain(victimPid);
+
+    // Walking up from /app reaches the sandbox's root, which holds only the read-only system.
+    const systemTops = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'].filter((d) => existsSync(d)).map((d) => d.slice(1));
+    expect(r.walk).toEqual([
+      ['/app', ['index.js', 'package.json']],
+      ['/', ['app', 'dev', 'etc', 'proc', 'tmp', 'usr', ...systemTops].sort()],
+    ]);
+    const secrets = ['storage.secret', 'admin-token', 'pglite/PG_VERSION', 'runtime/state/_uids.json'];
+    expect(r.reads).toEqual({
+      ...Object.fromEntries(secrets.map((f) => [path.join(plane.dataDir, f), 'ENOENT'])),
+      '/proc/1/root/etc/hostname': 'EACCES',
+      '/proc/1/environ': 'EACCES',
+      '/etc/shadow': 'EACCES',
+    });
+    expect(r.lists).toEqual({
+      [plane.dataDir]: 'ENOENT',
+      [path.join(plane.dataDir, 'runtime/apps')]: 'ENOENT',
+      [host.victimDir]: 'ENOENT',
+      '/root': 'ENOENT',
+      '/home': 'ENOENT',
+      '/work': 'ENOENT',
+      [`/proc/${victimPid}/cwd`]: 'ENOENT',
+    });
+    expect(r.writes).toEqual({
+      [path.join(host.victimDir, 'pwned')]: 'ENOENT',
+      '/usr/pwned': 'EROFS',
+      '/etc/pwned': 'EROFS',
+      '/tmp/scratch': 'ok',
+      '/app/scratch': 'ok',
+    });
+    expect(r.signals).toEqual({ victim: 'ESRCH', 'victim group': 'ESRCH', 'control plane': 'ESRCH', 'sandbox init': 'EPERM' });
+    expect(existsSync(path.join(host.victimDir, 'pwned'))).toBe(false);
+
+    // Everything it printed is readable by log readers: none of the control plane's secrets is in it.
+    for (const secret of [storageSecret, adminToken, TOKENS.deployer, TOKENS.reader, 'redis://']) expect(text).not.toContain(secret);
+    expect(text).toContain('DUMP environ 1 "EACCES"');
+    await everyoneElseFine();
+  });
+
+  it('stops a memory hog at its cgroup limit while it starts, with a limit_exceeded event', async () => {
+    const hog = await deploy('hog', memoryHogApp('hog'));
+    expect(hog).toMatchObject({ status: 'failed', failure_reason: 'limit_exceeded' });
+    const event = await lastEvent(hog);
+    expect(event?.phase).toBe('failed');
+    expect(event?.message.split('\n')[0]).toBe(
+      'limit_exceeded: the app was stopped: memory limit of 160 MiB reached: the kernel killed a process of the app (out of memory)',
+    );
+    expect(existsSync(statePath('hog'))).toBe(false);
+    await everyoneElseFine();
+  });
+
+  it('stops a running fork bomb at its pids limit, fails its deployment, and removes its cgroups', async () => {
+    const bomb = await deploy('bomb', forkBombApp('bomb'));
+    expect(bomb.status).toBe('running');
+    const { cgroups } = await stateOf('bomb');
+    expect(cgroups.map((d) => path.basename(d))).toEqual([`bomb_${bomb.id}`, `bomb_${bomb.id}`, `bomb_${bomb.id}`]);
+    expect(await readFile(path.join(cgroups.find((d) => d.includes('/pids/'))!, 'pids.max'), 'utf8')).toBe('64\n');
+    await fetch(`${bomb.url}/bomb`);
+    const failed = await pollUntil(() => reader().deployments.get({ id: bomb.id }), (d) => d.status === 'failed', 20_000);
+    expect(failed.failure_reason).toBe('limit_exceeded');
+    expect(await lastEvent(bomb)).toMatchObject({
+      phase: 'failed',
+      message: 'limit_exceeded: stopped: process limit of 64 reached: the app tried to run more processes (fork bomb?)',
+    });
+    for (const dir of cgroups) expect(existsSync(dir), dir).toBe(false);
+    await expect(fetch(bomb.url!)).rejects.toThrow();
+    await everyoneElseFine();
+  });
+
+  it('stops a running app that fills its disk past the limit', async () => {
+    const filler = await deploy('filler', diskFillerApp('filler'));
+    expect(filler.status).toBe('running');
+    await fetch(`${filler.url}/fill`);
+    const failed = await pollUntil(() => reader().deployments.get({ id: filler.id }), (d) => d.status === 'failed', 20_000);
+    expect(failed.failure_reason).toBe('limit_exceeded');
+    expect(await lastEvent(filler)).toMatchObject({
+      phase: 'failed',
+      message: "limit_exceeded: stopped: disk limit of 16 MiB reached by the app's directory",
+    });
+    // Its tree is deleted with it: the disk is given back.
+    expect(existsSync(path.join(plane.dataDir, 'runtime/apps/filler', filler.id))).toBe(false);
+    await everyoneElseFine();
+  });
+
+  it('gives an app the same uid on its next deploy', async () => {
+    const v2 = await deploy('victim', webApp('victim', 'victim'));
+    expect(v2.status).toBe('running');
+    const dir = await stat(path.join(plane.dataDir, 'runtime/apps/victim', v2.id));
+    expect(dir.uid).toBe(100_000);
+    victim = v2;
+    const uids = JSON.parse(await readFile(path.join(plane.dataDir, 'runtime/state/_uids.json'), 'utf8')) as Record<string, number>;
+    expect(uids).toEqual({ victim: 100_000, spy: 100_001, hog: 100_002, bomb: 100_003, filler: 100_004 });
+    await everyoneElseFine();
+  });
+});
