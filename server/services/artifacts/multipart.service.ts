@@ -11,9 +11,9 @@ import {
   type TMultipartPresignPartsInput,
 } from '../../contract/schemas';
 import { AppError, isAppError } from '../../errors';
+import { slotOf } from '../../storage/fs-part-layout';
 import { getAppOrThrow, type AppRow } from '../apps/apps.service';
 import type { ServiceCtx } from '../context';
-import { slotOf } from '../../storage/fs-part-layout';
 import { findArtifact, type ArtifactRow } from './artifacts.repo';
 import { assertIdempotencyKey, beginVerification } from './begin-verification';
 import { assertUploaded } from './check-uploaded';
