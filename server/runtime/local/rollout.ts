@@ -119,7 +119,7 @@ class Attempt {
     });
     await this.#phase('unpack', async () => {
       await rm(this.dir, { recursive: true, force: true }); // leftovers of an interrupted attempt
-      const r = await safeExtract(createReadStream(this.archive), this.dir);
+      const r = await safeExtract(createReadStream(this.archive), this.dir, { maxBytes: d.maxUnpackedBytes });
       await rm(this.archive, { force: true });
       return [r, `unpacked ${r.files} files, ${r.bytes} bytes`];
     });
