@@ -1,0 +1,160 @@
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { findExecutable } from './probe';
+import type { UidRange } from './uids';
+
+/** AETHER_APP_NETWORK: `fenced` refuses apps' new connections to this host's own addresses. */
+export type AppNetwork = 'fenced' | 'open';
+
+export const FENCE_TABLE = 'aether_apps';
+
+export interface FenceRules {
+  uidRange: UidRange;
+  /** Local resolvers apps may query on port 53 (see {@link localResolvers}). */
+  resolvers: string[];
+  table?: string;
+}
+
+const isUid = (n: number) => Number.isSafeInteger(n) && n >= 0 && n <= 0xffff_fffe;
+const isPort = (n: number) => Number.isSafeInteger(n) && n >= 1 && n <= 65_535;
+
+function tableOf(table = FENCE_TABLE): string {
+  if (!/^[a-z][a-z0-9_]{0,31}$/.test(table)) throw new Error(`invalid nftables table name ${JSON.stringify(table)}`);
+  return table;
+}
+
+/**
+ * The whole fence as one nft transaction, idempotent: it creates our table, set and chain if
+ * missing and replaces the chain's rules, but keeps the set's elements, which instances that
+ * another control-plane process (web or worker) started still need. Nothing outside the table
+ * is touched.
+ */
+export function fenceRuleset(r: FenceRules): string {
+  const t = tableOf(r.table);
+  const { low, high } = r.uidRange;
+  if (!isUid(low) || !isUid(high) || low > high) throw new Error(`invalid uid range ${low}-${high}`);
+  const dns = r.resolvers.map((ip) => {
+    if (!net.isIP(ip)) throw new Error(`invalid resolver address ${JSON.stringify(ip)}`);
+    return `\t\t${net.isIPv6(ip) ? 'ip6' : 'ip'} daddr ${ip} meta l4proto { tcp, udp } th dport 53 accept`;
+  });
+  return [
+    `table inet ${t} {`,
+    '\tset own_ports {',
+    '\t\ttype uid . inet_service',
+    '\t}',
+    '\tchain output {',
+    '\t\ttype filter hook output priority filter; policy accept;',
+    '\t}',
+    '}',
+    `flush chain inet ${t} output`,
+    `table inet ${t} {`,
+    '\tchain output {',
+    `\t\tmeta skuid != ${low}-${high} accept`,
+    // Replies to inbound connections (health checks, clients) are established. Untracked or
+    // invalid packets fall through to the reject: a `notrack` elsewhere fails closed.
+    '\t\tct state { established, related } accept',
+    // local: 127.0.0.0/8, ::1 and every address of this host's interfaces.
+    '\t\tfib daddr type != local accept',
+    ...dns,
+    '\t\tmeta skuid . tcp dport @own_ports accept',
+    // A reset is ECONNREFUSED at once, as from a closed port: apps fail fast and learn nothing.
+    '\t\tmeta l4proto tcp reject with tcp reset',
+    '\t\treject with icmpx port-unreachable',
+    '\t}',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** Removes our table if it is there (AETHER_APP_NETWORK=open after a fenced run). */
+export function removalRuleset(table?: string): string {
+  const t = tableOf(table);
+  return `table inet ${t} {\n}\ndelete table inet ${t}\n`;
+}
+
+function ownPortElement(op: 'add' | 'delete', table: string | undefined, uid: number, port: number): string {
+  if (!isUid(uid) || !isPort(port)) throw new Error(`invalid own-port element ${uid} . ${port}`);
+  return `${op} element inet ${tableOf(table)} own_ports { ${uid} . ${port} }\n`;
+}
+
+/**
+ * The nameservers of a resolv.conf that are this host's own addresses (loopback, such as
+ * systemd-resolved's 127.0.0.53, or an interface's): only those need a hole in the fence.
+ */
+export function localResolvers(resolvConf: string, hostAddresses: Set<string>): string[] {
+  const found = new Set<string>();
+  for (const line of resolvConf.split('\n')) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    const ip = m?.[1]?.split('%')[0];
+    if (!ip || !net.isIP(ip)) continue;
+    const loopback = net.isIPv6(ip) ? ip === '::1' : ip.startsWith('127.');
+    if (loopback || hostAddresses.has(ip)) found.add(ip);
+  }
+  return [...found];
+}
+
+const hostAddresses = () => new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address)));
+
+/** Applies `ruleset` with `nft -f -`: one atomic transaction, no shell. */
+export function applyNft(nft: string, ruleset: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(nft, ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'], timeout: 10_000, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`nft failed (${signal ?? `exit ${code}`}): ${stderr.trim().split('\n')[0] ?? ''}`));
+    });
+    child.stdin.end(ruleset);
+  });
+}
+
+export interface NetworkFence {
+  /** Whether app uids' new connections to this host's addresses are refused. */
+  active: boolean;
+  /** Said loudly at boot when apps can reach the host's services. */
+  warning: string | null;
+  /** Lets `uid` reach `port` (its instance's own) on this host; re-asserts the whole fence. */
+  allowOwnPort(uid: number, port: number): Promise<void>;
+  /** Takes that back; a missing element is fine. */
+  revokeOwnPort(uid: number, port: number): Promise<void>;
+}
+
+export interface FenceOptions {
+  network: AppNetwork;
+  /** Whether apps run as their own host uids with us as root: the fence matches those uids. */
+  appUids: boolean;
+  uidRange: UidRange;
+  table?: string;
+  resolvConf?: string;
+  /** The nft binary; default from PATH or the sbin dirs, null when missing. */
+  nft?: string | null;
+}
+
+const EXPOSED = 'apps can open connections to every service on this host (Redis, PostgreSQL, the control plane, other apps)';
+
+/** Installs (or, when `open`, removes) the fence; never throws: trouble becomes the warning. */
+export async function setUpNetworkFence(o: FenceOptions): Promise<NetworkFence> {
+  const nft = o.nft === undefined ? findExecutable('nft') : o.nft;
+  const off = (warning: string): NetworkFence => ({ active: false, warning, allowOwnPort: async () => {}, revokeOwnPort: async () => {} });
+  if (o.network === 'open') {
+    if (o.appUids && nft) await applyNft(nft, removalRuleset(o.table)).catch(() => undefined);
+    return off(`AETHER_APP_NETWORK=open: ${EXPOSED}`);
+  }
+  if (!o.appUids) return off(`no network fence (it needs a root control plane running apps as their own uids): ${EXPOSED}`);
+  if (!nft) return off(`no network fence: nft (Debian package nftables) is missing, so ${EXPOSED}`);
+  const resolvConf = await readFile(o.resolvConf ?? '/etc/resolv.conf', 'utf8').catch(() => '');
+  const ruleset = fenceRuleset({ uidRange: o.uidRange, resolvers: localResolvers(resolvConf, hostAddresses()), table: o.table });
+  const failure = await applyNft(nft, ruleset).then(() => null, (err: Error) => err.message);
+  if (failure) return off(`no network fence (${failure}): ${EXPOSED}`);
+  return {
+    active: true,
+    warning: null,
+    allowOwnPort: (uid, port) => applyNft(nft, ruleset + ownPortElement('add', o.table, uid, port)),
+    // Adding first makes the delete succeed whether or not the element was there.
+    revokeOwnPort: (uid, port) => applyNft(nft, ownPortElement('add', o.table, uid, port) + ownPortElement('delete', o.table, uid, port)),
+  };
+}
