@@ -4,7 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { ensureBubblewrap, ensureChromium, ensureCompose, ensureDependencies, ensureHelm, ensurePostgres, ensureRedis } from './lib/services.mjs';
+import { ensureBubblewrap, ensureChromium, ensureCompose, ensureDependencies, ensureHelm, ensureNftables, ensurePostgres, ensureRedis } from './lib/services.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -21,6 +21,7 @@ const redis = await ensureRedis();
 const pg = await ensurePostgres();
 ensureChromium();
 ensureBubblewrap();
+ensureNftables();
 // The packaging tests render the chart and read docker-compose.yml with the real tools.
 const tools = { AETHER_HELM_BIN: ensureHelm(), AETHER_COMPOSE_BIN: ensureCompose() };
 let code = 1;

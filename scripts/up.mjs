@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ensureBubblewrap, ensureDependencies, ensureRedis } from './lib/services.mjs';
+import { ensureBubblewrap, ensureDependencies, ensureNftables, ensureRedis } from './lib/services.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dataDir = path.resolve(root, process.env.AETHER_DATA_DIR ?? '.aether');
@@ -14,6 +14,7 @@ const publicUrl = process.env.AETHER_PUBLIC_URL ?? `http://127.0.0.1:${port}`;
 
 ensureDependencies(root);
 ensureBubblewrap();
+ensureNftables();
 const redis = await ensureRedis();
 
 if (process.argv.includes('--build') || !existsSync(path.join(root, '.next/BUILD_ID')) || !existsSync(path.join(root, 'dist/cli/aether.mjs'))) {

