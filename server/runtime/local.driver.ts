@@ -1,4 +1,5 @@
 import { retire } from './local/instances';
+import type { SandboxProbe } from './local/sandbox/mode';
 import { createSandbox, DEFAULT_SANDBOX_SETTINGS, type Sandbox, type SandboxSettings } from './local/sandbox/sandbox';
 import { existsSync } from 'node:fs';
 import { AppError } from '../errors';
@@ -26,6 +27,8 @@ export interface LocalRuntimeOptions {
   warn?: (msg: string, fields?: object) => void;
   /** Limits and policy of the app sandbox; defaults in {@link DEFAULT_SANDBOX_SETTINGS}. */
   sandbox?: Partial<SandboxSettings>;
+  /** What the host allows; by default measured once by running bwrap. */
+  sandboxProbe?: () => SandboxProbe;
   /** How often running instances' limits are checked. Default 5 s. */
   watchIntervalMs?: number;
   /** A running instance was stopped at a limit: its deployment failed (and no longer runs). */
@@ -56,7 +59,7 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): RuntimeDriver {
   const ctx: RolloutContext = {
     layout,
     log,
-    sandbox: startSandbox(layout.stateDir, { ...DEFAULT_SANDBOX_SETTINGS, ...opts.sandbox }, opts.warn ?? log),
+    sandbox: startSandbox(layout.stateDir, { ...DEFAULT_SANDBOX_SETTINGS, ...opts.sandbox }, opts.warn ?? log, opts.sandboxProbe),
     watchIntervalMs: opts.watchIntervalMs ?? 5000,
     watches: new Map(),
     onLimitHit: (appName, deploymentId, hit) =>
@@ -141,12 +144,13 @@ export function createLocalRuntime(opts: LocalRuntimeOptions): RuntimeDriver {
 }
 
 /** Probes the host once, saying at once (not at the first deploy) when isolation is weak. */
-function startSandbox(stateDir: string, settings: SandboxSettings, warn: (msg: string, fields?: object) => void): Promise<Sandbox> {
-  const sandbox = createSandbox(stateDir, settings);
+function startSandbox(stateDir: string, settings: SandboxSettings, warn: (msg: string, fields?: object) => void, probe?: () => SandboxProbe): Promise<Sandbox> {
+  const sandbox = createSandbox(stateDir, settings, probe);
   void sandbox.then(
     (s) => {
       if (s.decision.warning) warn(`runtime: ${s.decision.warning}`, { sandbox: s.decision.mode });
       else if (!s.cgroups) warn('runtime: no writable cgroups: app memory, process and cpu limits are not enforced', { sandbox: s.decision.mode });
+      if (s.network.warning) warn(`runtime: ${s.network.warning}`, { sandbox: s.decision.mode, network: settings.network });
     },
     (err: unknown) => warn('runtime: sandbox setup failed', { error: String(err) }),
   );

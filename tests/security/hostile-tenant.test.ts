@@ -107,6 +107,11 @@ describe.runIf(runningAsRoot)('a hostile tenant on the local runtime', { timeout
     const r = JSON.parse(reportLine!.slice('REPORT '.length));
 
     expect(r).toMatchObject({ uid: 100_001, gid: 100_001, home: '/tmp', cwd: '/app' });
+    expect(r.limits).toEqual({
+      'Max open files': ['4096', '4096'],
+      'Max file size': [String(16 * MIB), String(16 * MIB)],
+      'Max processes': ['64', '64'],
+    });
     expect(r.envKeys.filter((k: string) => /AETHER|DATABASE|REDIS|TOKEN|SECRET|AWS|KUBE|PG/i.test(k))).toEqual([]);
     // Its own pid namespace: bwrap's init (root) as pid 1, then npm, sh and node, all its own uid.
     expect(r.procs['1']).toEqual({ uid: 0, environ: 'EACCES' });
@@ -172,7 +177,10 @@ describe.runIf(runningAsRoot)('a hostile tenant on the local runtime', { timeout
     expect(bomb.status).toBe('running');
     const { cgroups } = await stateOf('bomb');
     expect(cgroups.map((d) => path.basename(d))).toEqual([`bomb_${bomb.id}`, `bomb_${bomb.id}`, `bomb_${bomb.id}`]);
-    expect(await readFile(path.join(cgroups.find((d) => d.includes('/pids/'))!, 'pids.max'), 'utf8')).toBe('64\n');
+    const control = (hierarchy: string, file: string) => readFile(path.join(cgroups.find((d) => d.includes(`/${hierarchy}/`))!, file), 'utf8');
+    expect(await control('pids', 'pids.max')).toBe('64\n');
+    expect(await control('memory', 'memory.limit_in_bytes')).toBe(`${160 * MIB}\n`);
+    expect([await control('cpu', 'cpu.cfs_quota_us'), await control('cpu', 'cpu.cfs_period_us')]).toEqual(['100000\n', '100000\n']);
     await fetch(`${bomb.url}/bomb`);
     const failed = await pollUntil(() => reader().deployments.get({ id: bomb.id }), (d) => d.status === 'failed', 20_000);
     expect(failed.failure_reason).toBe('limit_exceeded');
@@ -200,9 +208,12 @@ describe.runIf(runningAsRoot)('a hostile tenant on the local runtime', { timeout
     await everyoneElseFine();
   });
 
-  it('gives an app the same uid on its next deploy', async () => {
+  it('gives an app the same uid on its next deploy, and removes the replaced instance\'s cgroups', async () => {
+    const { cgroups: old } = await stateOf('victim');
+    expect(old.every((dir) => existsSync(dir))).toBe(true);
     const v2 = await deploy('victim', webApp('victim', 'victim'));
     expect(v2.status).toBe('running');
+    for (const dir of old) expect(existsSync(dir), dir).toBe(false);
     const dir = await stat(path.join(plane.dataDir, 'runtime/apps/victim', v2.id));
     expect(dir.uid).toBe(100_000);
     victim = v2;

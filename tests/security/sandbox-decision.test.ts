@@ -1,5 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLocalRuntime } from '../../server/runtime/local.driver';
 import { decideSandbox } from '../../server/runtime/local/sandbox/mode';
+import { RolloutError, type RuntimeDeployment } from '../../server/runtime/port';
+import { tarGz, writeArtifact } from '../support/artifacts';
 
 const dev = { production: false, unsafeSharedUser: false };
 const prod = { production: true, unsafeSharedUser: false };
@@ -40,5 +47,59 @@ describe('which sandbox the local runtime picks', () => {
     const d = decideSandbox({ isRoot: false, bwrapWorks: false }, prodUnsafe);
     expect(d).toMatchObject({ mode: 'none', refusal: null });
     expect(d.warning).toMatch(/^NO APP SANDBOX: /);
+  });
+});
+
+describe('a local runtime on a host with no sandbox', { timeout: 30_000 }, () => {
+  const noSandbox = () => ({ isRoot: false, bwrapWorks: false });
+  let work: string;
+  let d: RuntimeDeployment;
+  beforeAll(async () => {
+    work = await mkdtemp(path.join(tmpdir(), 'aether-nosandbox-'));
+    const bytes = tarGz({
+      'package.json': JSON.stringify({ name: 'plain', version: '1.0.0', scripts: { start: 'node index.js' } }),
+      'index.js': `require('http').createServer((q, s) => s.end('plain')).listen(process.env.PORT, '127.0.0.1');`,
+    });
+    const { file, digest } = await writeArtifact(path.join(work, 'store'), bytes);
+    d = { appName: 'plain', deploymentId: 'dep-1', digest, storageKey: path.basename(file) };
+  });
+  afterAll(async () => rm(work, { recursive: true, force: true }));
+
+  const driverWith = (sandbox: { production: boolean; unsafeSharedUser: boolean }, warnings: string[]) =>
+    createLocalRuntime({
+      dataDir: path.join(work, `data-${sandbox.production}-${sandbox.unsafeSharedUser}`),
+      source: async (key) => createReadStream(path.join(work, 'store', key)),
+      sandbox,
+      sandboxProbe: noSandbox,
+      warn: (msg) => warnings.push(msg),
+    });
+
+  it('in production: warns at creation, and every rollout fails with sandbox_unavailable before fetching', async () => {
+    const warnings: string[] = [];
+    const driver = driverWith({ production: true, unsafeSharedUser: false }, warnings);
+    const phases: string[] = [];
+    const err = await driver.rollout(d, async (p) => void phases.push(p.phase)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RolloutError);
+    expect(err).toMatchObject({
+      reason: 'sandbox_unavailable',
+      message: 'no sandbox is available on this host and NODE_ENV=production: apps are not run (AETHER_UNSAFE_SHARED_USER=true overrides)',
+    });
+    expect(phases).toEqual([]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^runtime: NO APP SANDBOX: .*Refusing to run apps \(NODE_ENV=production\)/);
+  });
+
+  it('in production with AETHER_UNSAFE_SHARED_USER=true: warns, and runs the app unsandboxed', async () => {
+    const warnings: string[] = [];
+    const driver = driverWith({ production: true, unsafeSharedUser: true }, warnings);
+    const phases: string[] = [];
+    const { url } = await driver.rollout(d, async (p) => void phases.push(p.message));
+    try {
+      expect(await (await fetch(url)).text()).toBe('plain');
+      expect(phases.find((m) => m.startsWith('npm start'))).toMatch(/\(sandbox: none\)/);
+      expect(warnings).toEqual([expect.stringMatching(/^runtime: NO APP SANDBOX: not root and no working bubblewrap/)]);
+    } finally {
+      await driver.stop('plain');
+    }
   });
 });

@@ -32,6 +32,8 @@ const attempt = (f) => { try { const v = f(); return v === undefined ? 'ok' : v;
 const dump = (label, data) => console.log('DUMP ' + label + ' ' + JSON.stringify(String(data)));
 const r = { uid: process.getuid(), gid: process.getgid(), home: process.env.HOME, cwd: process.cwd() };
 r.envKeys = Object.keys(process.env).sort();
+r.limits = Object.fromEntries(fs.readFileSync('/proc/self/limits', 'utf8').split('\n')
+  .map((l) => l.split(/\s{2,}/)).filter((f) => ['Max open files', 'Max file size', 'Max processes'].includes(f[0])).map((f) => [f[0], [f[1], f[2]]]));
 r.pids = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
 r.procs = {};
 for (const p of r.pids) {

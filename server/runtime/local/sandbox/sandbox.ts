@@ -2,7 +2,8 @@ import { chmod } from 'node:fs/promises';
 import { createInstanceCgroup, detectCgroups, procsFilesOf, type CgroupHost } from './cgroups';
 import { chownTree } from './chown-tree';
 import { launchArgv, SANDBOX_APP_DIR } from './launch';
-import { decideSandbox, type SandboxDecision } from './mode';
+import { setUpNetworkFence, type AppNetwork, type NetworkFence } from './network-fence';
+import { decideSandbox, type SandboxDecision, type SandboxProbe } from './mode';
 import { findExecutable, probeSandbox } from './probe';
 import { createUidAllocator, type UidRange } from './uids';
 import type { WatchedLimits } from './watchdog';
@@ -19,6 +20,8 @@ export interface SandboxSettings {
   tmpBytes: number;
   production: boolean;
   unsafeSharedUser: boolean;
+  /** Whether apps may connect to this host's own services (network-fence.ts). */
+  network: AppNetwork;
 }
 
 export const DEFAULT_SANDBOX_SETTINGS: SandboxSettings = {
@@ -31,6 +34,7 @@ export const DEFAULT_SANDBOX_SETTINGS: SandboxSettings = {
   tmpBytes: 64 * 1024 ** 2,
   production: false,
   unsafeSharedUser: false,
+  network: 'fenced',
 };
 
 /** An instance ready to spawn: how to wrap its command, and what to undo when it stops. */
@@ -47,6 +51,9 @@ export interface Sandbox {
   decision: SandboxDecision;
   cgroups: CgroupHost | null;
   settings: SandboxSettings;
+  network: NetworkFence;
+  /** Opens (or closes) the fence for the app to its instance's own port; nothing without a fence. */
+  ownPort(appName: string, port: number, open: boolean): Promise<void>;
   /**
    * Gives `dir` (unpacked, not yet running) to the app: its uid, its cgroups. `traversable`
    * are the dirs above it that a uid-only app (no bwrap to bind it) must be able to pass.
@@ -54,8 +61,9 @@ export interface Sandbox {
   prepare(appName: string, deploymentId: string, dir: string, traversable: string[]): Promise<PreparedInstance>;
 }
 
-export async function createSandbox(stateDir: string, settings: SandboxSettings): Promise<Sandbox> {
-  const decision = decideSandbox(probeSandbox(settings.uidRange.low), settings);
+/** `probe` measures what the host allows (by default by running bwrap once). */
+export async function createSandbox(stateDir: string, settings: SandboxSettings, probe: (uid: number) => SandboxProbe = probeSandbox): Promise<Sandbox> {
+  const decision = decideSandbox(probe(settings.uidRange.low), settings);
   const rootMode = decision.mode === 'bwrap-uid' || decision.mode === 'uid';
   // Only root can make groups here (no delegation on these machines): rlimits otherwise.
   const cgroups = rootMode ? await detectCgroups() : null;
@@ -90,7 +98,14 @@ export async function createSandbox(stateDir: string, settings: SandboxSettings)
     };
   }
 
-  return { decision, cgroups, settings, prepare };
+  const network = await setUpNetworkFence({ network: settings.network, appUids: rootMode, uidRange: settings.uidRange });
+  async function ownPort(appName: string, port: number, open: boolean): Promise<void> {
+    if (!network.active) return;
+    const uid = await uids.uidOf(appName);
+    await (open ? network.allowOwnPort(uid, port) : network.revokeOwnPort(uid, port));
+  }
+
+  return { decision, cgroups, settings, network, ownPort, prepare };
 }
 
 export { SANDBOX_APP_DIR };
