@@ -3,6 +3,7 @@ import { and, eq } from 'drizzle-orm';
 import { randomBytes } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { artifactEvents, artifacts } from '../../db/schema';
 import { artifactStorageKey } from '../../server/contract/digest';
@@ -206,7 +207,7 @@ describe.each(['fs', 's3'] as const)('quotas on the %s store', (storage) => {
     await callOk(plane, 'trpc', { op: 'presign', input: { app_name: 'wrong-size', digest, size_bytes: bytes.length } });
     // Bytes put there around the size-bound URL (another tool with store credentials).
     const other = Buffer.concat([bytes, Buffer.from('trailing')]);
-    await plane.services.storage.putObject(artifactStorageKey('wrong-size', digest), [other], { sha256: sha256(other), sizeBytes: other.length });
+    await plane.services.storage.putObject(artifactStorageKey('wrong-size', digest), Readable.from([other]), { sha256: sha256(other), sizeBytes: other.length });
 
     const res = await callFace(plane, 'rest', { op: 'complete', input: { app_name: 'wrong-size', digest, size_bytes: bytes.length } });
     expect(envelope(res)).toEqual({ status: 400, code: 'size_mismatch', message: `upload refused and deleted: stored ${other.length} bytes, declared ${bytes.length}` });
