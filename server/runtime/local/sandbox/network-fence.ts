@@ -106,9 +106,11 @@ export function applyNft(nft: string, ruleset: string): Promise<void> {
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     child.once('error', reject);
     child.once('close', (code, signal) => {
+      const why = stderr.trim().split('\n')[0];
       if (code === 0) resolve();
-      else reject(new Error(`nft failed (${signal ?? `exit ${code}`}): ${stderr.trim().split('\n')[0] ?? ''}`));
+      else reject(new Error(`nft failed (${signal ?? `exit ${code}`})${why ? `: ${why}` : ''}`));
     });
+    child.stdin.on('error', () => {}); // an nft that exits early: its exit code says why
     child.stdin.end(ruleset);
   });
 }
@@ -154,8 +156,8 @@ export async function setUpNetworkFence(o: FenceOptions): Promise<NetworkFence> 
   return {
     active: true,
     warning: null,
-    allowOwnPort: (uid, port) => applyNft(nft, ruleset + ownPortElement('add', o.table, uid, port)),
+    allowOwnPort: async (uid, port) => applyNft(nft, ruleset + ownPortElement('add', o.table, uid, port)),
     // Adding first makes the delete succeed whether or not the element was there.
-    revokeOwnPort: (uid, port) => applyNft(nft, ownPortElement('add', o.table, uid, port) + ownPortElement('delete', o.table, uid, port)),
+    revokeOwnPort: async (uid, port) => applyNft(nft, ownPortElement('add', o.table, uid, port) + ownPortElement('delete', o.table, uid, port)),
   };
 }
