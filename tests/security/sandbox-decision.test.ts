@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,8 +85,7 @@ describe('a local runtime on a host with no sandbox', { timeout: 30_000 }, () =>
       message: 'no sandbox is available on this host and NODE_ENV=production: apps are not run (AETHER_UNSAFE_SHARED_USER=true overrides)',
     });
     expect(phases).toEqual([]);
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/^runtime: NO APP SANDBOX: .*Refusing to run apps \(NODE_ENV=production\)/);
+    expect(warnings.filter((w) => w.includes('SANDBOX'))).toEqual([expect.stringMatching(/^runtime: NO APP SANDBOX: .*Refusing to run apps \(NODE_ENV=production\)/)]);
   });
 
   it('in production with AETHER_UNSAFE_SHARED_USER=true: warns, and runs the app unsandboxed', async () => {
@@ -97,9 +96,39 @@ describe('a local runtime on a host with no sandbox', { timeout: 30_000 }, () =>
     try {
       expect(await (await fetch(url)).text()).toBe('plain');
       expect(phases.find((m) => m.startsWith('npm start'))).toMatch(/\(sandbox: none\)/);
-      expect(warnings).toEqual([expect.stringMatching(/^runtime: NO APP SANDBOX: not root and no working bubblewrap/)]);
+      expect(warnings.filter((w) => w.includes('SANDBOX'))).toEqual([expect.stringMatching(/^runtime: NO APP SANDBOX: not root and no working bubblewrap/)]);
     } finally {
       await driver.stop('plain');
+    }
+  });
+});
+
+describe.runIf(process.getuid?.() === 0)('a root control plane without a usable bwrap', { timeout: 30_000 }, () => {
+  it('still runs each app as its own uid, at home in its own dir, and warns that it has no namespaces', async () => {
+    const work = await mkdtemp(path.join(tmpdir(), 'aether-uidonly-'));
+    // Without bwrap to bind it, the app reaches its dir by path: the data dir's parent must let it pass.
+    await chmod(work, 0o711);
+    const warnings: string[] = [];
+    const bytes = tarGz({
+      'package.json': JSON.stringify({ name: 'plain', version: '1.0.0', scripts: { start: 'node index.js' } }),
+      'index.js': `require('http').createServer((q, s) => s.end(JSON.stringify({ uid: process.getuid(), home: process.env.HOME }))).listen(process.env.PORT, '127.0.0.1');`,
+    });
+    const { file, digest } = await writeArtifact(path.join(work, 'store'), bytes);
+    const dataDir = path.join(work, 'data');
+    const driver = createLocalRuntime({
+      dataDir,
+      source: async (key) => createReadStream(path.join(work, 'store', key)),
+      sandbox: { uidRange: { low: 150_000, high: 150_009 } },
+      sandboxProbe: () => ({ isRoot: true, bwrapWorks: false }),
+      warn: (msg) => warnings.push(msg),
+    });
+    try {
+      const { url } = await driver.rollout({ appName: 'plain', deploymentId: 'dep-1', digest, storageKey: path.basename(file) }, async () => {});
+      expect(JSON.parse(await (await fetch(url)).text())).toEqual({ uid: 150_000, home: path.join(dataDir, 'runtime/apps/plain/dep-1') });
+      expect(warnings).toContainEqual(expect.stringMatching(/^runtime: bubblewrap \(bwrap\) is missing or cannot create namespaces/));
+    } finally {
+      await driver.stop('plain');
+      await rm(work, { recursive: true, force: true });
     }
   });
 });

@@ -75,9 +75,9 @@ describe.runIf(process.getuid?.() === 0)('apps of a control plane that is not ro
     const res = JSON.parse(out.trim().split('\n').pop()!) as { uid: number; pid: number; warnings: string[]; phases: string[]; answer: string; lines: string[] };
     expect(res.uid).toBe(NOBODY);
     expect(res.answer).toBe('spy');
-    expect(res.warnings).toEqual([
+    expect(res.warnings).toContain(
       'runtime: the control plane is not root: apps run sandboxed (bwrap) but as its own uid, without per-app uids or cgroup limits',
-    ]);
+    );
     expect(res.phases.find((m) => m.startsWith('npm start'))).toMatch(/^npm start \(node index\.js\) as pid \d+ \(sandbox: bwrap\) with PORT=\d+$/);
     const r = JSON.parse(res.lines.find((l) => l.startsWith('REPORT '))!.slice('REPORT '.length));
     expect(r).toMatchObject({ uid: NOBODY, home: '/tmp', cwd: '/app' });

@@ -79,7 +79,8 @@ export async function createSandbox(stateDir: string, settings: SandboxSettings,
     return {
       uid,
       cgroups: groups,
-      home: sandboxed ? '/tmp' : null,
+      // uid mode: the control plane's HOME is not the app's to write; its own dir is.
+      home: sandboxed ? '/tmp' : uid !== null ? dir : null,
       wrap: (command, env) =>
         launchArgv({
           mode: decision.mode,
