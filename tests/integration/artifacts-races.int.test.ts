@@ -82,6 +82,22 @@ describe('races on postgres', () => {
     expect((await plane.caller('reader').apps.limits({ app_name: 'race-presign-bytes' })).usage).toEqual({ artifacts: QUOTA, bytes: QUOTA * size });
   });
 
+  it(`starts exactly ${QUOTA} of ${CLIENTS} concurrent multipart uploads under a count quota, and leaves no upload behind for the others`, async () => {
+    const app = await appWith('race-init');
+    const bytes = Array.from({ length: CLIENTS }, (_, i) => tarGz({ 'package.json': '{}', 'm.txt': `multipart ${i}` }));
+
+    const results = await Promise.all(
+      bytes.map((b, i) => callFace(plane, faceOf(i), { op: 'multipartInit', input: { app_name: 'race-init', digest: sha256(b), size_bytes: b.length } })),
+    );
+
+    expect(results.filter((r) => r.status === 200), summary(results).join(' ')).toHaveLength(QUOTA);
+    for (const r of results.filter((x) => x.status !== 200)) expect({ status: r.status, code: r.code }).toEqual({ status: 403, code: 'quota_exceeded' });
+    expect(await statusCounts(plane, app.id)).toEqual({ pending: QUOTA });
+    // Uploads created by the losers before the locked check refused them were aborted.
+    const uploads = new Set((await filesUnder(path.join(plane.dataDir, 'objects', '.multipart'))).map((f) => f.split('/')[0]));
+    expect(uploads.size).toBe(QUOTA);
+  });
+
   it(`lets exactly ${QUOTA} of ${CLIENTS} concurrent completes through a count quota lowered after the uploads, deleting the losers at once`, async () => {
     const app = await appWith('race-count', { max_artifacts: 1000 });
     const staged = await stageMany('race-count', CLIENTS, (i) => tarGz({ 'package.json': '{}', 'n.txt': `count ${i}` }));
