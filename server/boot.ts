@@ -89,6 +89,7 @@ function sandboxSettingsOf(env: Env): Partial<SandboxSettings> {
     diskBytes: env.AETHER_APP_DISK_LIMIT_BYTES,
     production: env.NODE_ENV === 'production',
     unsafeSharedUser: env.AETHER_UNSAFE_SHARED_USER,
+    network: env.AETHER_APP_NETWORK,
   };
 }
 

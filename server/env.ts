@@ -89,6 +89,8 @@ const ZEnv = z
     AETHER_APP_LIMIT_CHECK_MS: z.coerce.number().int().min(100).default(5000),
     /** Lets a production control plane run apps unsandboxed, as its own user, when no sandbox is possible. */
     AETHER_UNSAFE_SHARED_USER: bool.default(false),
+    /** `fenced`: apps (own uids, root control plane) cannot connect to this host's services; `open`: they can. */
+    AETHER_APP_NETWORK: z.enum(['fenced', 'open']).default('fenced'),
     /** `inline` runs the BullMQ workers inside the web process; `off` leaves them to `npm run worker`. */
     AETHER_WORKERS: z.enum(['inline', 'off']).default('inline'),
     /** Job lock lifetime: a killed worker's jobs are retried after about this long. */

@@ -65,7 +65,17 @@ export function unwatch(ctx: RuntimeContext, deploymentId: string): void {
 export async function retire(ctx: RuntimeContext, appName: string, state: TInstanceState): Promise<void> {
   unwatch(ctx, state.deploymentId);
   await stopInstance(ctx, state.pid, state.procStart, state.cgroups);
+  await fenceOwnPort(ctx, appName, state.port, false);
   await removeTree(ctx, appName, state.deploymentId);
+}
+
+/** Opens (or closes) the network fence for the app to its instance's own port; trouble is logged. */
+export async function fenceOwnPort(ctx: RuntimeContext, appName: string, port: number, open: boolean): Promise<void> {
+  try {
+    await (await ctx.sandbox).ownPort(appName, port, open);
+  } catch (err) {
+    ctx.log(`runtime: could not ${open ? 'open' : 'close'} the network fence to an instance's own port`, { appName, port, error: String(err) });
+  }
 }
 
 /**

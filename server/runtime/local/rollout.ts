@@ -14,7 +14,7 @@ import {
 } from '../port';
 import { fetchToFile } from './fetch';
 import { waitHealthy } from './health';
-import { dropCgroup, isServing, removeTreesBut, retire, stopInstance, unwatch, type RuntimeContext } from './instances';
+import { dropCgroup, fenceOwnPort, isServing, removeTreesBut, retire, stopInstance, unwatch, type RuntimeContext } from './instances';
 import { appDirOf, appLogsDirOf, logFileOf, urlOf } from './layout';
 import { ensureLogWriter } from './log-writer';
 import { outputTail, pruneAppLogs } from './logs';
@@ -61,6 +61,7 @@ export async function runRollout(ctx: RolloutContext, d: RuntimeDeployment, onPh
       // A retried job, or restore() finding it alive: re-adopt rather than start a twin.
       const message = `already running as pid ${previous.pid} on port ${previous.port}`;
       if (!ctx.watches.has(d.deploymentId)) await watchAdopted(ctx, d, previous);
+      await fenceOwnPort(ctx, d.appName, previous.port, true);
       await onPhase({ phase: 'health', message, durationMs: elapsed(t0) });
       return { url: urlOf(previous.port), cleanup: nothingToClean };
     }
@@ -87,6 +88,8 @@ class Attempt {
   readonly logFile: string;
   #started: Spawned | null = null;
   #cgroups: string[] = [];
+  /** The port the fence was opened to for this instance. */
+  #port: number | null = null;
   #limits: WatchedLimits | null = null;
   /** A limit the instance hit before it became current (it was killed for it). */
   #hit: LimitHit | null = null;
@@ -148,6 +151,7 @@ class Attempt {
       unwatch(this.ctx, this.d.deploymentId);
       if (this.#started) await stopInstance(this.ctx, this.#started.pid, this.#started.procStart, this.#cgroups);
       else await dropCgroup(this.ctx, this.#cgroups);
+      if (this.#port !== null) await fenceOwnPort(this.ctx, this.d.appName, this.#port, false);
       await rm(this.dir, { recursive: true, force: true });
     } catch (err) {
       this.ctx.log('runtime: cleanup after a failed rollout failed', { deploymentId: this.d.deploymentId, error: String(err) });
@@ -165,6 +169,8 @@ class Attempt {
     const above = [path.dirname(path.dirname(appsDir)), path.dirname(appsDir), appsDir, path.join(appsDir, this.d.appName)];
     const prepared = await sandbox.prepare(this.d.appName, this.d.deploymentId, this.dir, above);
     this.#cgroups = prepared.cgroups;
+    this.#port = port;
+    await fenceOwnPort(ctx, this.d.appName, port, true);
     const app = await spawnApp({ cwd: this.dir, port, logFile: this.logFile, logWriter, logMaxBytes: ctx.logMaxBytes, home: appsDir, prepared });
     this.#started = app;
     this.#limits = prepared.limits;
@@ -222,6 +228,7 @@ class Attempt {
     await stopInstance(ctx, previous.pid, previous.procStart, previous.cgroups).catch((err: unknown) =>
       ctx.log('runtime: could not stop previous instance', { appName: d.appName, error: String(err) }),
     );
+    await fenceOwnPort(ctx, d.appName, previous.port, false);
     return [null, `serving at ${urlOf(port)}, replaced ${previous.deploymentId} (pid ${previous.pid})`];
   }
 
