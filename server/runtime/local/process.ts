@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import { existsSync, realpathSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -62,11 +63,18 @@ export async function spawnApp(opts: SpawnOptions): Promise<Spawned> {
   const [stdout, stderr] = [writer.stdio[3] as Socket, writer.stdio[4] as Socket];
   const npm = npmCommand();
   const command = [npm.file, ...npm.args, 'start'];
-  const { argv, env } = opts.prepared ? opts.prepared.wrap(command, appEnv(opts)) : { argv: command, env: appEnv(opts) };
+  const { argv, env, bwrapOptions } = opts.prepared ? opts.prepared.wrap(command, appEnv(opts)) : { argv: command, env: appEnv(opts), bwrapOptions: null };
   let child: ChildProcess;
   try {
-    child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, detached: true, stdio: ['ignore', stdout, stderr], env: env as NodeJS.ProcessEnv });
+    // fd 3 (BWRAP_ARGS_FD): a pipe bwrap reads its options from.
+    const stdio: Array<'ignore' | 'pipe' | Socket> = ['ignore', stdout, stderr, ...(bwrapOptions ? (['pipe'] as const) : [])];
+    child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, detached: true, stdio, env: env as NodeJS.ProcessEnv });
     await spawned(child);
+    if (bwrapOptions) {
+      const pipe = child.stdio[3] as Writable;
+      pipe.on('error', () => {}); // bwrap gone before reading: its exit tells the rollout
+      pipe.end(bwrapOptions, () => pipe.destroy());
+    }
   } finally {
     // Only the two processes keep the sockets: the writer sees the end when the app's side closes.
     stdout.destroy();

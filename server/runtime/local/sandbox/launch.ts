@@ -4,6 +4,8 @@ import type { SandboxMode } from './mode';
 
 /** Where the app's own directory appears inside the sandbox. */
 export const SANDBOX_APP_DIR = '/app';
+/** The child's fd that bwrap reads its options from (`--args`), the pipe after stdio's three. */
+export const BWRAP_ARGS_FD = 3;
 
 export interface LaunchSpec {
   mode: SandboxMode;
@@ -58,11 +60,10 @@ function setprivArgs(spec: LaunchSpec): string[] {
  * root), builds the mounts, then setpriv drops to the app's uid before the app's first
  * instruction. Not root, bwrap makes a user namespace of our one uid and forbids nesting.
  */
-function bwrapArgs(spec: LaunchSpec): string[] {
+function bwrapOptionsOf(spec: LaunchSpec): string[] {
   const env = Object.entries(spec.env).flatMap(([k, v]) => ['--setenv', k, v]);
   const userns = spec.uid === null ? ['--unshare-user', '--disable-userns'] : [];
   return [
-    spec.bwrap!,
     ...userns,
     '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
     '--hostname', 'app',
@@ -74,9 +75,6 @@ function bwrapArgs(spec: LaunchSpec): string[] {
     '--bind', spec.appDir, SANDBOX_APP_DIR,
     '--chdir', SANDBOX_APP_DIR,
     '--clearenv', ...env,
-    '--',
-    ...(spec.uid === null ? [] : setprivArgs(spec)),
-    ...spec.command,
   ];
 }
 
@@ -84,15 +82,28 @@ function bwrapArgs(spec: LaunchSpec): string[] {
 // rest in place: the pid we spawned stays the group leader (and its exit the app's).
 const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
 
-/** argv (with its env) that runs `spec.command` as the mode says. */
-export function launchArgv(spec: LaunchSpec): { argv: string[]; env: Record<string, string> } {
-  if (spec.mode === 'none') return { argv: spec.command, env: spec.env };
-  const inner = spec.mode === 'uid' ? [...setprivArgs(spec), ...spec.command] : bwrapArgs(spec);
+export interface Launch {
+  argv: string[];
+  env: Record<string, string>;
+  /** bwrap's options, NUL-separated, to write to the child's {@link BWRAP_ARGS_FD}. */
+  bwrapOptions: Buffer | null;
+}
+
+/**
+ * argv (with its env) that runs `spec.command` as the mode says. bwrap's options go through a
+ * pipe, not argv: its command line is the sandbox's /proc/1/cmdline, readable by the app, and
+ * would show host paths (the data dir's) and the mounts.
+ */
+export function launchArgv(spec: LaunchSpec): Launch {
+  if (spec.mode === 'none') return { argv: spec.command, env: spec.env, bwrapOptions: null };
+  const drop = spec.uid === null ? [] : setprivArgs(spec);
+  const inner = spec.mode === 'uid' ? [...drop, ...spec.command] : [spec.bwrap!, '--args', String(BWRAP_ARGS_FD), '--', ...drop, ...spec.command];
+  const bwrapOptions = spec.mode === 'uid' ? null : Buffer.from(bwrapOptionsOf(spec).map((a) => `${a}\0`).join(''));
   const limits = [`--nofile=${spec.nofile}:${spec.nofile}`, `--fsize=${spec.fsizeBytes}:${spec.fsizeBytes}`];
   // Its own uid: RLIMIT_NPROC then counts only its processes (a second fork-bomb bound).
   if (spec.uid !== null) limits.push(`--nproc=${spec.nproc}:${spec.nproc}`);
   const argv = [spec.prlimit!, ...limits, '--', ...inner];
   const joined = spec.cgroupProcs.length ? ['/bin/sh', '-c', JOIN_CGROUPS, 'aether-join', ...spec.cgroupProcs, '--', ...argv] : argv;
   // bwrap sets the app's env itself; the wrappers before it get only PATH.
-  return { argv: joined, env: spec.mode === 'uid' ? spec.env : { PATH: '/usr/bin:/bin' } };
+  return { argv: joined, env: spec.mode === 'uid' ? spec.env : { PATH: '/usr/bin:/bin' }, bwrapOptions };
 }

@@ -1,7 +1,7 @@
 import { chmod } from 'node:fs/promises';
 import { createInstanceCgroup, detectCgroups, procsFilesOf, type CgroupHost } from './cgroups';
 import { chownTree } from './chown-tree';
-import { launchArgv, SANDBOX_APP_DIR } from './launch';
+import { launchArgv, SANDBOX_APP_DIR, type Launch } from './launch';
 import { setUpNetworkFence, type AppNetwork, type NetworkFence } from './network-fence';
 import { decideSandbox, type SandboxDecision, type SandboxProbe } from './mode';
 import { findExecutable, probeSandbox } from './probe';
@@ -43,7 +43,7 @@ export interface PreparedInstance {
   cgroups: string[];
   /** HOME and the app dir as the app sees them. */
   home: string | null;
-  wrap(command: string[], env: Record<string, string>): { argv: string[]; env: Record<string, string> };
+  wrap(command: string[], env: Record<string, string>): Launch;
   limits: WatchedLimits;
 }
 
