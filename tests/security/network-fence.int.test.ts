@@ -87,6 +87,14 @@ function ownPorts(table = FENCE_TABLE): Array<[number, number]> {
   return (out.nftables.find((o) => o.set)?.set?.elem ?? []).map((e) => e.concat);
 }
 
+/** The uid ranges a fence table holds, merged as the kernel keeps them. */
+function appUids(table = FENCE_TABLE): Array<[number, number]> {
+  const out = JSON.parse(execFileSync(nft!, ['-j', 'list', 'set', 'inet', table, 'app_uids'], { encoding: 'utf8' })) as {
+    nftables: Array<{ set?: { elem?: Array<number | { range: [number, number] }> } }>;
+  };
+  return (out.nftables.find((o) => o.set)?.set?.elem ?? []).map((e) => (typeof e === 'number' ? [e, e] : e.range));
+}
+
 const hasElement = (uid: number, port: number, table?: string) => ownPorts(table).some(([u, p]) => u === uid && p === port);
 
 // Probes hang up at once: a reset on the listener's side is expected, not an error.
@@ -253,7 +261,7 @@ describe.runIf(runningAsRoot && nft)('the network fence of local apps', { timeou
       (ip) => `${net.isIPv6(ip) ? 'ip6' : 'ip'} daddr ${ip} meta l4proto { tcp, udp } th dport 53 accept`,
     );
     expect(rules).toEqual([
-      'meta skuid != 100000-165535 accept',
+      'meta skuid != @app_uids accept',
       'ct state { established, related } accept',
       'fib daddr type != local accept',
       ...dns,
@@ -261,6 +269,7 @@ describe.runIf(runningAsRoot && nft)('the network fence of local apps', { timeou
       'meta l4proto tcp reject with tcp reset',
       'reject',
     ]);
+    expect(appUids().some(([low, high]) => low <= 100_000 && high >= 165_535)).toBe(true);
     expect(hasElement(await uidOf('victim'), victimPort)).toBe(true);
     expect(hasElement(await uidOf('late'), portOfUrl(late.url!))).toBe(true);
   });
@@ -321,5 +330,13 @@ describe.runIf(runningAsRoot && nft)('the fence rules', { timeout: 60_000 }, () 
     await fence.revokeOwnPort(uid, portOf(other));
     expect(ownPorts(table)).toEqual([]);
     expect(await probeAs(uid, target)).toEqual({ port: 'ECONNREFUSED' });
+  });
+
+  it('adds the uid range of a control plane configured otherwise, without unfencing the first one\'s', async () => {
+    expect(appUids(table)).toEqual([[uid, otherUid]]);
+    const again = await setUpNetworkFence({ network: 'fenced', appUids: true, uidRange: { low: 99_995, high: 99_996 }, table });
+    expect([again.active, appUids(table)]).toEqual([true, [[uid, otherUid], [99_995, 99_996]]]);
+    const target: Target[] = [{ label: 'port', proto: 'tcp', host: resolver, port: portOf(other) }];
+    expect([await probeAs(uid, target), await probeAs(99_995, target)]).toEqual([{ port: 'ECONNREFUSED' }, { port: 'ECONNREFUSED' }]);
   });
 });

@@ -5,10 +5,15 @@ const RANGE = { low: 100_000, high: 165_535 };
 const EXPOSED = 'apps can open connections to every service on this host (Redis, PostgreSQL, the control plane, other apps)';
 
 describe('the network fence ruleset', () => {
-  it('is our table only: declared, its chain flushed and refilled, the set left as it is', () => {
+  it('is our table only: declared, the uid range added, its chain flushed and refilled, the own ports left as they are', () => {
     expect(fenceRuleset({ uidRange: RANGE, resolvers: ['127.0.0.53', '::1'] })).toBe(
       [
         'table inet aether_apps {',
+        '\tset app_uids {',
+        '\t\ttype uid',
+        '\t\tflags interval',
+        '\t\tauto-merge',
+        '\t}',
         '\tset own_ports {',
         '\t\ttype uid . inet_service',
         '\t}',
@@ -16,10 +21,11 @@ describe('the network fence ruleset', () => {
         '\t\ttype filter hook output priority filter; policy accept;',
         '\t}',
         '}',
+        'add element inet aether_apps app_uids { 100000-165535 }',
         'flush chain inet aether_apps output',
         'table inet aether_apps {',
         '\tchain output {',
-        '\t\tmeta skuid != 100000-165535 accept',
+        '\t\tmeta skuid != @app_uids accept',
         '\t\tct state { established, related } accept',
         '\t\tfib daddr type != local accept',
         '\t\tip daddr 127.0.0.53 meta l4proto { tcp, udp } th dport 53 accept',

@@ -26,10 +26,11 @@ function tableOf(table = FENCE_TABLE): string {
 }
 
 /**
- * The whole fence as one nft transaction, idempotent: it creates our table, set and chain if
- * missing and replaces the chain's rules, but keeps the set's elements, which instances that
- * another control-plane process (web or worker) started still need. Nothing outside the table
- * is touched.
+ * The whole fence as one nft transaction, idempotent: it creates our table, sets and chain if
+ * missing and replaces the chain's rules, but keeps the sets' elements: the own ports that
+ * another control-plane process (web or worker) opened, and the uid ranges of every control
+ * plane on this host (a range is added, never replaced, so no process unfences another's apps;
+ * an old range stays fenced until the table goes). Nothing outside the table is touched.
  */
 export function fenceRuleset(r: FenceRules): string {
   const t = tableOf(r.table);
@@ -41,6 +42,11 @@ export function fenceRuleset(r: FenceRules): string {
   });
   return [
     `table inet ${t} {`,
+    '\tset app_uids {',
+    '\t\ttype uid',
+    '\t\tflags interval',
+    '\t\tauto-merge',
+    '\t}',
     '\tset own_ports {',
     '\t\ttype uid . inet_service',
     '\t}',
@@ -48,10 +54,11 @@ export function fenceRuleset(r: FenceRules): string {
     '\t\ttype filter hook output priority filter; policy accept;',
     '\t}',
     '}',
+    `add element inet ${t} app_uids { ${low}-${high} }`,
     `flush chain inet ${t} output`,
     `table inet ${t} {`,
     '\tchain output {',
-    `\t\tmeta skuid != ${low}-${high} accept`,
+    '\t\tmeta skuid != @app_uids accept',
     // Replies to inbound connections (health checks, clients) are established. Untracked or
     // invalid packets fall through to the reject: a `notrack` elsewhere fails closed.
     '\t\tct state { established, related } accept',
