@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TDeployment } from '../../server/contract/outputs';
@@ -7,7 +7,7 @@ import { verifyArtifact } from '../../server/services/artifacts/verify.service';
 import { startTestPlane, TOKENS, type TestPlane } from '../support/harness';
 import { pollUntil } from '../support/poll';
 import { uploadArtifact } from '../support/upload';
-import { diskFillerApp, forkBombApp, memoryHogApp, spyApp, webApp } from './tenant-apps';
+import { diskFillerApp, escaperApp, forkBombApp, memoryHogApp, spyApp, webApp } from './tenant-apps';
 
 // Real apps under the real sandbox, deployed through a real control plane (PGlite in its data
 // dir, fs storage with its secret there, workers, local runtime). The test process is root, as
@@ -21,6 +21,18 @@ const LIMITS = {
 };
 
 const runningAsRoot = process.getuid?.() === 0;
+
+/** Live (non-zombie) processes of host uid `uid`, from /proc. */
+async function processesOf(uid: number): Promise<Array<{ pid: number; comm: string }>> {
+  const found: Array<{ pid: number; comm: string }> = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const status = await readFile(`/proc/${name}/status`, 'utf8').catch(() => '');
+    const field = (key: string) => new RegExp(`^${key}:\\s+(\\S+)`, 'm').exec(status)?.[1];
+    if (Number(field('Uid')) === uid && field('State') !== 'Z') found.push({ pid: Number(name), comm: field('Name') ?? '' });
+  }
+  return found;
+}
 
 describe.runIf(runningAsRoot)('a hostile tenant on the local runtime', { timeout: 60_000 }, () => {
   let plane: TestPlane;
@@ -62,7 +74,7 @@ describe.runIf(runningAsRoot)('a hostile tenant on the local runtime', { timeout
   beforeAll(async () => {
     plane = await startTestPlane('pglite', LIMITS);
     plane.startWorkers();
-    for (const app of ['victim', 'spy', 'hog', 'bomb', 'filler']) await deployer().apps.create({ name: app });
+    for (const app of ['victim', 'spy', 'hog', 'bomb', 'filler', 'escaper']) await deployer().apps.create({ name: app });
     // The admin token file `npm run up` keeps in the data dir.
     adminToken = TOKENS.admin;
     await writeFile(path.join(plane.dataDir, 'admin-token'), `${adminToken}\n`, { mode: 0o600 });
@@ -213,6 +225,19 @@ describe.runIf(runningAsRoot)('a hostile tenant on the local runtime', { timeout
     await everyoneElseFine();
   });
 
+  it('stops an app entirely, also what it started in a session of its own', async () => {
+    const escaper = await deploy('escaper', escaperApp('escaper'));
+    expect(escaper.status).toBe('running');
+    const uids = JSON.parse(await readFile(path.join(plane.dataDir, 'runtime/state/_uids.json'), 'utf8')) as Record<string, number>;
+    const uid = uids.escaper!;
+    expect(await (await fetch(escaper.url!)).text()).toMatch(/^escaper \d+$/);
+    const before = await processesOf(uid);
+    expect(before.some((p) => p.comm === 'sleep')).toBe(true);
+    await plane.services.runtime.stop('escaper');
+    expect(await pollUntil(() => processesOf(uid), (ps) => ps.length === 0, 5000)).toEqual([]);
+    await everyoneElseFine();
+  });
+
   it('gives an app the same uid on its next deploy, and removes the replaced instance\'s cgroups', async () => {
     const { cgroups: old } = await stateOf('victim');
     expect(old.every((dir) => existsSync(dir))).toBe(true);
@@ -223,7 +248,7 @@ describe.runIf(runningAsRoot)('a hostile tenant on the local runtime', { timeout
     expect(dir.uid).toBe(100_000);
     victim = v2;
     const uids = JSON.parse(await readFile(path.join(plane.dataDir, 'runtime/state/_uids.json'), 'utf8')) as Record<string, number>;
-    expect(uids).toEqual({ victim: 100_000, spy: 100_001, hog: 100_002, bomb: 100_003, filler: 100_004 });
+    expect(uids).toEqual({ victim: 100_000, spy: 100_001, hog: 100_002, bomb: 100_003, filler: 100_004, escaper: 100_005 });
     await everyoneElseFine();
   });
 });

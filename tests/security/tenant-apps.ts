@@ -77,6 +77,18 @@ http.createServer((q, s) => s.end('spy')).listen(process.env.PORT, '127.0.0.1');
   return tarGz({ 'package.json': pkg(name), 'index.js': source });
 }
 
+/** Serves HTTP after starting a `sleep` in a session of its own, out of its process group. */
+export const escaperApp = (name: string) =>
+  tarGz({
+    'package.json': pkg(name),
+    'index.js': String.raw`
+const { spawn } = require('child_process');
+const c = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
+c.unref();
+require('http').createServer((q, s) => s.end('escaper ' + c.pid)).listen(process.env.PORT, '127.0.0.1');
+`,
+  });
+
 /** Allocates 1 MiB (touched) every millisecond until something stops it; never listens. */
 export const memoryHogApp = (name: string) =>
   tarGz({
