@@ -1,7 +1,7 @@
 /**
  * The upload path under load: 32 concurrent clients, each presign -> PUT (small artifact) ->
  * complete -> wait until stored, for 10 rounds, against the topology production runs: the
- * built control plane (`next start`, workers off) and a separate worker process
+ * built control plane (`npm start`, workers off) and a separate worker process
  * (`npm run worker`), on real PostgreSQL and Redis, fs storage. This process only generates
  * load. Beside it, in the same run and at the same concurrency, a trivial procedure
  * (`session.whoami`) as the baseline; the ratio is what to track.
@@ -181,7 +181,7 @@ try {
   const serverSide = rows.map((r) => Number(r.ms));
 
   const line = (name: string, xs: number[]) => console.log(`${name.padEnd(48)} n=${String(xs.length).padStart(4)}  p50 ${fmt(quantile(xs, 0.5))} ms  p95 ${fmt(quantile(xs, 0.95))} ms`);
-  console.log(`\nartifacts bench: ${CLIENTS} clients x ${ROUNDS} rounds, next start + worker process, postgres + redis, fs storage, ${wallMs} ms wall (${((run.toStored.length / wallMs) * 1000).toFixed(0)} uploads/s)`);
+  console.log(`\nartifacts bench: ${CLIENTS} clients x ${ROUNDS} rounds, npm start + worker process, postgres + redis, fs storage, ${wallMs} ms wall (${((run.toStored.length / wallMs) * 1000).toFixed(0)} uploads/s)`);
   line('1 client: session.whoami', solo.whoami);
   line('1 client: presign', solo.presign);
   line(`${CLIENTS} clients: bare node:http (the floor)`, floor);
