@@ -52,7 +52,8 @@ function nodeMounts(): string[] {
 /** The uid drop: real, effective and saved ids, no groups, no capabilities, no way back. */
 function setprivArgs(spec: LaunchSpec): string[] {
   const uid = String(spec.uid);
-  return [spec.setpriv!, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all', '--'];
+  const caps = ['--inh-caps=-all', '--bounding-set=-all'];
+  return [spec.setpriv!, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--no-new-privs', ...caps, '--'];
 }
 
 /**
@@ -97,13 +98,16 @@ export interface Launch {
 export function launchArgv(spec: LaunchSpec): Launch {
   if (spec.mode === 'none') return { argv: spec.command, env: spec.env, bwrapOptions: null };
   const drop = spec.uid === null ? [] : setprivArgs(spec);
-  const inner = spec.mode === 'uid' ? [...drop, ...spec.command] : [spec.bwrap!, '--args', String(BWRAP_ARGS_FD), '--', ...drop, ...spec.command];
-  const bwrapOptions = spec.mode === 'uid' ? null : Buffer.from(bwrapOptionsOf(spec).map((a) => `${a}\0`).join(''));
+  const uidOnly = spec.mode === 'uid';
+  const bwrap = [spec.bwrap!, '--args', String(BWRAP_ARGS_FD), '--'];
+  const inner = uidOnly ? [...drop, ...spec.command] : [...bwrap, ...drop, ...spec.command];
+  const bwrapOptions = uidOnly ? null : Buffer.from(bwrapOptionsOf(spec).map((a) => `${a}\0`).join(''));
   const limits = [`--nofile=${spec.nofile}:${spec.nofile}`, `--fsize=${spec.fsizeBytes}:${spec.fsizeBytes}`];
   // Its own uid: RLIMIT_NPROC then counts only its processes (a second fork-bomb bound).
   if (spec.uid !== null) limits.push(`--nproc=${spec.nproc}:${spec.nproc}`);
   const argv = [spec.prlimit!, ...limits, '--', ...inner];
-  const joined = spec.cgroupProcs.length ? ['/bin/sh', '-c', JOIN_CGROUPS, 'aether-join', ...spec.cgroupProcs, '--', ...argv] : argv;
+  const join = ['/bin/sh', '-c', JOIN_CGROUPS, 'aether-join', ...spec.cgroupProcs, '--'];
+  const joined = spec.cgroupProcs.length ? [...join, ...argv] : argv;
   // bwrap sets the app's env itself; the wrappers before it get only PATH.
-  return { argv: joined, env: spec.mode === 'uid' ? spec.env : { PATH: '/usr/bin:/bin' }, bwrapOptions };
+  return { argv: joined, env: uidOnly ? spec.env : { PATH: '/usr/bin:/bin' }, bwrapOptions };
 }

@@ -28,19 +28,24 @@ export interface SandboxDecision {
   refusal: string | null;
 }
 
+const UID_ONLY =
+  'bubblewrap (bwrap) is missing or cannot create namespaces: apps run as their own uid with limits, ' +
+  'but see every process and the system tree';
+const SHARED_UID =
+  'the control plane is not root: apps run sandboxed (bwrap) but as its own uid, without per-app uids or cgroup limits';
+const UNSAFE =
+  'NO APP SANDBOX: not root and no working bubblewrap (bwrap with user namespaces); apps would run as the ' +
+  "control plane's user and could read its environment, data dir and secrets";
+const REFUSAL =
+  'no sandbox is available on this host and NODE_ENV=production: apps are not run (AETHER_UNSAFE_SHARED_USER=true overrides)';
+
 export function decideSandbox(probe: SandboxProbe, policy: SandboxPolicy): SandboxDecision {
   if (probe.isRoot && probe.bwrapWorks) return { mode: 'bwrap-uid', warning: null, refusal: null };
-  if (probe.isRoot) {
-    const warning = 'bubblewrap (bwrap) is missing or cannot create namespaces: apps run as their own uid with limits, but see every process and the system tree';
-    return { mode: 'uid', warning, refusal: null };
-  }
-  if (probe.bwrapWorks) {
-    const warning = 'the control plane is not root: apps run sandboxed (bwrap) but as its own uid, without per-app uids or cgroup limits';
-    return { mode: 'bwrap', warning, refusal: null };
-  }
-  const unsafe = 'NO APP SANDBOX: not root and no working bubblewrap (bwrap with user namespaces); apps would run as the control plane\'s user and could read its environment, data dir and secrets';
+  if (probe.isRoot) return { mode: 'uid', warning: UID_ONLY, refusal: null };
+  if (probe.bwrapWorks) return { mode: 'bwrap', warning: SHARED_UID, refusal: null };
   if (policy.production && !policy.unsafeSharedUser) {
-    return { mode: 'none', warning: `${unsafe}. Refusing to run apps (NODE_ENV=production); set AETHER_UNSAFE_SHARED_USER=true to accept the risk`, refusal: 'no sandbox is available on this host and NODE_ENV=production: apps are not run (AETHER_UNSAFE_SHARED_USER=true overrides)' };
+    const warning = `${UNSAFE}. Refusing to run apps (NODE_ENV=production); set AETHER_UNSAFE_SHARED_USER=true to accept the risk`;
+    return { mode: 'none', warning, refusal: REFUSAL };
   }
-  return { mode: 'none', warning: unsafe, refusal: null };
+  return { mode: 'none', warning: UNSAFE, refusal: null };
 }

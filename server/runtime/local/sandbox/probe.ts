@@ -5,7 +5,8 @@ import type { SandboxProbe } from './mode';
 
 /** First `name` on PATH (or the usual system dirs), or null. */
 export function findExecutable(name: string): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+  const system = ['/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), ...system];
   for (const dir of dirs) {
     if (dir && existsSync(path.join(dir, name))) return path.join(dir, name);
   }
@@ -21,9 +22,12 @@ export function probeSandbox(probeUid: number): SandboxProbe {
   const bwrap = findExecutable('bwrap');
   const setpriv = findExecutable('setpriv');
   if (!bwrap || (isRoot && !setpriv)) return { isRoot, bwrapWorks: false };
-  const drop = isRoot ? [setpriv!, `--reuid=${probeUid}`, `--regid=${probeUid}`, '--clear-groups', '--no-new-privs', '--'] : [];
+  const drop = isRoot
+    ? [setpriv!, `--reuid=${probeUid}`, `--regid=${probeUid}`, '--clear-groups', '--no-new-privs', '--']
+    : [];
   const userns = isRoot ? [] : ['--unshare-user', '--disable-userns'];
   const argv = [bwrap, ...userns, '--unshare-pid', '--ro-bind', '/', '/', '--proc', '/proc', '--', ...drop, 'true'];
-  const res = spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore', timeout: 10_000, env: { PATH: '/usr/bin:/bin' } as unknown as NodeJS.ProcessEnv });
+  const env = { PATH: '/usr/bin:/bin' } as unknown as NodeJS.ProcessEnv;
+  const res = spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore', timeout: 10_000, env });
   return { isRoot, bwrapWorks: res.status === 0 };
 }

@@ -12,7 +12,9 @@ export interface UidRange {
 
 export function parseUidRange(value: string): UidRange {
   const m = /^(\d+)-(\d+)$/.exec(value.trim());
-  if (!m || Number(m[1]) > Number(m[2])) throw new Error(`invalid uid range ${JSON.stringify(value)}: want <low>-<high>`);
+  if (!m || Number(m[1]) > Number(m[2])) {
+    throw new Error(`invalid uid range ${JSON.stringify(value)}: want <low>-<high>`);
+  }
   return { low: Number(m[1]), high: Number(m[2]) };
 }
 
@@ -90,7 +92,7 @@ async function lock(lockFile: string): Promise<() => Promise<void>> {
     }
     const owner = Number(await readFile(lockFile, 'utf8').catch(() => ''));
     if (owner > 0 && !alive(owner)) await rm(lockFile, { force: true });
-    else if (Date.now() > deadline) throw new Error(`uid allocation lock ${lockFile} held by pid ${owner} for ${LOCK_WAIT_MS} ms`);
+    else if (Date.now() > deadline) throw new Error(`uid lock ${lockFile} held by pid ${owner} for ${LOCK_WAIT_MS} ms`);
     else await sleep(20);
   }
 }

@@ -24,10 +24,12 @@ const mib = (n: number) => `${Math.round((n / 1024 ** 2) * 10) / 10} MiB`;
 export async function limitHit(w: WatchedLimits): Promise<LimitHit | null> {
   const c = await readCounters(w.cgroups);
   if (c.oomKills > 0) {
-    return { kind: 'memory', message: `memory limit of ${mib(w.memoryBytes)} reached: the kernel killed a process of the app (out of memory)` };
+    const message = `memory limit of ${mib(w.memoryBytes)} reached: the kernel killed a process of the app (out of memory)`;
+    return { kind: 'memory', message };
   }
   if (c.pidsMaxHits > 0) {
-    return { kind: 'pids', message: `process limit of ${w.pids} reached: the app tried to run more processes (fork bomb?)` };
+    const message = `process limit of ${w.pids} reached: the app tried to run more processes (fork bomb?)`;
+    return { kind: 'pids', message };
   }
   const used = await diskUsage(w.appDir);
   // The usage itself is left out: it depends on when the check ran, the limit does not.
