@@ -18,7 +18,7 @@ import { serveRuntimeArtifact } from '../../server/services/deployments/artifact
 import { serveMetrics } from '../../server/metrics-endpoint';
 import { createScratchDatabase } from './pg';
 import { deletePrefix, TEST_REDIS_URL } from './redis';
-import { createHttpServer } from '../../server/http/serve';
+import { createHttpServer } from '../../server/http/edge';
 import { serveWeb, type WebServer } from './web-server';
 
 export type DbKind = 'pglite' | 'postgres';

@@ -1,0 +1,58 @@
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { httpStatusOf, type ErrorEnvelope } from '../contract/errors';
+import { createLogger, type Logger } from '../logger';
+import { allowedMethods } from './allowed-methods';
+
+/** The methods a Next.js route can be called with; any other never reaches one (TRACE was a 500). */
+const ROUTABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Failures of Node's HTTP parser, before any route runs; anything else is a malformed request. */
+const CLIENT_ERRORS: Record<string, ErrorEnvelope> = {
+  HPE_HEADER_OVERFLOW: { code: 'request_header_fields_too_large', message: 'the request headers are too large' },
+  ERR_HTTP_REQUEST_TIMEOUT: { code: 'request_timeout', message: 'the request did not arrive in time' },
+};
+const MALFORMED: ErrorEnvelope = { code: 'bad_request', message: 'malformed HTTP request' };
+
+function sendEnvelope(res: ServerResponse, envelope: ErrorEnvelope, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(envelope);
+  res.writeHead(httpStatusOf(envelope.code), { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+/** The envelope written straight to the socket: a parser error has no request or response object. */
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const inResponse = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+  if (err.code === 'ECONNRESET' || !socket.writable || inResponse) return void socket.destroy();
+  const envelope = CLIENT_ERRORS[err.code ?? ''] ?? MALFORMED;
+  const status = httpStatusOf(envelope.code);
+  const body = JSON.stringify(envelope);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** What serves every request the edge lets through: Next's request handler in production. */
+export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+/**
+ * The control plane's HTTP server: node:http in front of `handle`, so that what never reaches
+ * a route (a parser error such as 431, a method no route can take) still gets the
+ * `{ code, message }` envelope.
+ */
+export function createHttpServer(handle: NodeHandler, log: Logger = createLogger()): Server {
+  const server = createServer((req, res) => {
+    const method = req.method ?? 'GET';
+    if (!ROUTABLE.has(method)) {
+      const allow = allowedMethods(new URL(req.url ?? '/', 'http://localhost').pathname).join(', ');
+      return sendEnvelope(res, { code: 'method_not_allowed', message: `${method} is not supported here; use ${allow}` }, { allow });
+    }
+    handle(req, res).catch((err: unknown) => {
+      log.error('request failed', { err });
+      if (!res.headersSent) sendEnvelope(res, { code: 'internal', message: 'internal error' });
+      else res.destroy();
+    });
+  });
+  server.on('clientError', onClientError);
+  return server;
+}
