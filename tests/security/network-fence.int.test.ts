@@ -22,6 +22,7 @@ import { TEST_REDIS_URL } from '../support/redis';
 // and in CI. Every target is an address of this host: nothing here sends traffic elsewhere.
 
 const run = promisify(execFile);
+const noPhases = async () => {};
 const nft = findExecutable('nft');
 const runningAsRoot = process.getuid?.() === 0;
 
@@ -70,6 +71,8 @@ require('http').createServer((q, s) => s.end('hostile')).listen(port, '127.0.0.1
 });
 `;
 
+const tcp = (label: string, host: string, port: number): Target => ({ label, proto: 'tcp', host, port });
+
 /** Runs the probe as `uid` (null: as ourselves, root). */
 async function probeAs(uid: number | null, targets: Target[]): Promise<Record<string, string>> {
   const src = `${probeLib(targets)}\nprobeAll([]).then((r) => console.log(JSON.stringify(r)));`;
@@ -79,23 +82,23 @@ async function probeAs(uid: number | null, targets: Target[]): Promise<Record<st
   return JSON.parse(stdout) as Record<string, string>;
 }
 
+type NftObject = { set?: { elem?: unknown[] }; table?: { family: string; name: string } };
+const nftJson = (...args: string[]) =>
+  (JSON.parse(execFileSync(nft!, ['-j', 'list', ...args], { encoding: 'utf8' })) as { nftables: NftObject[] }).nftables;
+const elements = (table: string, set: string) => nftJson('set', 'inet', table, set).find((o) => o.set)?.set?.elem ?? [];
+
 /** The (uid, port) elements of a fence table's own-port set, as the kernel holds them. */
-function ownPorts(table = FENCE_TABLE): Array<[number, number]> {
-  const out = JSON.parse(execFileSync(nft!, ['-j', 'list', 'set', 'inet', table, 'own_ports'], { encoding: 'utf8' })) as {
-    nftables: Array<{ set?: { elem?: Array<{ concat: [number, number] }> } }>;
-  };
-  return (out.nftables.find((o) => o.set)?.set?.elem ?? []).map((e) => e.concat);
-}
+const ownPorts = (table = FENCE_TABLE) =>
+  (elements(table, 'own_ports') as Array<{ concat: [number, number] }>).map((e) => e.concat);
 
 /** The uid ranges a fence table holds, merged as the kernel keeps them. */
-function appUids(table = FENCE_TABLE): Array<[number, number]> {
-  const out = JSON.parse(execFileSync(nft!, ['-j', 'list', 'set', 'inet', table, 'app_uids'], { encoding: 'utf8' })) as {
-    nftables: Array<{ set?: { elem?: Array<number | { range: [number, number] }> } }>;
-  };
-  return (out.nftables.find((o) => o.set)?.set?.elem ?? []).map((e) => (typeof e === 'number' ? [e, e] : e.range));
-}
+const appUids = (table = FENCE_TABLE) =>
+  (elements(table, 'app_uids') as Array<number | { range: [number, number] }>).map(
+    (e): [number, number] => (typeof e === 'number' ? [e, e] : e.range),
+  );
 
-const hasElement = (uid: number, port: number, table?: string) => ownPorts(table).some(([u, p]) => u === uid && p === port);
+const hasElement = (uid: number, port: number, table?: string) =>
+  ownPorts(table).some(([u, p]) => u === uid && p === port);
 
 // Probes hang up at once: a reset on the listener's side is expected, not an error.
 const answer = (s: net.Socket) => s.on('error', () => {}).end('listening');
@@ -112,7 +115,7 @@ async function listenUdp(host: string, port = 0): Promise<dgram.Socket> {
   await new Promise<void>((resolve, reject) => socket.once('error', reject).bind(port, host, resolve));
   return socket;
 }
-const portOf = (s: net.Server | dgram.Socket) => ('address' in s && typeof s.address === 'function' ? (s.address() as net.AddressInfo).port : 0);
+const portOf = (s: net.Server | dgram.Socket) => (s.address() as net.AddressInfo).port;
 
 const loopbackV6 = Object.values(networkInterfaces()).some((list) => list?.some((a) => a.address === '::1'));
 const hostV4 = Object.values(networkInterfaces())
@@ -143,14 +146,19 @@ describe.runIf(runningAsRoot && nft)('the network fence of local apps', { timeou
 
   const source = async (key: string) => createReadStream(path.join(store, key));
   const newDriver = () => {
-    const d = createLocalRuntime({ dataDir, source, healthTimeoutMs: 20_000, log: (m, f) => logged.push(`${m} ${JSON.stringify(f)}`), warn: (m) => warnings.push(m) });
+    const log = (m: string, f?: object) => logged.push(`${m} ${JSON.stringify(f)}`);
+    const d = createLocalRuntime({ dataDir, source, healthTimeoutMs: 20_000, log, warn: (m) => warnings.push(m) });
     drivers.push(d);
     return d;
   };
-  const uidOf = async (app: string) => (JSON.parse(await readFile(path.join(dataDir, 'runtime/state/_uids.json'), 'utf8')) as Record<string, number>)[app]!;
+  const uidOf = async (app: string) => {
+    const file = path.join(dataDir, 'runtime/state/_uids.json');
+    return (JSON.parse(await readFile(file, 'utf8')) as Record<string, number>)[app]!;
+  };
 
   async function deployment(appName: string, deploymentId: string, indexJs: string): Promise<RuntimeDeployment> {
-    const bytes = tarGz({ 'package.json': JSON.stringify({ name: appName, version: '1.0.0', scripts: { start: 'node index.js' } }), 'index.js': indexJs });
+    const pkg = { name: appName, version: '1.0.0', scripts: { start: 'node index.js' } };
+    const bytes = tarGz({ 'package.json': JSON.stringify(pkg), 'index.js': indexJs });
     const { file, digest } = await writeArtifact(store, bytes);
     apps.add(appName);
     return { appName, deploymentId, digest, storageKey: path.basename(file) };
@@ -162,7 +170,8 @@ describe.runIf(runningAsRoot && nft)('the network fence of local apps', { timeou
     return lines.join('\n');
   }
 
-  const webApp = (text: string) => `require('http').createServer((q, s) => s.end(${JSON.stringify(text)})).listen(process.env.PORT, '127.0.0.1');`;
+  const webApp = (text: string) =>
+    `require('http').createServer((q, s) => s.end(${JSON.stringify(text)})).listen(process.env.PORT, '127.0.0.1');`;
   const portOfUrl = (url: string) => Number(new URL(url).port);
 
   beforeAll(async () => {
@@ -176,16 +185,16 @@ describe.runIf(runningAsRoot && nft)('the network fence of local apps', { timeou
     const controlPlaneHost = hostV4 ? await listenTcp(hostV4) : null;
     const udpService = await listenUdp('127.0.0.1');
     listeners.push(...[controlPlane4, controlPlane6, controlPlaneHost, udpService].filter((s) => s !== null));
-    const victim = await driver.rollout(await deployment('victim', 'victim-1', webApp('victim')), async () => {});
+    const victim = await driver.rollout(await deployment('victim', 'victim-1', webApp('victim')), noPhases);
     victimPort = portOfUrl(victim.url!);
     targets = [
       { label: 'redis', proto: 'tcp', ...localService(TEST_REDIS_URL) },
       { label: 'postgres', proto: 'tcp', ...localService(PG_ADMIN_URL) },
-      { label: 'control plane 127.0.0.1', proto: 'tcp', host: '127.0.0.1', port: portOf(controlPlane4) },
-      { label: 'control plane via 0.0.0.0', proto: 'tcp', host: '0.0.0.0', port: portOf(controlPlane4) },
-      ...(controlPlane6 ? [{ label: 'control plane ::1', proto: 'tcp' as const, host: '::1', port: portOf(controlPlane6) }] : []),
-      ...(controlPlaneHost ? [{ label: 'control plane host address', proto: 'tcp' as const, host: hostV4!, port: portOf(controlPlaneHost) }] : []),
-      { label: 'other app', proto: 'tcp', host: '127.0.0.1', port: victimPort },
+      tcp('control plane 127.0.0.1', '127.0.0.1', portOf(controlPlane4)),
+      tcp('control plane via 0.0.0.0', '0.0.0.0', portOf(controlPlane4)),
+      ...(controlPlane6 ? [tcp('control plane ::1', '::1', portOf(controlPlane6))] : []),
+      ...(controlPlaneHost ? [tcp('control plane host address', hostV4!, portOf(controlPlaneHost))] : []),
+      tcp('other app', '127.0.0.1', victimPort),
       { label: 'udp service', proto: 'udp', host: '127.0.0.1', port: portOf(udpService) },
     ];
   }, 120_000);
@@ -197,7 +206,7 @@ describe.runIf(runningAsRoot && nft)('the network fence of local apps', { timeou
   });
 
   it('lets the hostile app reach only its own port on this host, and every target listens for root', async () => {
-    const hostile = await driver.rollout(await deployment('hostile', 'hostile-1', hostileSource(targets)), async () => {});
+    const hostile = await driver.rollout(await deployment('hostile', 'hostile-1', hostileSource(targets)), noPhases);
     hostilePort = portOfUrl(hostile.url!);
     const text = await pollUntil(() => logText('hostile', 'hostile-1'), (t) => t.includes('NETREPORT '), 20_000);
     const line = text.split('\n').find((l) => l.startsWith('NETREPORT '));
@@ -205,7 +214,9 @@ describe.runIf(runningAsRoot && nft)('the network fence of local apps', { timeou
     const refused = Object.fromEntries(targets.map((t) => [t.label, 'ECONNREFUSED']));
     expect(JSON.parse(line!.slice('NETREPORT '.length))).toEqual({ ...refused, 'own port': 'connected' });
     // The same probe as root: each refusal above was the fence, not an empty port.
-    const expectedForRoot = Object.fromEntries(targets.map((t) => [t.label, t.proto === 'udp' ? 'reply pong' : 'connected']));
+    const expectedForRoot = Object.fromEntries(
+      targets.map((t) => [t.label, t.proto === 'udp' ? 'reply pong' : 'connected']),
+    );
     expect(await probeAs(null, targets)).toEqual(expectedForRoot);
     expect(warnings.filter((w) => w.includes('network') || w.includes('nft'))).toEqual([]);
   });
@@ -224,12 +235,12 @@ describe.runIf(runningAsRoot && nft)('the network fence of local apps', { timeou
     expect(await (await fetch(`http://127.0.0.1:${hostilePort}/`)).text()).toBe('hostile');
   });
 
-  it('opens the fence to an instance\'s own port while it runs, and closes it when it is replaced, fails or stops', async () => {
+  it('opens the fence to an own port while the instance runs, closes it when replaced, failed or stopped', async () => {
     const [victimUid, hostileUid] = [await uidOf('victim'), await uidOf('hostile')];
     expect(hasElement(victimUid, victimPort)).toBe(true);
     expect(hasElement(hostileUid, hostilePort)).toBe(true);
 
-    const next = await driver.rollout(await deployment('hostile', 'hostile-2', webApp('hostile 2')), async () => {});
+    const next = await driver.rollout(await deployment('hostile', 'hostile-2', webApp('hostile 2')), noPhases);
     const nextPort = portOfUrl(next.url!);
     expect([hasElement(hostileUid, hostilePort), hasElement(hostileUid, nextPort)]).toEqual([false, true]);
 
@@ -239,7 +250,8 @@ describe.runIf(runningAsRoot && nft)('the network fence of local apps', { timeou
       const port = /PORT=(\d+)/.exec(r.message)?.[1];
       if (r.phase === 'start' && port) seen.push([Number(port), hasElement(await uidOf('crasher'), Number(port))]);
     };
-    await expect(driver.rollout(await deployment('crasher', 'crasher-1', 'process.exit(3)'), onPhase)).rejects.toThrow('the app exited (code 3)');
+    const crasher = await deployment('crasher', 'crasher-1', 'process.exit(3)');
+    await expect(driver.rollout(crasher, onPhase)).rejects.toThrow('the app exited (code 3)');
     expect(seen.map(([, open]) => open)).toEqual([true]);
     expect(hasElement(await uidOf('crasher'), seen[0]![0])).toBe(false);
 
@@ -247,11 +259,11 @@ describe.runIf(runningAsRoot && nft)('the network fence of local apps', { timeou
     expect([hasElement(hostileUid, nextPort), hasElement(victimUid, victimPort)]).toEqual([false, true]);
   });
 
-  it('is one table with one set of rules after a second control-plane process starts, keeping the first one\'s ports', async () => {
+  it('is one table and one rule list after a second control plane starts, keeping the first one\'s ports', async () => {
     const second = newDriver();
-    const late = await second.rollout(await deployment('late', 'late-1', webApp('late')), async () => {});
-    const tables = JSON.parse(execFileSync(nft!, ['-j', 'list', 'tables'], { encoding: 'utf8' })) as { nftables: Array<{ table?: { family: string; name: string } }> };
-    expect(tables.nftables.filter((o) => o.table?.name === FENCE_TABLE).map((o) => o.table?.family)).toEqual(['inet']);
+    const late = await second.rollout(await deployment('late', 'late-1', webApp('late')), noPhases);
+    const ours = nftJson('tables').filter((o) => o.table?.name === FENCE_TABLE);
+    expect(ours.map((o) => o.table?.family)).toEqual(['inet']);
     const rules = execFileSync(nft!, ['list', 'chain', 'inet', FENCE_TABLE, 'output'], { encoding: 'utf8' })
       .split('\n')
       .map((l) => l.trim())
@@ -291,7 +303,9 @@ describe.runIf(runningAsRoot && nft)('the fence rules', { timeout: 60_000 }, () 
   beforeAll(async () => {
     work = await mkdtemp(path.join(tmpdir(), 'aether-fence-rules-'));
     await writeFile(path.join(work, 'resolv.conf'), `nameserver ${resolver}\nnameserver 10.255.255.53\n`);
-    fence = await setUpNetworkFence({ network: 'fenced', appUids: true, uidRange: { low: uid, high: otherUid }, table, resolvConf: path.join(work, 'resolv.conf') });
+    const resolvConf = path.join(work, 'resolv.conf');
+    const uidRange = { low: uid, high: otherUid };
+    fence = await setUpNetworkFence({ network: 'fenced', appUids: true, uidRange, table, resolvConf });
     dnsTcp = net.createServer(answer);
     await new Promise<void>((resolve, reject) => dnsTcp.once('error', reject).listen(53, resolver, resolve));
     other = await listenTcp(resolver);
@@ -325,7 +339,8 @@ describe.runIf(runningAsRoot && nft)('the fence rules', { timeout: 60_000 }, () 
     const target: Target[] = [{ label: 'port', proto: 'tcp', host: resolver, port: portOf(other) }];
     await fence.allowOwnPort(uid, portOf(other));
     expect(ownPorts(table)).toEqual([[uid, portOf(other)]]);
-    expect([await probeAs(uid, target), await probeAs(otherUid, target)]).toEqual([{ port: 'connected' }, { port: 'ECONNREFUSED' }]);
+    expect(await probeAs(uid, target)).toEqual({ port: 'connected' });
+    expect(await probeAs(otherUid, target)).toEqual({ port: 'ECONNREFUSED' });
     await fence.revokeOwnPort(uid, portOf(other));
     await fence.revokeOwnPort(uid, portOf(other));
     expect(ownPorts(table)).toEqual([]);
@@ -334,9 +349,11 @@ describe.runIf(runningAsRoot && nft)('the fence rules', { timeout: 60_000 }, () 
 
   it('adds the uid range of a control plane configured otherwise, without unfencing the first one\'s', async () => {
     expect(appUids(table)).toEqual([[uid, otherUid]]);
-    const again = await setUpNetworkFence({ network: 'fenced', appUids: true, uidRange: { low: 99_995, high: 99_996 }, table });
+    const uidRange = { low: 99_995, high: 99_996 };
+    const again = await setUpNetworkFence({ network: 'fenced', appUids: true, uidRange, table });
     expect([again.active, appUids(table)]).toEqual([true, [[uid, otherUid], [99_995, 99_996]]]);
     const target: Target[] = [{ label: 'port', proto: 'tcp', host: resolver, port: portOf(other) }];
-    expect([await probeAs(uid, target), await probeAs(99_995, target)]).toEqual([{ port: 'ECONNREFUSED' }, { port: 'ECONNREFUSED' }]);
+    expect(await probeAs(uid, target)).toEqual({ port: 'ECONNREFUSED' });
+    expect(await probeAs(99_995, target)).toEqual({ port: 'ECONNREFUSED' });
   });
 });

@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { fenceRuleset, localResolvers, removalRuleset, setUpNetworkFence } from '../../server/runtime/local/sandbox/network-fence';
+import {
+  fenceRuleset,
+  localResolvers,
+  removalRuleset,
+  setUpNetworkFence,
+} from '../../server/runtime/local/sandbox/network-fence';
 
 const RANGE = { low: 100_000, high: 165_535 };
-const EXPOSED = 'apps can open connections to every service on this host (Redis, PostgreSQL, the control plane, other apps)';
+const EXPOSED =
+  'apps can open connections to every service on this host (Redis, PostgreSQL, the control plane, other apps)';
 
 describe('the network fence ruleset', () => {
-  it('is our table only: declared, the uid range added, its chain flushed and refilled, the own ports left as they are', () => {
+  it('is our table only: declared, the uid range added, its chain refilled, the own ports left as they are', () => {
     expect(fenceRuleset({ uidRange: RANGE, resolvers: ['127.0.0.53', '::1'] })).toBe(
       [
         'table inet aether_apps {',
@@ -47,8 +53,10 @@ describe('the network fence ruleset', () => {
   it('refuses what could change the ruleset beyond numbers and addresses', () => {
     expect(() => fenceRuleset({ uidRange: { low: 5, high: 4 }, resolvers: [] })).toThrow('invalid uid range 5-4');
     expect(() => fenceRuleset({ uidRange: { low: 1.5, high: 4 }, resolvers: [] })).toThrow('invalid uid range 1.5-4');
-    expect(() => fenceRuleset({ uidRange: RANGE, resolvers: ['127.0.0.1 accept; flush ruleset'] })).toThrow('invalid resolver address');
-    expect(() => fenceRuleset({ uidRange: RANGE, resolvers: [], table: 'x; flush ruleset' })).toThrow('invalid nftables table name');
+    const injected = '127.0.0.1 accept; flush ruleset';
+    expect(() => fenceRuleset({ uidRange: RANGE, resolvers: [injected] })).toThrow('invalid resolver address');
+    const table = 'x; flush ruleset';
+    expect(() => fenceRuleset({ uidRange: RANGE, resolvers: [], table })).toThrow('invalid nftables table name');
     expect(() => removalRuleset('A')).toThrow('invalid nftables table name "A"');
   });
 
@@ -70,7 +78,8 @@ describe('local resolvers', () => {
       'options edns0',
       'nameserver 127.0.0.53',
     ].join('\n');
-    expect(localResolvers(conf, new Set(['192.0.2.2', 'fe80::fc:ff:fe00:1']))).toEqual(['127.0.0.53', '::1', '192.0.2.2']);
+    const host = new Set(['192.0.2.2', 'fe80::fc:ff:fe00:1']);
+    expect(localResolvers(conf, host)).toEqual(['127.0.0.53', '::1', '192.0.2.2']);
     expect(localResolvers('nameserver 10.255.255.53\n', new Set(['192.0.2.2']))).toEqual([]);
   });
 });
@@ -81,8 +90,14 @@ describe('setting the fence up', () => {
   it('says why apps are not fenced, and does nothing for their ports then', async () => {
     const cases = [
       [{ ...base, network: 'open', nft: null }, `AETHER_APP_NETWORK=open: ${EXPOSED}`],
-      [{ ...base, appUids: false, network: 'fenced', nft: '/bin/true' }, `no network fence (it needs a root control plane running apps as their own uids): ${EXPOSED}`],
-      [{ ...base, network: 'fenced', nft: null }, `no network fence: nft (Debian package nftables) is missing, so ${EXPOSED}`],
+      [
+        { ...base, appUids: false, network: 'fenced', nft: '/bin/true' },
+        `no network fence (it needs a root control plane running apps as their own uids): ${EXPOSED}`,
+      ],
+      [
+        { ...base, network: 'fenced', nft: null },
+        `no network fence: nft (Debian package nftables) is missing, so ${EXPOSED}`,
+      ],
       [{ ...base, network: 'fenced', nft: '/bin/false' }, `no network fence (nft failed (exit 1)): ${EXPOSED}`],
     ] as const;
     for (const [options, warning] of cases) {

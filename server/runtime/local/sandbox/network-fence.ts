@@ -60,7 +60,7 @@ export function fenceRuleset(r: FenceRules): string {
     '\tchain output {',
     '\t\tmeta skuid != @app_uids accept',
     // Replies to inbound connections (health checks, clients) are established. Untracked or
-    // invalid packets fall through to the reject: a `notrack` elsewhere fails closed.
+    // invalid packets fall through to the reject: a `notrack` elsewhere breaks apps, not the fence.
     '\t\tct state { established, related } accept',
     // local: 127.0.0.0/8, ::1 and every address of this host's interfaces.
     '\t\tfib daddr type != local accept',
@@ -102,7 +102,8 @@ export function localResolvers(resolvConf: string, hostAddresses: Set<string>): 
   return [...found];
 }
 
-const hostAddresses = () => new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address)));
+const hostAddresses = () =>
+  new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address)));
 
 /** Applies `ruleset` with `nft -f -`: one atomic transaction, no shell. */
 export function applyNft(nft: string, ruleset: string): Promise<void> {
@@ -144,20 +145,30 @@ export interface FenceOptions {
   nft?: string | null;
 }
 
-const EXPOSED = 'apps can open connections to every service on this host (Redis, PostgreSQL, the control plane, other apps)';
+const EXPOSED =
+  'apps can open connections to every service on this host (Redis, PostgreSQL, the control plane, other apps)';
 
 /** Installs (or, when `open`, removes) the fence; never throws: trouble becomes the warning. */
 export async function setUpNetworkFence(o: FenceOptions): Promise<NetworkFence> {
   const nft = o.nft === undefined ? findExecutable('nft') : o.nft;
-  const off = (warning: string): NetworkFence => ({ active: false, warning, allowOwnPort: async () => {}, revokeOwnPort: async () => {} });
+  const nothing = async () => {};
+  const off = (warning: string): NetworkFence => ({
+    active: false,
+    warning,
+    allowOwnPort: nothing,
+    revokeOwnPort: nothing,
+  });
   if (o.network === 'open') {
     if (o.appUids && nft) await applyNft(nft, removalRuleset(o.table)).catch(() => undefined);
     return off(`AETHER_APP_NETWORK=open: ${EXPOSED}`);
   }
-  if (!o.appUids) return off(`no network fence (it needs a root control plane running apps as their own uids): ${EXPOSED}`);
+  if (!o.appUids) {
+    return off(`no network fence (it needs a root control plane running apps as their own uids): ${EXPOSED}`);
+  }
   if (!nft) return off(`no network fence: nft (Debian package nftables) is missing, so ${EXPOSED}`);
   const resolvConf = await readFile(o.resolvConf ?? '/etc/resolv.conf', 'utf8').catch(() => '');
-  const ruleset = fenceRuleset({ uidRange: o.uidRange, resolvers: localResolvers(resolvConf, hostAddresses()), table: o.table });
+  const resolvers = localResolvers(resolvConf, hostAddresses());
+  const ruleset = fenceRuleset({ uidRange: o.uidRange, resolvers, table: o.table });
   const failure = await applyNft(nft, ruleset).then(() => null, (err: Error) => err.message);
   if (failure) return off(`no network fence (${failure}): ${EXPOSED}`);
   return {
@@ -165,6 +176,7 @@ export async function setUpNetworkFence(o: FenceOptions): Promise<NetworkFence> 
     warning: null,
     allowOwnPort: async (uid, port) => applyNft(nft, ruleset + ownPortElement('add', o.table, uid, port)),
     // Adding first makes the delete succeed whether or not the element was there.
-    revokeOwnPort: async (uid, port) => applyNft(nft, ownPortElement('add', o.table, uid, port) + ownPortElement('delete', o.table, uid, port)),
+    revokeOwnPort: async (uid, port) =>
+      applyNft(nft, ownPortElement('add', o.table, uid, port) + ownPortElement('delete', o.table, uid, port)),
   };
 }
