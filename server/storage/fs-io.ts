@@ -181,6 +181,16 @@ export function checkContentLength(req: Request, bound: number): void {
   if (declared !== bound) throw otherThanSigned(declared, bound);
 }
 
+/** Passes the body through, refusing it with `tooLong()` past `maxBytes`. */
+export async function* atMost(chunks: AsyncIterable<Uint8Array>, maxBytes: number, tooLong: () => AppError): AsyncGenerator<Uint8Array> {
+  let seen = 0;
+  for await (const chunk of chunks) {
+    seen += chunk.byteLength;
+    if (seen > maxBytes) throw tooLong();
+    yield chunk;
+  }
+}
+
 /** Passes the body through while it stays within `bound` bytes, and refuses it unless it ends exactly there. */
 export async function* exactLength(chunks: AsyncIterable<Uint8Array>, bound: number): AsyncGenerator<Uint8Array> {
   let seen = 0;

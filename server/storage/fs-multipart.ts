@@ -3,7 +3,7 @@ import { constants, createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AppError, isAppError } from '../errors';
-import { checkContentLength, ensureDir, exactLength, isAbsent, KeyedLock, readBody, TEMP_SUFFIX, tooLarge, writeChunks, writeFileAtomic, writeTemp } from './fs-io';
+import { atMost, checkContentLength, ensureDir, exactLength, isAbsent, KeyedLock, readBody, TEMP_SUFFIX, tooLarge, writeChunks, writeFileAtomic, writeTemp } from './fs-io';
 import { partCount, slotOf, UploadGate, validateLayout, type PartLayout, type Slot } from './fs-part-layout';
 import { MAX_PART_BYTES, normalizeEtag, validatePartList, validateSha256, type CompletedPart } from './rules';
 
@@ -45,6 +45,8 @@ interface UploadRecord {
   sha256: string;
   createdAt: string;
   layout?: PartLayout;
+  /** The whole object's declared size: all parts together may not hold more. */
+  sizeBytes?: number;
 }
 
 // We mint ids as 32 hex characters; anything else cannot name an upload (nor a path).
@@ -97,6 +99,19 @@ export function createFsMultipart(ctx: FsMultipartContext) {
       if (n !== null) parts.set(n, [...(parts.get(n) ?? []), name]);
     }
     return parts;
+  }
+
+  /** Bytes the upload holds in parts other than `partNumber` (a part being replaced does not count). */
+  async function bytesOfOtherParts(dir: string, record: UploadRecord, partNumber: number): Promise<number> {
+    let total = 0;
+    for (const [n, names] of await partsOnDisk(dir)) {
+      if (n === partNumber) continue;
+      for (const name of names) {
+        const slot = name.endsWith('.at') && record.layout ? slotOf(record.layout, n) : null;
+        total += slot ? slot.length : ((await stat(join(dir, name)).catch(() => null))?.size ?? 0);
+      }
+    }
+    return total;
   }
 
   /** Where each listed part's bytes are, after checking the list against what was uploaded. */
@@ -192,14 +207,17 @@ export function createFsMultipart(ctx: FsMultipartContext) {
   }
 
   return {
-    async create(key: string, sha256: string, layout?: PartLayout): Promise<{ uploadId: string }> {
+    async create(key: string, sha256: string, layout?: PartLayout, sizeBytes?: number): Promise<{ uploadId: string }> {
       ctx.objectPath(key);
       validateSha256(sha256);
       if (layout) validateLayout(layout);
+      const declared = layout?.sizeBytes ?? sizeBytes;
+      if (declared !== undefined && (!Number.isSafeInteger(declared) || declared < 1)) throw new AppError('bad_request', 'sizeBytes must be a positive integer');
+      if (declared !== undefined && declared > ctx.maxObjectBytes) throw tooLarge(ctx.maxObjectBytes);
       const uploadId = randomBytes(16).toString('hex');
       const dir = dirOf(uploadId);
       await mkdir(dir, { recursive: true });
-      const record: UploadRecord = { key, sha256, createdAt: new Date().toISOString(), ...(layout && { layout }) };
+      const record: UploadRecord = { key, sha256, createdAt: new Date().toISOString(), ...(layout && { layout }), ...(declared !== undefined && { sizeBytes: declared }) };
       await writeFileAtomic(join(dir, RECORD), JSON.stringify(record));
       return { uploadId };
     },
@@ -212,8 +230,14 @@ export function createFsMultipart(ctx: FsMultipartContext) {
       if (declaredLength > maxPartBytes) throw tooLarge(maxPartBytes);
       if (boundBytes !== undefined) checkContentLength(req, boundBytes);
       const slot = record.layout && slotOf(record.layout, partNumber);
+      // An unbound part may take only what the declared size leaves: the upload never holds more
+      // on disk than its reservation (parts racing each other are in-flight bytes).
+      const room = boundBytes === undefined && record.sizeBytes !== undefined ? record.sizeBytes - (await bytesOfOtherParts(dir, record, partNumber)) : null;
+      const overDeclared = () => new AppError('payload_too_large', `parts would hold more than the ${record.sizeBytes} bytes declared for the upload`);
+      if (room !== null && declaredLength > room) throw overDeclared();
       return gate.write(uploadId, async () => {
-        const body = boundBytes === undefined ? readBody(req.body) : exactLength(readBody(req.body), boundBytes);
+        const raw = readBody(req.body);
+        const body = boundBytes !== undefined ? exactLength(raw, boundBytes) : room !== null ? atMost(raw, room, overDeclared) : raw;
         let final: string;
         let commit = async (_name: string) => {};
         if (slot && slot.length === (boundBytes ?? declaredLength)) {

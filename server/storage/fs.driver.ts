@@ -217,7 +217,7 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
         await rm(object, { force: true });
       });
     },
-    createMultipart: (key, { sha256, layout }) => multipart.create(key, sha256, layout),
+    createMultipart: (key, { sha256, layout, sizeBytes }) => multipart.create(key, sha256, layout, sizeBytes),
     async presignPart(key, { uploadId, partNumber, expiresInSecs, sizeBytes }) {
       validatePartNumber(partNumber);
       validateBoundSize(sizeBytes, Math.min(maxObjectBytes, MAX_PART_BYTES));

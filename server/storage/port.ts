@@ -66,9 +66,12 @@ export interface StorageDriver {
   /**
    * Starts a multipart upload for `key`, declaring the whole object's sha256 and, when the
    * uploader knows it, the layout of its parts (the fs driver then writes parts in place; S3
-   * needs no hint). Parts that do not fit the layout are still accepted.
+   * needs no hint). Parts that do not fit the layout are still accepted. `sizeBytes` (implied by
+   * a layout) is the whole object's declared size: the fs driver refuses a part that would make
+   * the upload hold more (`payload_too_large`); S3 has no such check, completion's size check
+   * catches it there.
    */
-  createMultipart(key: string, opts: { sha256: string; layout?: PartLayout }): Promise<{ uploadId: string }>;
+  createMultipart(key: string, opts: { sha256: string; layout?: PartLayout; sizeBytes?: number }): Promise<{ uploadId: string }>;
   /**
    * A presigned PUT for one part (1-10000). Each part but the last must be >= 5 MiB (S3's rule,
    * both drivers). The PUT's response carries the part's `ETag` header: hand it back, quoted or

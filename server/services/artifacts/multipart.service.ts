@@ -53,7 +53,7 @@ export async function initMultipart(ctx: ServiceCtx, input: TMultipartInitInput)
     if (isAppError(err) && err.code === 'quota_exceeded') ctx.metrics.artifactQuotaExceeded.inc();
     throw err;
   });
-  const { uploadId } = await ctx.storage.createMultipart(key, { sha256: input.digest, layout });
+  const { uploadId } = await ctx.storage.createMultipart(key, { sha256: input.digest, layout, sizeBytes: input.size_bytes });
   const row = await reservePending(ctx, app, input.digest, input.size_bytes, { multipartUploadId: uploadId, partSizeBytes: input.part_size_bytes }).catch(async (err: unknown) => {
     await ctx.storage.abortMultipart(key, { uploadId }).catch(() => undefined);
     throw err;
