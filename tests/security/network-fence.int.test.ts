@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createReadStream, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import dgram from 'node:dgram';
@@ -345,6 +345,27 @@ describe.runIf(runningAsRoot && nft)('the fence rules', { timeout: 60_000 }, () 
     await fence.revokeOwnPort(uid, portOf(other));
     expect(ownPorts(table)).toEqual([]);
     expect(await probeAs(uid, target)).toEqual({ port: 'ECONNREFUSED' });
+  });
+
+  it('drops, at start, own ports that no socket of their uid listens on', async () => {
+    const listen = `require('net').createServer().listen(0, '127.0.0.1', function () {
+      console.log(this.address().port);
+    });`;
+    const drop = [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', listen];
+    const child = spawn(findExecutable('setpriv')!, drop, { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const printed = new Promise<string>((resolve) => child.stdout.once('data', (b: Buffer) => resolve(String(b))));
+      const port = Number(await printed);
+      await fence.allowOwnPort(uid, port);
+      await fence.allowOwnPort(otherUid, port); // a port its uid does not hold
+      await fence.allowOwnPort(uid, portOf(other)); // root's listener, not uid's
+      expect(ownPorts(table).length).toBe(3);
+      await setUpNetworkFence({ network: 'fenced', appUids: true, uidRange: { low: uid, high: otherUid }, table });
+      expect(ownPorts(table)).toEqual([[uid, port]]);
+      await fence.revokeOwnPort(uid, port);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('adds the uid range of a control plane configured otherwise, without unfencing the first one\'s', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   fenceRuleset,
+  listeningSockets,
   localResolvers,
   removalRuleset,
   setUpNetworkFence,
@@ -81,6 +82,22 @@ describe('local resolvers', () => {
     const host = new Set(['192.0.2.2', 'fe80::fc:ff:fe00:1']);
     expect(localResolvers(conf, host)).toEqual(['127.0.0.53', '::1', '192.0.2.2']);
     expect(localResolvers('nameserver 10.255.255.53\n', new Set(['192.0.2.2']))).toEqual([]);
+  });
+});
+
+describe('listening sockets', () => {
+  it('are the uid and port of each LISTEN line of /proc/net/tcp and tcp6', () => {
+    const tcp = [
+      '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+      '   0: 0100007F:A8F9 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 9447',
+      '   1: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000 100001        0 9448',
+      '   2: 0100007F:18EB 0100007F:D431 01 00000000:00000000 00:00000000 00000000 100002        0 9449',
+    ].join('\n');
+    const tcp6 = [
+      '  sl  local_address                         remote_address                        st ... uid',
+      `   0: ${'0'.repeat(24)}01000000:18EB ${'0'.repeat(32)}:0000 0A 00000000:00000000 00:00000000 00000000 100003 0 1`,
+    ].join('\n');
+    expect([...listeningSockets([tcp, tcp6])]).toEqual(['0.43257', '100001.6379', '100003.6379']);
   });
 });
 

@@ -14,7 +14,16 @@ import {
 } from '../port';
 import { fetchToFile } from './fetch';
 import { waitHealthy } from './health';
-import { dropCgroup, fenceOwnPort, isServing, removeTreesBut, retire, stopInstance, unwatch, type RuntimeContext } from './instances';
+import {
+  dropCgroup,
+  fenceOwnPort,
+  isServing,
+  removeTreesBut,
+  retire,
+  stopInstance,
+  unwatch,
+  type RuntimeContext,
+} from './instances';
 import { appDirOf, appLogsDirOf, logFileOf, urlOf } from './layout';
 import { ensureLogWriter } from './log-writer';
 import { outputTail, pruneAppLogs } from './logs';
@@ -221,6 +230,8 @@ class Attempt {
       cgroups: this.#cgroups,
     });
     this.#committed = true;
+    // Again, now that it listens: a control plane booting meanwhile prunes ports nobody listens on.
+    await fenceOwnPort(ctx, d.appName, port, true);
     if (!previous) return [null, `serving at ${urlOf(port)}`];
     // Committed: failing to stop the old one must not fail the rollout that replaced it. Its
     // tree is deleted later (cleanup): only the process has to be gone before we report.

@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { promisify } from 'node:util';
 import { findExecutable } from './probe';
 import type { UidRange } from './uids';
 
@@ -9,6 +10,9 @@ import type { UidRange } from './uids';
 export type AppNetwork = 'fenced' | 'open';
 
 export const FENCE_TABLE = 'aether_apps';
+
+const NFT_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } as unknown as NodeJS.ProcessEnv;
+const run = promisify(execFile);
 
 export interface FenceRules {
   uidRange: UidRange;
@@ -86,6 +90,10 @@ function ownPortElement(op: 'add' | 'delete', table: string | undefined, uid: nu
   return `${op} element inet ${tableOf(table)} own_ports { ${uid} . ${port} }\n`;
 }
 
+// Adding first makes the delete succeed whether or not the element was there.
+const ownPortRemoval = (table: string | undefined, uid: number, port: number) =>
+  ownPortElement('add', table, uid, port) + ownPortElement('delete', table, uid, port);
+
 /**
  * The nameservers of a resolv.conf that are this host's own addresses (loopback, such as
  * systemd-resolved's 127.0.0.53, or an interface's): only those need a hole in the fence.
@@ -102,14 +110,40 @@ export function localResolvers(resolvConf: string, hostAddresses: Set<string>): 
   return [...found];
 }
 
+/** `uid.port` of every listening TCP socket in this network namespace (/proc/net/tcp{,6}). */
+export function listeningSockets(procNetTcp: string[]): Set<string> {
+  const found = new Set<string>();
+  for (const line of procNetTcp.flatMap((raw) => raw.split('\n').slice(1))) {
+    // sl local_address rem_address st ... uid: st 0A is LISTEN; the port is local_address's hex tail.
+    const f = line.trim().split(/\s+/);
+    if (f[3] === '0A' && f[1] && f[7]) found.add(`${Number(f[7])}.${parseInt(f[1].split(':')[1] ?? '', 16)}`);
+  }
+  return found;
+}
+
+/**
+ * Drops own-port elements nobody listens on: instances that died while no control plane ran to
+ * close them, whose port another app could get next. The rollout re-opens its port once healthy,
+ * in case it was pruned while starting.
+ */
+async function pruneOwnPorts(nft: string, table: string | undefined): Promise<void> {
+  const { stdout } = await run(nft, ['-j', 'list', 'set', 'inet', tableOf(table), 'own_ports'], { env: NFT_ENV });
+  type Listed = { nftables: Array<{ set?: { elem?: Array<{ concat?: [number, number] }> } }> };
+  const sets = (JSON.parse(stdout) as Listed).nftables;
+  const elements = sets.flatMap((o) => o.set?.elem ?? []).flatMap((e) => (e.concat ? [e.concat] : []));
+  const tcp = await Promise.all(['/proc/net/tcp', '/proc/net/tcp6'].map((f) => readFile(f, 'utf8').catch(() => '')));
+  const listening = listeningSockets(tcp);
+  const stale = elements.filter(([uid, port]) => !listening.has(`${uid}.${port}`));
+  if (stale.length) await applyNft(nft, stale.map(([uid, port]) => ownPortRemoval(table, uid, port)).join(''));
+}
+
 const hostAddresses = () =>
   new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address)));
 
 /** Applies `ruleset` with `nft -f -`: one atomic transaction, no shell. */
 export function applyNft(nft: string, ruleset: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } as unknown as NodeJS.ProcessEnv;
-    const child = spawn(nft, ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'], timeout: 10_000, env });
+    const child = spawn(nft, ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'], timeout: 10_000, env: NFT_ENV });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     child.once('error', reject);
@@ -171,12 +205,11 @@ export async function setUpNetworkFence(o: FenceOptions): Promise<NetworkFence> 
   const ruleset = fenceRuleset({ uidRange: o.uidRange, resolvers, table: o.table });
   const failure = await applyNft(nft, ruleset).then(() => null, (err: Error) => err.message);
   if (failure) return off(`no network fence (${failure}): ${EXPOSED}`);
+  await pruneOwnPorts(nft, o.table).catch(() => undefined); // housekeeping: the fence stands either way
   return {
     active: true,
     warning: null,
     allowOwnPort: async (uid, port) => applyNft(nft, ruleset + ownPortElement('add', o.table, uid, port)),
-    // Adding first makes the delete succeed whether or not the element was there.
-    revokeOwnPort: async (uid, port) =>
-      applyNft(nft, ownPortElement('add', o.table, uid, port) + ownPortElement('delete', o.table, uid, port)),
+    revokeOwnPort: async (uid, port) => applyNft(nft, ownPortRemoval(o.table, uid, port)),
   };
 }
