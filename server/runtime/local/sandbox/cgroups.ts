@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -150,6 +150,25 @@ export async function killCgroup(dirs: string[], timeoutMs = 5000): Promise<bool
     }
     await sleep(10);
   }
+}
+
+/**
+ * Removes instance groups left empty behind the runtime's back (apps killed directly, data dirs
+ * deleted, a crash between stop and cleanup). Only those older than `minAgeMs`: a group is empty
+ * for a moment between its creation and its app joining it. rmdir refuses a group in use.
+ */
+export async function pruneEmptyGroups(host: CgroupHost, minAgeMs = 60_000): Promise<string[]> {
+  const removed: string[] = [];
+  for (const parent of host.parents) {
+    for (const name of await readdir(parent).catch(() => [] as string[])) {
+      const dir = path.join(parent, name);
+      const st = await stat(dir).catch(() => null);
+      if (!st?.isDirectory() || Date.now() - st.ctimeMs < minAgeMs) continue;
+      if ((await readFile(path.join(dir, 'cgroup.procs'), 'utf8').catch(() => 'x')) !== '') continue;
+      if (await rmdir(dir).then(() => true, () => false)) removed.push(dir);
+    }
+  }
+  return removed;
 }
 
 /** Kills what is left and removes the groups; trouble is returned, not thrown. */

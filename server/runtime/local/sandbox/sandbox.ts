@@ -1,5 +1,5 @@
 import { chmod } from 'node:fs/promises';
-import { createInstanceCgroup, detectCgroups, procsFilesOf, type CgroupHost } from './cgroups';
+import { createInstanceCgroup, detectCgroups, procsFilesOf, pruneEmptyGroups, type CgroupHost } from './cgroups';
 import { chownTree } from './chown-tree';
 import { launchArgv, SANDBOX_APP_DIR, type Launch } from './launch';
 import { setUpNetworkFence, type AppNetwork, type NetworkFence } from './network-fence';
@@ -67,6 +67,7 @@ export async function createSandbox(stateDir: string, settings: SandboxSettings,
   const rootMode = decision.mode === 'bwrap-uid' || decision.mode === 'uid';
   // Only root can make groups here (no delegation on these machines): rlimits otherwise.
   const cgroups = rootMode ? await detectCgroups() : null;
+  if (cgroups) void pruneEmptyGroups(cgroups).catch(() => undefined);
   const uids = createUidAllocator(stateDir, settings.uidRange);
   const tools = { bwrap: findExecutable('bwrap'), setpriv: findExecutable('setpriv'), prlimit: findExecutable('prlimit') };
 
