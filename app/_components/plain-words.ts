@@ -11,6 +11,8 @@ const DEPLOYMENT_FAILURES: Record<string, string> = {
   timeout: 'The app never answered HTTP on its port before the deadline, so the rollout was stopped.',
   queue_unavailable: 'The job queue was unavailable, so the rollout never started. Deploy again.',
   restore_failed: 'After a control-plane restart the app could not be started again.',
+  limit_exceeded: 'The app went past one of its limits (memory, processes or disk) and was stopped. The event names which.',
+  sandbox_unavailable: 'This host cannot sandbox apps, so the control plane refused to run it. Ask an operator.',
 };
 
 const ARTIFACT_FAILURES: Record<string, string> = {
