@@ -63,7 +63,13 @@ export async function handleRestRequest(services: Services, req: Request): Promi
   const { pathname } = new URL(req.url);
   const allowed = allowedMethods(pathname);
   if (allowed.length > 0 && !allowed.includes(req.method)) return methodNotAllowed(req.method, allowed);
-  if (req.method === 'HEAD') return handleHead(services, req);
+  if (req.method === 'HEAD') {
+    if (HEAD_ARTIFACT_RE.test(pathname)) return handleHead(services, req);
+    // HTTP: a resource that answers GET answers HEAD with the same status and headers, no body.
+    const res = await handleRestRequest(services, new Request(req, { method: 'GET' }));
+    await res.body?.cancel();
+    return new Response(null, { status: res.status, headers: res.headers });
+  }
   // Before the JSON body is read: the legacy upload streams artifact bytes, under its own limits.
   if (req.method === 'POST' && pathname.replace(/\/+$/, '') === '/artifacts') return handleLegacyUpload(services, req);
   // A stream, not a procedure's JSON (Next serves it from app/apps/[app]/logs; here for the rest).

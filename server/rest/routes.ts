@@ -36,6 +36,7 @@ export function restRouteTable(router: AnyRouter): (pathname: string) => string[
     if (openapi) add(openapi.method, openapi.path);
   }
   for (const r of HAND_ROUTES) add(r.method, r.path);
+  for (const [path, methods] of byPath) if (methods.has('GET')) add('HEAD', path);
   const routes: Route[] = [...byPath].map(([path, methods]) => ({ re: templateRe(path), methods }));
 
   return (pathname) => {

@@ -166,11 +166,11 @@ describe('the HTTP faces answer client mistakes with the envelope', { timeout: 1
 
   describe('methods a route does not serve: 405 method_not_allowed with Allow', () => {
     it.each([
-      ['PUT', '/apps', 'GET, POST'],
-      ['DELETE', '/whoami', 'GET'],
-      ['POST', '/apps/limited/limits', 'GET, PATCH'],
-      ['PATCH', '/apps/limited/logs', 'GET'],
-      ['TRACE', '/apps', 'GET, POST'],
+      ['PUT', '/apps', 'GET, HEAD, POST'],
+      ['DELETE', '/whoami', 'GET, HEAD'],
+      ['POST', '/apps/limited/limits', 'GET, HEAD, PATCH'],
+      ['PATCH', '/apps/limited/logs', 'GET, HEAD'],
+      ['TRACE', '/apps', 'GET, HEAD, POST'],
       ['TRACE', '/api/trpc/apps.create', 'POST'],
       ['PROPFIND', '/healthz', 'GET, HEAD'],
       ['PUT', '/api/trpc/apps.list', 'GET'],
@@ -183,9 +183,15 @@ describe('the HTTP faces answer client mistakes with the envelope', { timeout: 1
       });
     });
 
-    it('HEAD of a GET-only REST path is a 405 too (no body), and tRPC says which method a procedure takes', async () => {
+    it('HEAD of a GET REST path answers as GET would, without a body; tRPC says which method a procedure takes', async () => {
+      const get = await fetch(`${plane.url}/apps`, { headers: auth() });
       const head = await fetch(`${plane.url}/apps`, { method: 'HEAD', headers: auth() });
-      expect({ status: head.status, allow: head.headers.get('allow') }).toEqual({ status: 405, allow: 'GET, POST' });
+      expect({ status: head.status, type: head.headers.get('content-type'), body: await head.text() }).toEqual({
+        status: 200,
+        type: get.headers.get('content-type'),
+        body: '',
+      });
+      expect((await fetch(`${plane.url}/apps`, { method: 'HEAD' })).status).toBe(401);
       const res = await fetch(`${plane.url}/api/trpc/apps.create`, { headers: auth() });
       const body = (await res.json()) as { error?: { data?: { code?: string } } };
       expect({ status: res.status, allow: res.headers.get('allow'), code: body.error?.data?.code }).toEqual({ status: 405, allow: 'POST', code: 'method_not_allowed' });
