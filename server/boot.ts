@@ -12,6 +12,7 @@ import { createLocalRuntime } from './runtime/local.driver';
 import type { SandboxSettings } from './runtime/local/sandbox/sandbox';
 import { parseUidRange } from './runtime/local/sandbox/uids';
 import type { Services } from './services/context';
+import { pendingUploadGate } from './services/artifacts/upload-gate';
 import { recordInstanceFailure } from './services/deployments/instance-failed.service';
 import { createStorage } from './storage/index';
 
@@ -34,6 +35,7 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
   const storage = storageHandle.driver;
   const dbHandle: DbHandle = await openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.AETHER_DATA_DIR });
   if (opts.migrate !== false) await dbHandle.migrate();
+  storageHandle.gatePuts(pendingUploadGate(dbHandle.db));
 
   const redis = createRedis(env.REDIS_URL);
   redis.on('error', (err) => log.warn('redis connection error', { err }));

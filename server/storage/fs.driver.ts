@@ -51,7 +51,16 @@ export interface FsStorage extends StorageDriver {
   handleRequest(req: Request): Promise<Response>;
   /** Deletes `.partial` files idle for `idleMs` (a live upload keeps writing to its file). */
   sweepPartials(idleMs: number): Promise<number>;
+  /** Installs the gate every whole-object PUT of a signed URL commits through (none: all commit). */
+  gatePuts(gate: PutGate): void;
 }
+
+/**
+ * Decides whether a PUT of a still-signed URL may land its bytes at `key`: it runs `commit` (and
+ * so holds whatever it checked) or throws an AppError. A signed URL outlives the upload it was
+ * made for (refused, collected, replaced); only the caller knows whether that upload still is.
+ */
+export type PutGate = (key: string, sizeBytes: number | undefined, commit: () => Promise<void>) => Promise<void>;
 
 /** Stored next to each object; its presence is what makes the object exist for head(). */
 interface MetaFile {
@@ -79,6 +88,7 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
   // A control plane mounted below `/` sees its own path in front of /storage/.
   const pathPrefix = new URL(baseUrl).pathname.replace(/\/+$/, '') + STORAGE_PATH_PREFIX;
   const commits = new KeyedLock();
+  let putGate: PutGate = (_key, _size, commit) => commit();
 
   function pathsOf(key: string): { object: string; meta: string } {
     validateStorageKey(key);
@@ -144,7 +154,16 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
       await rm(temp, { force: true });
       throw new AppError('digest_mismatch', 'uploaded bytes do not match the signed sha256');
     }
-    await commitObject(claims.key, temp, { sizeBytes, declaredSha256: declared, computedSha256: digest });
+    let committing = false;
+    try {
+      await putGate(claims.key, claims.sizeBytes, () => {
+        committing = true;
+        return commitObject(claims.key, temp, { sizeBytes, declaredSha256: declared, computedSha256: digest });
+      });
+    } finally {
+      // commitObject cleans up after itself; a refusal by the gate leaves the temp file to us.
+      if (!committing) await rm(temp, { force: true });
+    }
     return new Response(null, { status: 200, headers: { etag: `"${digest}"` } });
   }
 
@@ -236,6 +255,9 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
         removed++;
       }
       return removed;
+    },
+    gatePuts(gate) {
+      putGate = gate;
     },
     async handleRequest(req) {
       try {

@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Env } from '../env';
 import type { Logger } from '../logger';
-import { createFsStorage } from './fs.driver';
+import { createFsStorage, type PutGate } from './fs.driver';
 import type { StorageDriver } from './port';
 import { createS3Storage } from './s3.driver';
 
@@ -12,6 +12,11 @@ export interface StorageHandle {
   driver: StorageDriver;
   /** Serves the fs driver's signed URLs; null for s3, whose URLs point at the store. */
   http: ((req: Request) => Promise<Response>) | null;
+  /**
+   * Installs the gate the fs driver's signed PUTs commit through. S3's URLs never reach us: a
+   * no-op there.
+   */
+  gatePuts(gate: PutGate): void;
   /** Releases the driver's resources (S3 sockets). */
   close(): void;
 }
@@ -36,7 +41,7 @@ export async function createStorage(env: Env, log: Logger): Promise<StorageHandl
       region: env.AWS_REGION,
       sse: env.AETHER_S3_SSE ?? 'none',
     });
-    return { driver, http: null, close: () => driver.close() };
+    return { driver, http: null, gatePuts: () => undefined, close: () => driver.close() };
   }
 
   const rootDir = path.join(env.AETHER_DATA_DIR, 'objects');
@@ -48,7 +53,7 @@ export async function createStorage(env: Env, log: Logger): Promise<StorageHandl
     onInternalError: (err) => log.error('storage request failed', { err }),
   });
   log.info('storage: fs', { rootDir });
-  return { driver, http: (req) => driver.handleRequest(req), close: () => undefined };
+  return { driver, http: (req) => driver.handleRequest(req), gatePuts: (gate) => driver.gatePuts(gate), close: () => undefined };
 }
 
 /** The fs driver's HMAC key: from the env, else generated once and kept (0600) in the data dir. */
