@@ -62,9 +62,6 @@ export async function initMultipart(ctx: ServiceCtx, input: TMultipartInitInput)
     await ctx.storage.abortMultipart(key, { uploadId });
     throw new AppError('already_stored', 'artifact was stored meanwhile');
   }
-  if (previous?.multipartUploadId && previous.multipartUploadId !== uploadId) {
-    await ctx.storage.abortMultipart(key, { uploadId: previous.multipartUploadId }).catch((err: unknown) => ctx.log.warn('abort of replaced upload failed', { err }));
-  }
   ctx.metrics.artifactMultipartInits.inc();
   const started = { upload_id: uploadId, storage_key: row.storageKey };
   if (!input.presign_part_numbers) return started;

@@ -1,4 +1,4 @@
-import { inArray } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { artifacts } from '../../../db/schema';
 import { artifactStorageKey } from '../../contract/digest';
 import type { TCompleteResult, TPresignResult } from '../../contract/outputs';
@@ -38,31 +38,41 @@ export interface PendingUpload {
  * Records (or resets) a pending artifact row for an upload, after reserving quota for it in the
  * same transaction under the app lock: pending uploads hold quota, so racing presigns of a full
  * app cannot all get a URL. Only restartable rows (pending, failed, deleted) are reset; a
- * stored or verifying row is returned as null (and needs no room).
+ * stored or verifying row is returned as null (and needs no room). A multipart upload the reset
+ * replaces is aborted: read under the row lock, so of racing inits each aborts the one it
+ * replaced and only the last stays, instead of orphans whose part URLs still take bytes.
  */
 export async function reservePending(ctx: ServiceCtx, app: AppRow, digest: string, sizeBytes: number, upload: PendingUpload = {}): Promise<ArtifactRow | null> {
   const multipartUploadId = upload.multipartUploadId ?? null;
   const partSizeBytes = upload.partSizeBytes ?? null;
+  const storageKey = artifactStorageKey(app.name, digest);
+  let reserved: { row: ArtifactRow | null; replaced: string | null };
   try {
-    return await ctx.db.transaction(async (tx) => {
+    reserved = await ctx.db.transaction(async (tx) => {
       const existing = await findArtifact(tx, app.id, digest);
-      if (existing?.status === 'stored' || existing?.status === 'verifying') return null;
+      if (existing?.status === 'stored' || existing?.status === 'verifying') return { row: null, replaced: null };
+      // App lock first, row lock second: the order of a complete's reservation.
       await reserveUpload(tx, app.id, ctx.env, digest, sizeBytes);
-      const [row] = await tx
-        .insert(artifacts)
-        .values({ appId: app.id, digest, sizeBytes, storageKey: artifactStorageKey(app.name, digest), multipartUploadId, partSizeBytes })
-        .onConflictDoUpdate({
-          target: [artifacts.appId, artifacts.digest],
-          set: { sizeBytes, status: 'pending', failureReason: null, multipartUploadId, partSizeBytes, verified: false, verifiedKeyId: null, updatedAt: new Date() },
-          setWhere: inArray(artifacts.status, ['pending', 'failed', 'deleted']),
-        })
+      await tx.insert(artifacts).values({ appId: app.id, digest, sizeBytes, storageKey, multipartUploadId, partSizeBytes }).onConflictDoNothing();
+      const [current] = await tx.select().from(artifacts).where(and(eq(artifacts.appId, app.id), eq(artifacts.digest, digest))).for('update');
+      if (!current || current.status === 'stored' || current.status === 'verifying') return { row: null, replaced: null };
+      const replaced = current.multipartUploadId !== multipartUploadId ? current.multipartUploadId : null;
+      const [reset] = await tx
+        .update(artifacts)
+        .set({ sizeBytes, status: 'pending', failureReason: null, multipartUploadId, partSizeBytes, verified: false, verifiedKeyId: null, completedAt: null, updatedAt: new Date() })
+        .where(eq(artifacts.id, current.id))
         .returning();
-      return row ?? null;
+      return { row: reset ?? null, replaced };
     });
   } catch (err) {
     if (isAppError(err) && err.code === 'quota_exceeded') ctx.metrics.artifactQuotaExceeded.inc();
     throw err;
   }
+  const { row, replaced } = reserved;
+  if (replaced) {
+    await ctx.storage.abortMultipart(storageKey, { uploadId: replaced }).catch((err: unknown) => ctx.log.warn('abort of a replaced multipart upload failed', { err }));
+  }
+  return row;
 }
 
 /**
