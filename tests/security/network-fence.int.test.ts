@@ -264,20 +264,22 @@ describe.runIf(runningAsRoot && nft)('the network fence of local apps', { timeou
     const late = await second.rollout(await deployment('late', 'late-1', webApp('late')), noPhases);
     const ours = nftJson('tables').filter((o) => o.table?.name === FENCE_TABLE);
     expect(ours.map((o) => o.table?.family)).toEqual(['inet']);
-    const rules = execFileSync(nft!, ['list', 'chain', 'inet', FENCE_TABLE, 'output'], { encoding: 'utf8' })
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l && !/^(table|chain|type) |^}$/.test(l));
+    const rulesOf = (chain: string) =>
+      execFileSync(nft!, ['list', 'chain', 'inet', FENCE_TABLE, chain], { encoding: 'utf8' })
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !/^(table|chain|type) |^}$/.test(l));
+    expect(rulesOf('output')).toEqual(['meta skuid @app_uids jump fenced']);
+    const rules = rulesOf('fenced');
     const addresses = new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address)));
     const dns = localResolvers(readFileSync('/etc/resolv.conf', 'utf8'), addresses).map(
       (ip) => `${net.isIPv6(ip) ? 'ip6' : 'ip'} daddr ${ip} meta l4proto { tcp, udp } th dport 53 accept`,
     );
     expect(rules).toEqual([
-      'meta skuid != @app_uids accept',
-      'ct state { established, related } accept',
       'fib daddr type != local accept',
       ...dns,
       'meta skuid . tcp dport @own_ports accept',
+      'meta skuid . tcp sport @own_ports accept',
       'meta l4proto tcp reject with tcp reset',
       'reject',
     ]);
@@ -345,6 +347,28 @@ describe.runIf(runningAsRoot && nft)('the fence rules', { timeout: 60_000 }, () 
     await fence.revokeOwnPort(uid, portOf(other));
     expect(ownPorts(table)).toEqual([]);
     expect(await probeAs(uid, target)).toEqual({ port: 'ECONNREFUSED' });
+  });
+
+  it('keeps root from reaching what a fenced uid listens on, but its own port', async () => {
+    // A hostile app listening where a host service is not (::1 beside a 127.0.0.1 Postgres, a
+    // port whose service is restarting): root's connections must not reach it.
+    const host = loopbackV6 ? '::1' : resolver;
+    const listen = `require('net').createServer((c) => c.end('squatter')).listen(0, '${host}', function () {
+      console.log(this.address().port);
+    });`;
+    const drop = [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', listen];
+    const child = spawn(findExecutable('setpriv')!, drop, { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const printed = new Promise<string>((resolve) => child.stdout.once('data', (b: Buffer) => resolve(String(b))));
+      const port = Number(await printed);
+      const target: Target[] = [{ label: 'squatter', proto: 'tcp', host, port }];
+      expect(await probeAs(null, target)).toEqual({ squatter: 'timeout' });
+      await fence.allowOwnPort(uid, port);
+      expect(await probeAs(null, target)).toEqual({ squatter: 'connected' });
+      await fence.revokeOwnPort(uid, port);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('drops, at start, own ports that no socket of their uid listens on', async () => {

@@ -12,7 +12,7 @@ const EXPOSED =
   'apps can open connections to every service on this host (Redis, PostgreSQL, the control plane, other apps)';
 
 describe('the network fence ruleset', () => {
-  it('is our table only: declared, the uid range added, its chain refilled, the own ports left as they are', () => {
+  it('is our table only: declared, the uid range added, its chains refilled, the own ports left as they are', () => {
     expect(fenceRuleset({ uidRange: RANGE, resolvers: ['127.0.0.53', '::1'] })).toBe(
       [
         'table inet aether_apps {',
@@ -27,17 +27,22 @@ describe('the network fence ruleset', () => {
         '\tchain output {',
         '\t\ttype filter hook output priority filter; policy accept;',
         '\t}',
+        '\tchain fenced {',
+        '\t}',
         '}',
         'add element inet aether_apps app_uids { 100000-165535 }',
         'flush chain inet aether_apps output',
+        'flush chain inet aether_apps fenced',
         'table inet aether_apps {',
         '\tchain output {',
-        '\t\tmeta skuid != @app_uids accept',
-        '\t\tct state { established, related } accept',
+        '\t\tmeta skuid @app_uids jump fenced',
+        '\t}',
+        '\tchain fenced {',
         '\t\tfib daddr type != local accept',
         '\t\tip daddr 127.0.0.53 meta l4proto { tcp, udp } th dport 53 accept',
         '\t\tip6 daddr ::1 meta l4proto { tcp, udp } th dport 53 accept',
         '\t\tmeta skuid . tcp dport @own_ports accept',
+        '\t\tmeta skuid . tcp sport @own_ports accept',
         '\t\tmeta l4proto tcp reject with tcp reset',
         '\t\treject with icmpx port-unreachable',
         '\t}',

@@ -57,19 +57,29 @@ export function fenceRuleset(r: FenceRules): string {
     '\tchain output {',
     '\t\ttype filter hook output priority filter; policy accept;',
     '\t}',
+    '\tchain fenced {',
+    '\t}',
     '}',
     `add element inet ${t} app_uids { ${low}-${high} }`,
     `flush chain inet ${t} output`,
+    `flush chain inet ${t} fenced`,
     `table inet ${t} {`,
     '\tchain output {',
-    '\t\tmeta skuid != @app_uids accept',
-    // Replies to inbound connections (health checks, clients) are established. Untracked or
-    // invalid packets fall through to the reject: a `notrack` elsewhere breaks apps, not the fence.
-    '\t\tct state { established, related } accept',
-    // local: 127.0.0.0/8, ::1 and every address of this host's interfaces.
+    // Packets of no socket (the resets and ICMP errors the rejects below send back, time-wait
+    // acks) match no uid: they pass, as the connection they answer already did or was refused.
+    '\t\tmeta skuid @app_uids jump fenced',
+    '\t}',
+    '\tchain fenced {',
+    // local: 127.0.0.0/8, ::1 and every address of this host's interfaces. Elsewhere, anything
+    // goes, replies to remote clients included.
     '\t\tfib daddr type != local accept',
     ...dns,
     '\t\tmeta skuid . tcp dport @own_ports accept',
+    // To this host, an app answers only from its own port (health checks, local clients). No
+    // `ct state established` accept: an app listening where a host service is not (Postgres's
+    // ::1 beside its 127.0.0.1, Redis or the control plane while they restart) would answer
+    // root's connections and be sent their passwords and tokens.
+    '\t\tmeta skuid . tcp sport @own_ports accept',
     // A reset is ECONNREFUSED at once, as from a closed port: apps fail fast and learn nothing.
     '\t\tmeta l4proto tcp reject with tcp reset',
     '\t\treject with icmpx port-unreachable',
