@@ -9,6 +9,8 @@ export const BWRAP_ARGS_FD = 3;
 
 export interface LaunchSpec {
   mode: SandboxMode;
+  /** bash, to close leaked fds (dash cannot name fds above 9); null: /bin/sh, which leaves them. */
+  bash?: string | null;
   bwrap: string | null;
   setpriv: string | null;
   prlimit: string | null;
@@ -83,6 +85,15 @@ function bwrapOptionsOf(spec: LaunchSpec): string[] {
 // rest in place: the pid we spawned stays the group leader (and its exit the app's).
 const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
 
+/**
+ * Closes every fd but stdio (and bwrap's options pipe, `keep`): whatever started the control
+ * plane (npm, a supervisor, a CI runner) may have handed it fds without close-on-exec, which
+ * Node's spawn passes on, down to the app: a pipe to that parent, an open file, a socket.
+ */
+const closeLeakedFds = (keep: number | null) =>
+  `for f in /proc/$$/fd/*; do n=\${f##*/}; case $n in 0|1|2${keep === null ? '' : `|${keep}`}) ;; ` +
+  '*) eval "exec $n>&-" 2>/dev/null ;; esac; done; ';
+
 export interface Launch {
   argv: string[];
   env: Record<string, string>;
@@ -106,8 +117,8 @@ export function launchArgv(spec: LaunchSpec): Launch {
   // Its own uid: RLIMIT_NPROC then counts only its processes (a second fork-bomb bound).
   if (spec.uid !== null) limits.push(`--nproc=${spec.nproc}:${spec.nproc}`);
   const argv = [spec.prlimit!, ...limits, '--', ...inner];
-  const join = ['/bin/sh', '-c', JOIN_CGROUPS, 'aether-join', ...spec.cgroupProcs, '--'];
-  const joined = spec.cgroupProcs.length ? [...join, ...argv] : argv;
+  const script = spec.bash ? closeLeakedFds(bwrapOptions ? BWRAP_ARGS_FD : null) + JOIN_CGROUPS : JOIN_CGROUPS;
+  const joined = [spec.bash ?? '/bin/sh', '-c', script, 'aether-join', ...spec.cgroupProcs, '--', ...argv];
   // bwrap sets the app's env itself; the wrappers before it get only PATH.
   return { argv: joined, env: uidOnly ? spec.env : { PATH: '/usr/bin:/bin' }, bwrapOptions };
 }

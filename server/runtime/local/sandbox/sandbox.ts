@@ -69,7 +69,12 @@ export async function createSandbox(stateDir: string, settings: SandboxSettings,
   const cgroups = rootMode ? await detectCgroups() : null;
   if (cgroups) void pruneEmptyGroups(cgroups).catch(() => undefined);
   const uids = createUidAllocator(stateDir, settings.uidRange);
-  const tools = { bwrap: findExecutable('bwrap'), setpriv: findExecutable('setpriv'), prlimit: findExecutable('prlimit') };
+  const tools = {
+    bash: findExecutable('bash'),
+    bwrap: findExecutable('bwrap'),
+    setpriv: findExecutable('setpriv'),
+    prlimit: findExecutable('prlimit'),
+  };
 
   async function prepare(appName: string, deploymentId: string, dir: string, traversable: string[]): Promise<PreparedInstance> {
     const uid = rootMode ? await uids.uidOf(appName) : null;
