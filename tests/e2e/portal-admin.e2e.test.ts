@@ -44,9 +44,9 @@ describe('the admin portal in a real browser', () => {
   }
 
   /**
-   * A verification job that fails for real: the artifact's bytes are uploaded, then the
-   * store's record of them (the fs driver's sidecar) is corrupted, so every attempt's read
-   * of it throws, and BullMQ gives up after the job's attempts.
+   * A verification job that fails for real: the artifact's bytes are uploaded and completed
+   * while the queue is paused, then the store's record of them (the fs driver's sidecar) is
+   * corrupted, so every attempt's read of it throws, and BullMQ gives up after the job's attempts.
    */
   async function failAVerifyJob(app: string): Promise<string> {
     expect((await trpc('apps.create', { name: app }, DEPLOYER, 'mutation')).status).toBe(200);
@@ -58,9 +58,12 @@ describe('the admin portal in a real browser', () => {
       storage_key: string;
     };
     expect((await fetch(presigned.upload_url, { method: 'PUT', headers: presigned.headers, body: new Uint8Array(bytes) })).status).toBe(200);
-    await writeFile(path.join(ws.work, 'data', 'objects', ...presigned.storage_key.split('/')) + '.meta.json', '{ not json');
+    // Complete checks the object itself, so the record breaks between complete and the job's run.
+    expect((await trpc('admin.queues.pause', { queue: 'artifact-verify' }, ADMIN, 'mutation')).status).toBe(200);
     const completed = await trpc('artifacts.complete', { app_name: app, digest, size_bytes: bytes.length }, DEPLOYER, 'mutation');
     expect(completed.status).toBe(200);
+    await writeFile(path.join(ws.work, 'data', 'objects', ...presigned.storage_key.split('/')) + '.meta.json', '{ not json');
+    expect((await trpc('admin.queues.resume', { queue: 'artifact-verify' }, ADMIN, 'mutation')).status).toBe(200);
     return (completed.body.result!.data as { artifact_id: string }).artifact_id;
   }
 
