@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probe, isHealthyStatus } from './health';
 import { appDirOf, type Layout } from './layout';
@@ -8,6 +10,9 @@ import { removeCgroup } from './sandbox/cgroups';
 import type { Sandbox } from './sandbox/sandbox';
 import type { LimitHit } from './sandbox/watchdog';
 import type { TInstanceState } from './state';
+
+const run = promisify(execFile);
+const RM_ENV = { PATH: '/usr/bin:/bin' } as unknown as NodeJS.ProcessEnv;
 
 /** What the driver's parts share: where things live, how it logs, how apps are isolated. */
 export interface RuntimeContext {
@@ -90,7 +95,22 @@ export async function removeTreesBut(ctx: RuntimeContext, appName: string, keep:
 
 /** Deletes a stopped instance's unpacked tree; trouble is logged, not thrown. */
 export async function removeTree(ctx: RuntimeContext, appName: string, deploymentId: string): Promise<void> {
-  await rm(appDirOf(ctx.layout, appName, deploymentId), { recursive: true, force: true }).catch((err: unknown) =>
+  await rmTree(appDirOf(ctx.layout, appName, deploymentId)).catch((err: unknown) =>
     ctx.log('runtime: could not delete an old app tree', { appName, deploymentId, error: String(err) }),
   );
+}
+
+/**
+ * Deletes `dir` and everything under it, as `rm -rf`. fs.rm walks by whole paths, which an
+ * app's tree nested beyond PATH_MAX defeats (ENAMETOOLONG: the tree, and the disk it holds,
+ * would outlive the app); coreutils' rm walks by directory fds, so it is the fallback.
+ */
+export async function rmTree(dir: string): Promise<void> {
+  try {
+    await rm(dir, { recursive: true, force: true });
+  } catch (err) {
+    await run('rm', ['-rf', '--', dir], { env: RM_ENV }).catch(() => {
+      throw err;
+    });
+  }
 }

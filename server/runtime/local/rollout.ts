@@ -20,6 +20,7 @@ import {
   isServing,
   removeTreesBut,
   retire,
+  rmTree,
   stopInstance,
   unwatch,
   type RuntimeContext,
@@ -130,7 +131,7 @@ class Attempt {
       return [null, `sha256 ${d.digest} verified`];
     });
     await this.#phase('unpack', async () => {
-      await rm(this.dir, { recursive: true, force: true }); // leftovers of an interrupted attempt
+      await rmTree(this.dir); // leftovers of an interrupted attempt
       const r = await safeExtract(createReadStream(this.archive), this.dir, { maxBytes: d.maxUnpackedBytes });
       await rm(this.archive, { force: true });
       return [r, `unpacked ${r.files} files, ${r.bytes} bytes`];
@@ -161,7 +162,7 @@ class Attempt {
       if (this.#started) await stopInstance(this.ctx, this.#started.pid, this.#started.procStart, this.#cgroups);
       else await dropCgroup(this.ctx, this.#cgroups);
       if (this.#port !== null) await fenceOwnPort(this.ctx, this.d.appName, this.#port, false);
-      await rm(this.dir, { recursive: true, force: true });
+      await rmTree(this.dir);
     } catch (err) {
       this.ctx.log('runtime: cleanup after a failed rollout failed', { deploymentId: this.d.deploymentId, error: String(err) });
     }

@@ -31,7 +31,7 @@ export async function limitHit(w: WatchedLimits): Promise<LimitHit | null> {
     const message = `process limit of ${w.pids} reached: the app tried to run more processes (fork bomb?)`;
     return { kind: 'pids', message };
   }
-  const used = await diskUsage(w.appDir);
+  const used = await diskUsage(w.appDir, w.diskBytes);
   // The usage itself is left out: it depends on when the check ran, the limit does not.
   if (used > w.diskBytes) return { kind: 'disk', message: `disk limit of ${mib(w.diskBytes)} reached by the app's directory` };
   return null;
