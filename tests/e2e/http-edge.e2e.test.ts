@@ -1,13 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256, tarGz } from '../support/artifacts';
 import { freePort, killLocalApps, ROOT, startPlaneProcess, type PlaneProcess } from '../support/control-plane-process';
+import { methodCall, rawExchange } from '../support/raw-http';
 import { deletePrefix, TEST_REDIS_URL } from '../support/redis';
 
 /**
@@ -18,32 +17,6 @@ import { deletePrefix, TEST_REDIS_URL } from '../support/redis';
  */
 
 const MiB = 1024 * 1024;
-
-function raw(url: string, request: string): Promise<{ status: number; head: string; body: string }> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname, () => socket.end(request));
-    let got = '';
-    socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const [head = '', body = ''] = got.split('\r\n\r\n', 2);
-      resolve({ status: Number(head.split(' ')[1]), head, body });
-    });
-  });
-}
-
-function call(url: string, method: string, headers: Record<string, string>): Promise<{ status: number; allow?: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method, headers }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, allow: res.headers.allow, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('the production web process answers client mistakes with the envelope', { timeout: 180_000 }, () => {
   const admin = `e2e-admin-${randomUUID()}`;
@@ -72,7 +45,7 @@ describe('the production web process answers client mistakes with the envelope',
   });
 
   it('TRACE is 405 method_not_allowed with Allow, not a 500', async () => {
-    const res = await call(`${plane.url}/apps`, 'TRACE', auth);
+    const res = await methodCall(`${plane.url}/apps`, 'TRACE', auth);
     expect({ status: res.status, allow: res.allow, body: JSON.parse(res.body) }).toEqual({
       status: 405,
       allow: 'GET, POST',
@@ -87,7 +60,7 @@ describe('the production web process answers client mistakes with the envelope',
       ['PATCH', '/healthz', 'GET, HEAD'],
       ['POST', '/apps/edge/logs', 'GET, HEAD'],
     ] as const) {
-      const res = await call(`${plane.url}${url}`, method, auth);
+      const res = await methodCall(`${plane.url}${url}`, method, auth);
       expect({ method, url, status: res.status, allow: res.allow, body: JSON.parse(res.body) }).toEqual({
         method,
         url,
@@ -99,7 +72,7 @@ describe('the production web process answers client mistakes with the envelope',
   });
 
   it('oversized headers are 431 request_header_fields_too_large with the envelope', async () => {
-    const res = await raw(plane.url, `GET /apps HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`);
+    const res = await rawExchange(plane.url, `GET /apps HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`);
     expect({ status: res.status, body: JSON.parse(res.body) }).toEqual({ status: 431, body: { code: 'request_header_fields_too_large', message: expect.any(String) } });
   });
 

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256, tarBytes } from '../support/artifacts';
 import { callFace } from '../support/faces';
 import { startTestPlane, TOKENS, type TestPlane } from '../support/harness';
+import { methodCall, rawExchange } from '../support/raw-http';
 import { uploadArtifact } from '../support/upload';
 
 /**
@@ -39,34 +38,6 @@ function chunkedAppBody(name: string, total: number): { stream: ReadableStream<U
     },
   });
   return { stream, pulled: () => at };
-}
-
-/** One raw HTTP/1.1 exchange over a socket: what a client the fetch API would refuse to be sends. */
-function rawExchange(url: string, request: string): Promise<{ status: number; headers: string; body: string }> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname, () => socket.end(request));
-    let got = '';
-    socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const [head = '', body = ''] = got.split('\r\n\r\n', 2);
-      resolve({ status: Number(head.split(' ')[1]), headers: head, body });
-    });
-  });
-}
-
-/** A request with any method (fetch refuses TRACE and CONNECT). */
-function methodCall(url: string, method: string): Promise<{ status: number; allow: string | undefined; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method, headers: auth() }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, allow: res.headers.allow, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 describe('the HTTP faces answer client mistakes with the envelope', { timeout: 120_000 }, () => {
@@ -175,7 +146,7 @@ describe('the HTTP faces answer client mistakes with the envelope', { timeout: 1
       ['PROPFIND', '/healthz', 'GET, HEAD'],
       ['PUT', '/api/trpc/apps.list', 'GET'],
     ])('%s %s', async (method, path, allow) => {
-      const res = await methodCall(`${plane.url}${path}`, method);
+      const res = await methodCall(`${plane.url}${path}`, method, auth());
       expect({ status: res.status, allow: res.allow, body: JSON.parse(res.body) }).toEqual({
         status: 405,
         allow,
