@@ -13,6 +13,7 @@ import { createLocalRuntime } from '../../server/runtime/local.driver';
 import type { PhaseReport, RuntimeDeployment, RuntimeDriver } from '../../server/runtime/port';
 import { FENCE_TABLE, localResolvers, setUpNetworkFence } from '../../server/runtime/local/sandbox/network-fence';
 import { findExecutable } from '../../server/runtime/local/sandbox/probe';
+import { freePort } from '../../server/runtime/local/ports';
 import { tarGz, writeArtifact } from '../support/artifacts';
 import { PG_ADMIN_URL } from '../support/pg';
 import { pollUntil } from '../support/poll';
@@ -371,7 +372,7 @@ describe.runIf(runningAsRoot && nft)('the fence rules', { timeout: 60_000 }, () 
     }
   });
 
-  it('drops, at start, own ports that no socket of their uid listens on', async () => {
+  it('drops, at start, own ports that no socket of their uid listens on, but a starting instance\'s', async () => {
     const listen = `require('net').createServer().listen(0, '127.0.0.1', function () {
       console.log(this.address().port);
     });`;
@@ -383,10 +384,16 @@ describe.runIf(runningAsRoot && nft)('the fence rules', { timeout: 60_000 }, () 
       await fence.allowOwnPort(uid, port);
       await fence.allowOwnPort(otherUid, port); // a port its uid does not hold
       await fence.allowOwnPort(uid, portOf(other)); // root's listener, not uid's
-      expect(ownPorts(table).length).toBe(3);
+      // A port no socket holds: kept for a uid with processes (an instance starting), not otherwise.
+      const free = await freePort();
+      await fence.allowOwnPort(uid, free);
+      await fence.allowOwnPort(otherUid, free);
+      expect(ownPorts(table).length).toBe(5);
       await setUpNetworkFence({ network: 'fenced', appUids: true, uidRange: { low: uid, high: otherUid }, table });
-      expect(ownPorts(table)).toEqual([[uid, port]]);
+      const byPort = (a: number[], b: number[]) => a[1]! - b[1]!;
+      expect(ownPorts(table).sort(byPort)).toEqual([[uid, port], [uid, free]].sort(byPort));
       await fence.revokeOwnPort(uid, port);
+      await fence.revokeOwnPort(uid, free);
     } finally {
       child.kill('SIGKILL');
     }

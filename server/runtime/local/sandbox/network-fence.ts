@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { promisify } from 'node:util';
@@ -132,9 +132,9 @@ export function listeningSockets(procNetTcp: string[]): Set<string> {
 }
 
 /**
- * Drops own-port elements nobody listens on: instances that died while no control plane ran to
- * close them, whose port another app could get next. The rollout re-opens its port once healthy,
- * in case it was pruned while starting.
+ * Drops own-port elements no socket of their uid listens on (instances that died while no
+ * control plane ran to close them, whose port another app could get next), but for a uid with
+ * live processes while no socket holds the port. The rollout re-opens its port once healthy.
  */
 async function pruneOwnPorts(nft: string, table: string | undefined): Promise<void> {
   const { stdout } = await run(nft, ['-j', 'list', 'set', 'inet', tableOf(table), 'own_ports'], { env: NFT_ENV });
@@ -143,8 +143,21 @@ async function pruneOwnPorts(nft: string, table: string | undefined): Promise<vo
   const elements = sets.flatMap((o) => o.set?.elem ?? []).flatMap((e) => (e.concat ? [e.concat] : []));
   const tcp = await Promise.all(['/proc/net/tcp', '/proc/net/tcp6'].map((f) => readFile(f, 'utf8').catch(() => '')));
   const listening = listeningSockets(tcp);
-  const stale = elements.filter(([uid, port]) => !listening.has(`${uid}.${port}`));
+  const taken = new Set([...listening].map((l) => Number(l.split('.')[1])));
+  const alive = await uidsWithProcesses();
+  // Kept also: a port nobody holds, of a uid with processes: an instance starting (another
+  // control plane's rollout, not listening yet), which answers its health checks from it.
+  const stale = elements.filter(
+    ([uid, port]) => !listening.has(`${uid}.${port}`) && (taken.has(port) || !alive.has(uid)),
+  );
   if (stale.length) await applyNft(nft, stale.map(([uid, port]) => ownPortRemoval(table, uid, port)).join(''));
+}
+
+/** The real uids of this host's processes, from /proc. */
+async function uidsWithProcesses(): Promise<Set<number>> {
+  const pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n));
+  const statuses = await Promise.all(pids.map((p) => readFile(`/proc/${p}/status`, 'utf8').catch(() => '')));
+  return new Set(statuses.flatMap((s) => /^Uid:\s+(\d+)/m.exec(s)?.[1] ?? []).map(Number));
 }
 
 const hostAddresses = () =>
