@@ -1,4 +1,5 @@
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
+import { isSameOriginRequest } from '../auth/same-origin';
 import { authenticateToken } from '../auth/tokens';
 import type { Actor } from '../auth/roles';
 import { AppError, isAppError } from '../errors';
@@ -22,22 +23,12 @@ function cookieValue(req: Request, name: string): string | null {
   return null;
 }
 
-/**
- * A cookie rides along on any request to us, including one a hostile page triggers, so a
- * state-changing call authenticated by it must come from our own pages: browsers always send
- * Origin on POST, and SameSite=strict already keeps the cookie off cross-site requests.
- */
-function sameOrigin(services: Services, req: Request): boolean {
-  const origin = req.headers.get('origin');
-  if (!origin) return false;
-  return origin === new URL(req.url).origin || origin === new URL(services.env.AETHER_PUBLIC_URL).origin;
-}
-
 /** The browser's caller, from the session cookie; only when no Authorization header was sent. */
 async function actorFromCookie(services: Services, req: Request): Promise<{ actor: Actor | null; authError: AppError | null }> {
   const token = cookieValue(req, SESSION_COOKIE);
   if (!token) return { actor: null, authError: null };
-  if (req.method !== 'GET' && !sameOrigin(services, req)) {
+  // A cookie rides along on any request to us, including one a hostile page triggers.
+  if (req.method !== 'GET' && !isSameOriginRequest(req.headers, services.env.AETHER_PUBLIC_URL)) {
     return { actor: null, authError: new AppError('forbidden', 'cross-origin request refused: calls with the session cookie must come from the portal') };
   }
   try {

@@ -282,6 +282,8 @@ describe('the engineers portal in a browser', () => {
     expect(foreign.status).toBe(403);
     expect(JSON.stringify(await foreign.json())).toContain('cross-origin');
     expect((await post({ cookie })).status).toBe(403);
+    // Our own Origin, but the browser says the page that sent it is another site (a tenant app).
+    expect((await post({ cookie, origin: ws.plane.url, 'sec-fetch-site': 'same-site' })).status).toBe(403);
     expect((await post({})).status).toBe(401);
     // Bearer tokens keep working without any Origin (the CLI).
     expect((await post({ authorization: `Bearer ${ADMIN}` })).status).toBe(200);
