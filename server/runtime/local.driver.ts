@@ -151,6 +151,7 @@ function startSandbox(stateDir: string, settings: SandboxSettings, warn: (msg: s
       if (s.decision.warning) warn(`runtime: ${s.decision.warning}`, { sandbox: s.decision.mode });
       else if (!s.cgroups) warn('runtime: no writable cgroups: app memory, process and cpu limits are not enforced', { sandbox: s.decision.mode });
       if (s.network.warning) warn(`runtime: ${s.network.warning}`, { sandbox: s.decision.mode, network: settings.network });
+      if (s.uidWarning) warn(`runtime: ${s.uidWarning}`, { sandbox: s.decision.mode });
     },
     (err: unknown) => warn('runtime: sandbox setup failed', { error: String(err) }),
   );

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createUidAllocator, parseUidRange } from '../../server/runtime/local/sandbox/uids';
+import { createUidAllocator, parseUidRange, uidRangeClashes } from '../../server/runtime/local/sandbox/uids';
 
 describe('app uid allocation', () => {
   let stateDir: string;
@@ -10,6 +10,24 @@ describe('app uid allocation', () => {
     stateDir = await mkdtemp(path.join(tmpdir(), 'aether-uids-'));
   });
   afterEach(async () => rm(stateDir, { recursive: true, force: true }));
+
+  it('names what on the host already holds ids of the range: users, groups, rootless containers', async () => {
+    const etc = stateDir;
+    const range = { low: 100_000, high: 165_535 };
+    expect(await uidRangeClashes(range, etc)).toEqual([]); // no such files: nothing to clash with
+    await writeFile(path.join(etc, 'passwd'), 'root:x:0:0::/root:/bin/bash\nsvc:x:120000:120000::/:/bin/false\n');
+    await writeFile(path.join(etc, 'group'), 'root:x:0:\nsvc:x:120000:\nlast:x:165536:\n');
+    // Debian's useradd gives the first user 100000:65536, as rootless podman and docker expect.
+    await writeFile(path.join(etc, 'subuid'), 'alice:100000:65536\nbob:165536:65536\n');
+    await writeFile(path.join(etc, 'subgid'), 'alice:99000:1001\nbob:165536:65536\n');
+    expect(await uidRangeClashes(range, etc)).toEqual([
+      'user svc (120000)',
+      'group svc (120000)',
+      'subuid of alice (100000-165535)',
+      'subgid of alice (99000-100000)',
+    ]);
+    expect(await uidRangeClashes({ low: 300_000, high: 365_535 }, etc)).toEqual([]);
+  });
 
   it('parses the range and refuses a reversed or malformed one', () => {
     expect(parseUidRange('100000-165535')).toEqual({ low: 100_000, high: 165_535 });

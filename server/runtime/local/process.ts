@@ -63,18 +63,20 @@ export async function spawnApp(opts: SpawnOptions): Promise<Spawned> {
   const [stdout, stderr] = [writer.stdio[3] as Socket, writer.stdio[4] as Socket];
   const npm = npmCommand();
   const command = [npm.file, ...npm.args, 'start'];
-  const { argv, env, bwrapOptions } = opts.prepared ? opts.prepared.wrap(command, appEnv(opts)) : { argv: command, env: appEnv(opts), bwrapOptions: null };
+  const unwrapped = { argv: command, env: appEnv(opts), bwrapOptions: null, seccomp: null };
+  const { argv, env, bwrapOptions, seccomp } = opts.prepared ? opts.prepared.wrap(command, appEnv(opts)) : unwrapped;
   let child: ChildProcess;
   try {
-    // fd 3 (BWRAP_ARGS_FD): a pipe bwrap reads its options from.
-    const stdio: Array<'ignore' | 'pipe' | Socket> = ['ignore', stdout, stderr, ...(bwrapOptions ? (['pipe'] as const) : [])];
+    // fd 3 (BWRAP_ARGS_FD): a pipe bwrap reads its options from; fd 4 (SECCOMP_FD), its filter.
+    const inputs = bwrapOptions ? [bwrapOptions, ...(seccomp ? [seccomp] : [])] : [];
+    const stdio: Array<'ignore' | 'pipe' | Socket> = ['ignore', stdout, stderr, ...inputs.map(() => 'pipe' as const)];
     child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, detached: true, stdio, env: env as NodeJS.ProcessEnv });
     await spawned(child);
-    if (bwrapOptions) {
-      const pipe = child.stdio[3] as Writable;
+    inputs.forEach((bytes, i) => {
+      const pipe = child.stdio[3 + i] as Writable;
       pipe.on('error', () => {}); // bwrap gone before reading: its exit tells the rollout
-      pipe.end(bwrapOptions, () => pipe.destroy());
-    }
+      pipe.end(bytes, () => pipe.destroy());
+    });
   } finally {
     // Only the two processes keep the sockets: the writer sees the end when the app's side closes.
     stdout.destroy();

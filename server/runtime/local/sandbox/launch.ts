@@ -6,6 +6,8 @@ import type { SandboxMode } from './mode';
 export const SANDBOX_APP_DIR = '/app';
 /** The child's fd that bwrap reads its options from (`--args`), the pipe after stdio's three. */
 export const BWRAP_ARGS_FD = 3;
+/** The child's fd that bwrap reads the seccomp filter from (`--seccomp`), the next pipe. */
+export const SECCOMP_FD = 4;
 
 export interface LaunchSpec {
   mode: SandboxMode;
@@ -26,6 +28,8 @@ export interface LaunchSpec {
   /** RLIMIT_NPROC for the app's uid (its own, so this counts only its processes). */
   nproc: number;
   tmpBytes: number;
+  /** The seccomp filter (seccomp.ts) bwrap installs; null: none. */
+  seccomp?: Buffer | null;
   env: Record<string, string>;
   /** The app's command as it runs inside: node and npm's CLI. */
   command: string[];
@@ -77,6 +81,7 @@ function bwrapOptionsOf(spec: LaunchSpec): string[] {
     '--perms', '1777', '--size', String(spec.tmpBytes), '--tmpfs', '/tmp',
     '--bind', spec.appDir, SANDBOX_APP_DIR,
     '--chdir', SANDBOX_APP_DIR,
+    ...(spec.seccomp ? ['--seccomp', String(SECCOMP_FD)] : []),
     '--clearenv', ...env,
   ];
 }
@@ -90,8 +95,8 @@ const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift
  * plane (npm, a supervisor, a CI runner) may have handed it fds without close-on-exec, which
  * Node's spawn passes on, down to the app: a pipe to that parent, an open file, a socket.
  */
-const closeLeakedFds = (keep: number | null) =>
-  `for f in /proc/$$/fd/*; do n=\${f##*/}; case $n in 0|1|2${keep === null ? '' : `|${keep}`}) ;; ` +
+const closeLeakedFds = (keep: number[]) =>
+  `for f in /proc/$$/fd/*; do n=\${f##*/}; case $n in ${[0, 1, 2, ...keep].join('|')}) ;; ` +
   '*) eval "exec $n>&-" 2>/dev/null ;; esac; done; ';
 
 export interface Launch {
@@ -99,6 +104,8 @@ export interface Launch {
   env: Record<string, string>;
   /** bwrap's options, NUL-separated, to write to the child's {@link BWRAP_ARGS_FD}. */
   bwrapOptions: Buffer | null;
+  /** The seccomp filter, to write to the child's {@link SECCOMP_FD} (only with bwrapOptions). */
+  seccomp: Buffer | null;
 }
 
 /**
@@ -107,7 +114,7 @@ export interface Launch {
  * would show host paths (the data dir's) and the mounts.
  */
 export function launchArgv(spec: LaunchSpec): Launch {
-  if (spec.mode === 'none') return { argv: spec.command, env: spec.env, bwrapOptions: null };
+  if (spec.mode === 'none') return { argv: spec.command, env: spec.env, bwrapOptions: null, seccomp: null };
   const drop = spec.uid === null ? [] : setprivArgs(spec);
   const uidOnly = spec.mode === 'uid';
   const bwrap = [spec.bwrap!, '--args', String(BWRAP_ARGS_FD), '--'];
@@ -117,8 +124,10 @@ export function launchArgv(spec: LaunchSpec): Launch {
   // Its own uid: RLIMIT_NPROC then counts only its processes (a second fork-bomb bound).
   if (spec.uid !== null) limits.push(`--nproc=${spec.nproc}:${spec.nproc}`);
   const argv = [spec.prlimit!, ...limits, '--', ...inner];
-  const script = spec.bash ? closeLeakedFds(bwrapOptions ? BWRAP_ARGS_FD : null) + JOIN_CGROUPS : JOIN_CGROUPS;
+  const seccomp = uidOnly ? null : (spec.seccomp ?? null);
+  const keep = [...(bwrapOptions ? [BWRAP_ARGS_FD] : []), ...(seccomp ? [SECCOMP_FD] : [])];
+  const script = spec.bash ? closeLeakedFds(keep) + JOIN_CGROUPS : JOIN_CGROUPS;
   const joined = [spec.bash ?? '/bin/sh', '-c', script, 'aether-join', ...spec.cgroupProcs, '--', ...argv];
   // bwrap sets the app's env itself; the wrappers before it get only PATH.
-  return { argv: joined, env: uidOnly ? spec.env : { PATH: '/usr/bin:/bin' }, bwrapOptions };
+  return { argv: joined, env: uidOnly ? spec.env : { PATH: '/usr/bin:/bin' }, bwrapOptions, seccomp };
 }

@@ -5,7 +5,8 @@ import { launchArgv, SANDBOX_APP_DIR, type Launch } from './launch';
 import { setUpNetworkFence, type AppNetwork, type NetworkFence } from './network-fence';
 import { decideSandbox, type SandboxDecision, type SandboxProbe } from './mode';
 import { findExecutable, probeSandbox } from './probe';
-import { createUidAllocator, type UidRange } from './uids';
+import { seccompFilter } from './seccomp';
+import { createUidAllocator, uidRangeClashes, type UidRange } from './uids';
 import type { WatchedLimits } from './watchdog';
 
 /** Per-instance limits and policy; see AETHER_APP_* in server/env.ts. */
@@ -52,6 +53,8 @@ export interface Sandbox {
   cgroups: CgroupHost | null;
   settings: SandboxSettings;
   network: NetworkFence;
+  /** Said loudly at boot: what else on this host holds ids of the apps' uid range. */
+  uidWarning: string | null;
   /** Opens (or closes) the fence for the app to its instance's own port; nothing without a fence. */
   ownPort(appName: string, port: number, open: boolean): Promise<void>;
   /**
@@ -75,6 +78,7 @@ export async function createSandbox(stateDir: string, settings: SandboxSettings,
     setpriv: findExecutable('setpriv'),
     prlimit: findExecutable('prlimit'),
   };
+  const seccomp = seccompFilter();
 
   async function prepare(appName: string, deploymentId: string, dir: string, traversable: string[]): Promise<PreparedInstance> {
     const uid = rootMode ? await uids.uidOf(appName) : null;
@@ -98,6 +102,7 @@ export async function createSandbox(stateDir: string, settings: SandboxSettings,
           fsizeBytes: settings.diskBytes,
           nproc: settings.pids,
           tmpBytes: settings.tmpBytes,
+          seccomp,
           env,
           command,
         }),
@@ -112,7 +117,13 @@ export async function createSandbox(stateDir: string, settings: SandboxSettings,
     await (open ? network.allowOwnPort(uid, port) : network.revokeOwnPort(uid, port));
   }
 
-  return { decision, cgroups, settings, network, ownPort, prepare };
+  const clashes = rootMode ? await uidRangeClashes(settings.uidRange) : [];
+  const { low, high } = settings.uidRange;
+  const uidWarning = clashes.length
+    ? `the apps' uid range ${low}-${high} (AETHER_APP_UID_RANGE) is not theirs alone: ${clashes.join(', ')} ` +
+      'would share ids with apps (their files, their processes); choose a free range'
+    : null;
+  return { decision, cgroups, settings, network, uidWarning, ownPort, prepare };
 }
 
 export { SANDBOX_APP_DIR };

@@ -105,3 +105,31 @@ function alive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * What on this host already uses ids of `range`, read from `<etc>/passwd`, `group`, `subuid` and
+ * `subgid`: a user or group there (its files, its processes) would be an app's, and a subordinate
+ * range is another user's containers (rootless podman or docker, whose defaults start at
+ * 100000 as ours do): their root would be an app's uid. Empty when the range is free.
+ */
+export async function uidRangeClashes(range: UidRange, etc = '/etc'): Promise<string[]> {
+  const read = (f: string) => readFile(path.join(etc, f), 'utf8').catch(() => '');
+  const inRange = (low: number, high: number) => low <= range.high && high >= range.low;
+  const clashes: string[] = [];
+  for (const [file, what] of [['passwd', 'user'], ['group', 'group']] as const) {
+    for (const line of (await read(file)).split('\n')) {
+      const [name, , id] = line.split(':');
+      if (!name || !/^\d+$/.test(id ?? '')) continue;
+      if (inRange(Number(id), Number(id))) clashes.push(`${what} ${name} (${id})`);
+    }
+  }
+  for (const file of ['subuid', 'subgid'] as const) {
+    for (const line of (await read(file)).split('\n')) {
+      const [name, start, count] = line.split(':');
+      if (!name || !/^\d+$/.test(start ?? '') || !/^\d+$/.test(count ?? '') || Number(count) === 0) continue;
+      const [low, high] = [Number(start), Number(start) + Number(count) - 1];
+      if (inRange(low, high)) clashes.push(`${file} of ${name} (${low}-${high})`);
+    }
+  }
+  return clashes;
+}
