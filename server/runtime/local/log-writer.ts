@@ -29,28 +29,45 @@ const MAX_LINE = 16 * 1024;
 for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => {});
 let fd = fs.openSync(logFile, 'a', 0o600);
 let size = fs.fstatSync(fd).size;
-function append(tag, text) {
-  const rec = Buffer.from(new Date().toISOString() + ' ' + tag + ' ' + text + '\n');
-  if (size > 0 && size + rec.length > maxBytes) {
-    fs.closeSync(fd);
-    try { fs.renameSync(logFile, logFile + '.1'); } catch {}
-    fd = fs.openSync(logFile, 'a', 0o600);
-    size = 0;
+// One stamp and one write per chunk the app wrote, not per line: this process is not in the
+// app's cgroup, and an app printing empty lines would otherwise have it burn a core per app.
+function append(tag, texts) {
+  const stamp = new Date().toISOString() + ' ' + tag + ' ';
+  let batch = [];
+  let bytes = 0;
+  const write = () => {
+    if (bytes) fs.writeSync(fd, Buffer.from(batch.join('')));
+    size += bytes;
+    batch = [];
+    bytes = 0;
+  };
+  for (const text of texts) {
+    const rec = stamp + text + '\n';
+    const len = Buffer.byteLength(rec);
+    if (size + bytes > 0 && size + bytes + len > maxBytes) {
+      write();
+      fs.closeSync(fd);
+      try { fs.renameSync(logFile, logFile + '.1'); } catch {}
+      fd = fs.openSync(logFile, 'a', 0o600);
+      size = 0;
+    }
+    batch.push(rec);
+    bytes += len;
   }
-  fs.writeSync(fd, rec);
-  size += rec.length;
+  write();
 }
 function lines(streamFd, tag) {
   const stream = new net.Socket({ fd: streamFd, readable: true, writable: false });
   const decoder = new StringDecoder('utf8');
   let partial = '';
   let timer = null;
-  const flush = () => { timer = null; if (partial) { append(tag, partial); partial = ''; } };
+  const flush = () => { timer = null; if (partial) { append(tag, [partial]); partial = ''; } };
   stream.on('data', (chunk) => {
     const parts = (partial + decoder.write(chunk)).split('\n');
     partial = parts.pop();
-    for (const l of parts) append(tag, l.endsWith('\r') ? l.slice(0, -1) : l);
-    while (partial.length > MAX_LINE) { append(tag, partial.slice(0, MAX_LINE)); partial = partial.slice(MAX_LINE); }
+    const texts = parts.map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+    while (partial.length > MAX_LINE) { texts.push(partial.slice(0, MAX_LINE)); partial = partial.slice(MAX_LINE); }
+    append(tag, texts);
     if (timer) clearTimeout(timer);
     if (partial) timer = setTimeout(flush, FLUSH_MS);
   });
