@@ -48,14 +48,14 @@ describe('the production web process answers client mistakes with the envelope',
     const res = await methodCall(`${plane.url}/apps`, 'TRACE', auth);
     expect({ status: res.status, allow: res.allow, body: JSON.parse(res.body) }).toEqual({
       status: 405,
-      allow: 'GET, POST',
+      allow: 'GET, HEAD, POST',
       body: { code: 'method_not_allowed', message: expect.any(String) },
     });
   });
 
   it('a method a route does not export is 405 with the envelope, on REST, tRPC and plain routes', async () => {
     for (const [method, url, allow] of [
-      ['PUT', '/apps', 'GET, POST'],
+      ['PUT', '/apps', 'GET, HEAD, POST'],
       ['DELETE', '/api/trpc/apps.create', 'POST'],
       ['PATCH', '/healthz', 'GET, HEAD'],
       ['POST', '/apps/edge/logs', 'GET, HEAD'],
