@@ -277,6 +277,10 @@ describe.runIf(runningAsRoot && nft)('the network fence of local apps', { timeou
       (ip) => `${net.isIPv6(ip) ? 'ip6' : 'ip'} daddr ${ip} meta l4proto { tcp, udp } th dport 53 accept`,
     );
     expect(rules).toEqual([
+      'ip daddr 169.254.0.0/16 meta l4proto tcp reject with tcp reset',
+      'ip daddr 169.254.0.0/16 reject',
+      'ip6 daddr fd00:ec2::254 meta l4proto tcp reject with tcp reset',
+      'ip6 daddr fd00:ec2::254 reject',
       'fib daddr type != local accept',
       ...dns,
       'meta skuid . tcp dport @own_ports accept',

@@ -21,6 +21,8 @@ export interface FenceRules {
   table?: string;
 }
 
+const METADATA = ['ip daddr 169.254.0.0/16', 'ip6 daddr fd00:ec2::254'];
+
 const isUid = (n: number) => Number.isSafeInteger(n) && n >= 0 && n <= 0xffff_fffe;
 const isPort = (n: number) => Number.isSafeInteger(n) && n >= 1 && n <= 65_535;
 
@@ -70,6 +72,9 @@ export function fenceRuleset(r: FenceRules): string {
     '\t\tmeta skuid @app_uids jump fenced',
     '\t}',
     '\tchain fenced {',
+    // Cloud metadata services (169.254.169.254, AWS's fd00:ec2::254) hand out the host's own
+    // credentials to whoever asks: no app is the host.
+    ...METADATA.flatMap((daddr) => [`\t\t${daddr} meta l4proto tcp reject with tcp reset`, `\t\t${daddr} reject with icmpx port-unreachable`]),
     // local: 127.0.0.0/8, ::1 and every address of this host's interfaces. Elsewhere, anything
     // goes, replies to remote clients included.
     '\t\tfib daddr type != local accept',
