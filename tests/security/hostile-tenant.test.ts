@@ -16,6 +16,8 @@ const MIB = 1024 ** 2;
 const LIMITS = {
   AETHER_APP_MEMORY_LIMIT_BYTES: String(160 * MIB),
   AETHER_APP_PIDS_LIMIT: '64',
+  // Its own uids: planes of other test files running at the same time hand out the default range.
+  AETHER_APP_UID_RANGE: '160000-160999',
   AETHER_APP_DISK_LIMIT_BYTES: String(16 * MIB),
   AETHER_APP_LIMIT_CHECK_MS: '200',
 };
@@ -95,9 +97,9 @@ describe.runIf(runningAsRoot)('a hostile tenant on the local runtime', { timeout
 
   it('runs each app as its own uid, which owns its directory', async () => {
     const uids = JSON.parse(await readFile(path.join(plane.dataDir, 'runtime/state/_uids.json'), 'utf8')) as Record<string, number>;
-    expect(uids).toEqual({ victim: 100_000 });
+    expect(uids).toEqual({ victim: 160_000 });
     const dir = await stat(path.join(plane.dataDir, 'runtime/apps/victim', victim.id));
-    expect([dir.uid, dir.gid, dir.mode & 0o777]).toEqual([100_000, 100_000, 0o700]);
+    expect([dir.uid, dir.gid, dir.mode & 0o777]).toEqual([160_000, 160_000, 0o700]);
     const { pid } = await stateOf('victim');
     // The group leader is bwrap (root, privileged, no user namespace); the app below it is the app's uid.
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -119,18 +121,18 @@ describe.runIf(runningAsRoot)('a hostile tenant on the local runtime', { timeout
     expect(reportLine, text).toBeDefined();
     const r = JSON.parse(reportLine!.slice('REPORT '.length));
 
-    expect(r).toMatchObject({ uid: 100_001, gid: 100_001, home: '/tmp', cwd: '/app' });
+    expect(r).toMatchObject({ uid: 160_001, gid: 160_001, home: '/tmp', cwd: '/app' });
     expect(r.limits).toEqual({
       'Max open files': ['4096', '4096'],
       'Max file size': [String(16 * MIB), String(16 * MIB)],
-      'Max processes': ['64', '64'],
+      'Max processes': ['128', '128'],
     });
     expect(r.envKeys.filter((k: string) => /AETHER|DATABASE|REDIS|TOKEN|SECRET|AWS|KUBE|PG/i.test(k))).toEqual([]);
     // Its own pid namespace: bwrap's init (root) as pid 1, then npm, sh and node, all its own uid.
     expect(r.procs['1']).toEqual({ uid: 0, environ: 'EACCES' });
     const others = Object.entries(r.procs as Record<string, { uid: number; environ: string }>).filter(([p]) => p !== '1');
     expect(others.length).toBeGreaterThanOrEqual(2);
-    for (const [p, proc] of others) expect(proc, `pid ${p}`).toEqual({ uid: 100_001, environ: 'read' });
+    for (const [p, proc] of others) expect(proc, `pid ${p}`).toEqual({ uid: 160_001, environ: 'read' });
     expect(Math.max(...r.pids)).toBeLessThan(20);
     expect(r.pids).not.toContain(process.pid);
     expect(r.pids).not.toContain(victimPid);
@@ -245,10 +247,10 @@ describe.runIf(runningAsRoot)('a hostile tenant on the local runtime', { timeout
     expect(v2.status).toBe('running');
     for (const dir of old) expect(existsSync(dir), dir).toBe(false);
     const dir = await stat(path.join(plane.dataDir, 'runtime/apps/victim', v2.id));
-    expect(dir.uid).toBe(100_000);
+    expect(dir.uid).toBe(160_000);
     victim = v2;
     const uids = JSON.parse(await readFile(path.join(plane.dataDir, 'runtime/state/_uids.json'), 'utf8')) as Record<string, number>;
-    expect(uids).toEqual({ victim: 100_000, spy: 100_001, hog: 100_002, bomb: 100_003, filler: 100_004, escaper: 100_005 });
+    expect(uids).toEqual({ victim: 160_000, spy: 160_001, hog: 160_002, bomb: 160_003, filler: 160_004, escaper: 160_005 });
     await everyoneElseFine();
   });
 });

@@ -9,6 +9,10 @@ import { seccompFilter } from './seccomp';
 import { createUidAllocator, uidRangeClashes, type UidRange } from './uids';
 import type { WatchedLimits } from './watchdog';
 
+// RLIMIT_NPROC counts the uid's processes and threads across instances, and a switch runs the
+// old and the new one side by side: each still has its own pids.max.
+const INSTANCES_PER_UID = 2;
+
 /** Per-instance limits and policy; see AETHER_APP_* in server/env.ts. */
 export interface SandboxSettings {
   uidRange: UidRange;
@@ -100,7 +104,7 @@ export async function createSandbox(stateDir: string, settings: SandboxSettings,
           cgroupProcs: procsFilesOf(groups),
           nofile: settings.nofile,
           fsizeBytes: settings.diskBytes,
-          nproc: settings.pids,
+          nproc: settings.pids * INSTANCES_PER_UID,
           tmpBytes: settings.tmpBytes,
           seccomp,
           env,
