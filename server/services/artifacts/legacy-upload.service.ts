@@ -11,8 +11,7 @@ import { toArtifactDto } from '../dto';
 import { findArtifact, type ArtifactRow } from './artifacts.repo';
 import { beginVerification } from './begin-verification';
 import { waitArtifact } from './query.service';
-import { precheckUpload } from './quota';
-import { assertSizeAllowed, reservePending } from './upload.service';
+import { assertSizeAllowed, precheckQuota, reservePending } from './upload.service';
 
 /** Where bodies are spooled while they are hashed, under the data dir (`upload-<uuid>.part`, as the seed). */
 export const LEGACY_UPLOAD_DIR = 'uploads';
@@ -143,18 +142,6 @@ async function putObject(ctx: ServiceCtx, key: string, file: string, sha256: str
   }
 }
 
-/**
- * The quota rule of presign, checked without holding anything, so that a full app is told
- * before its bytes are transferred. The locked reservation (reservePending) still decides.
- */
-async function precheckQuota(ctx: ServiceCtx, app: AppRow, digest: string, sizeBytes: number): Promise<void> {
-  try {
-    await precheckUpload(ctx.db, app, ctx.env, digest, sizeBytes);
-  } catch (err) {
-    if (isAppError(err) && err.code === 'quota_exceeded') ctx.metrics.artifactQuotaExceeded.inc();
-    throw err;
-  }
-}
 
 async function answerDuplicate(ctx: ServiceCtx, app: AppRow, row: ArtifactRow, waitMs: number): Promise<LegacyUploadResult> {
   // A verifying row may have lost its job to a queue outage: re-queue it, as a repeated complete does.

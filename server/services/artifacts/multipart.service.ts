@@ -18,8 +18,7 @@ import { findArtifact, type ArtifactRow } from './artifacts.repo';
 import { assertIdempotencyKey, beginVerification } from './begin-verification';
 import { assertUploaded } from './check-uploaded';
 import { discardUpload } from './discard-upload';
-import { precheckUpload } from './quota';
-import { assertSizeAllowed, completeResult, reservePending } from './upload.service';
+import { assertSizeAllowed, completeResult, precheckQuota, reservePending } from './upload.service';
 
 /** The pending multipart row for `upload_id`, with the seed's error codes for everything else. */
 async function pendingUpload(ctx: ServiceCtx, app: AppRow, digest: string, uploadId: string): Promise<ArtifactRow> {
@@ -49,10 +48,7 @@ export async function initMultipart(ctx: ServiceCtx, input: TMultipartInitInput)
   }
   const key = artifactStorageKey(app.name, input.digest);
   // A full app is told before an upload is created; the locked reservation below decides.
-  await precheckUpload(ctx.db, app, ctx.env, input.digest, input.size_bytes).catch((err: unknown) => {
-    if (isAppError(err) && err.code === 'quota_exceeded') ctx.metrics.artifactQuotaExceeded.inc();
-    throw err;
-  });
+  await precheckQuota(ctx, app, input.digest, input.size_bytes);
   const { uploadId } = await ctx.storage.createMultipart(key, { sha256: input.digest, layout, sizeBytes: input.size_bytes });
   const row = await reservePending(ctx, app, input.digest, input.size_bytes, { multipartUploadId: uploadId, partSizeBytes: input.part_size_bytes }).catch(async (err: unknown) => {
     await ctx.storage.abortMultipart(key, { uploadId }).catch(() => undefined);

@@ -10,7 +10,7 @@ import { toArtifactDto } from '../dto';
 import { findArtifact, getArtifactOrThrow, type ArtifactRow } from './artifacts.repo';
 import { assertIdempotencyKey, beginVerification } from './begin-verification';
 import { assertUploaded } from './check-uploaded';
-import { reserveUpload } from './quota';
+import { precheckUpload, reserveUpload } from './quota';
 
 /**
  * Refuses (`size_exceeded`) a declared size over AETHER_MAX_ARTIFACT_SIZE_BYTES or over what the
@@ -26,6 +26,17 @@ export function assertSizeAllowed(ctx: ServiceCtx, sizeBytes: number, storeMax =
     ctx.metrics.artifactSizeExceeded.inc();
     throw new AppError('size_exceeded', `artifact of ${sizeBytes} bytes exceeds the ${storeMax} bytes the object store accepts`);
   }
+}
+
+/** Rethrows `err`, counting it first when it is a quota refusal. */
+function countQuotaRefusal(ctx: ServiceCtx, err: unknown): never {
+  if (isAppError(err) && err.code === 'quota_exceeded') ctx.metrics.artifactQuotaExceeded.inc();
+  throw err;
+}
+
+/** {@link precheckUpload}, counted: a full app is told before a body moves or an upload is created. */
+export async function precheckQuota(ctx: ServiceCtx, app: AppRow, digest: string, sizeBytes: number): Promise<void> {
+  await precheckUpload(ctx.db, app, ctx.env, digest, sizeBytes).catch((err: unknown) => countQuotaRefusal(ctx, err));
 }
 
 export interface PendingUpload {
@@ -65,8 +76,7 @@ export async function reservePending(ctx: ServiceCtx, app: AppRow, digest: strin
       return { row: reset ?? null, replaced };
     });
   } catch (err) {
-    if (isAppError(err) && err.code === 'quota_exceeded') ctx.metrics.artifactQuotaExceeded.inc();
-    throw err;
+    countQuotaRefusal(ctx, err);
   }
   const { row, replaced } = reserved;
   if (replaced) {
