@@ -51,6 +51,7 @@ describe.runIf(process.getuid?.() === 0)('instance cgroups', () => {
 
   it('left empty are pruned once old enough, never while young', async () => {
     const dirs = await createInstanceCgroup(host, 'app_dep-2', limits);
+    expect(dirs.map((d) => path.basename(d))).toEqual(['app_dep-2', 'app_dep-2', 'app_dep-2']);
     expect(await pruneEmptyGroups(host, 60_000)).toEqual([]);
     expect(await pruneEmptyGroups(host, 0)).toEqual(dirs);
     for (const d of dirs) expect(existsSync(d)).toBe(false);

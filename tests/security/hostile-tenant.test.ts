@@ -242,6 +242,7 @@ describe.runIf(runningAsRoot)('a hostile tenant on the local runtime', { timeout
 
   it('gives an app the same uid on its next deploy, and removes the replaced instance\'s cgroups', async () => {
     const { cgroups: old } = await stateOf('victim');
+    expect(old.map((d) => path.basename(d))).toEqual([`victim_${victim.id}`, `victim_${victim.id}`, `victim_${victim.id}`]);
     expect(old.every((dir) => existsSync(dir))).toBe(true);
     const v2 = await deploy('victim', webApp('victim', 'victim'));
     expect(v2.status).toBe('running');
