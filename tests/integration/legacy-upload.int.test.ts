@@ -10,7 +10,7 @@ import { artifactStorageKey } from '../../server/contract/digest';
 import { uploadSemaphore } from '../../server/rest/legacy-upload';
 import { LEGACY_UPLOAD_DIR } from '../../server/services/artifacts/legacy-upload.service';
 import { generateSigningKeyPair, signDigest } from '../../server/services/keys/signature';
-import { startTestS3, type TestS3 } from '../support/s3';
+import { startStoreFor, type TestS3 } from '../support/s3';
 import { drivers, type StartedDriver } from '../support/storage-drivers';
 import { startTestPlane, TOKENS, type TestPlane } from '../support/harness';
 
@@ -129,12 +129,7 @@ describe.each(['fs', 's3'] as const)('POST /artifacts (legacy upload) on %s stor
   let plane: TestPlane;
 
   beforeAll(async () => {
-    s3 = storage === 's3' ? await startTestS3() : null;
-    if (s3) {
-      // The control plane's S3 client takes credentials from the AWS default chain.
-      vi.stubEnv('AWS_ACCESS_KEY_ID', s3.credentials.accessKeyId);
-      vi.stubEnv('AWS_SECRET_ACCESS_KEY', s3.credentials.secretAccessKey);
-    }
+    s3 = await startStoreFor(storage);
     plane = await startTestPlane('postgres', { ...s3?.env, AETHER_MAX_ARTIFACT_SIZE_BYTES: String(LIMIT) });
     plane.startWorkers();
     await plane.caller('deployer').apps.create({ name: 'web' });

@@ -11,7 +11,7 @@ import { collectStalePending } from '../../server/services/artifacts/pending-gc.
 import { sha256 } from '../support/artifacts';
 import { callFace, callOk, type FaceResult } from '../support/faces';
 import { startTestPlane, type TestPlane } from '../support/harness';
-import { startTestS3, type TestS3 } from '../support/s3';
+import { startStoreFor, type TestS3 } from '../support/s3';
 import { fixedSizeArtifact, stageUpload } from '../support/staged-uploads';
 
 /**
@@ -48,12 +48,8 @@ describe.each(['fs', 's3'] as const)('quotas on the %s store', (storage) => {
   let plane: TestPlane;
 
   beforeAll(async () => {
-    s3 = storage === 's3' ? await startTestS3() : null;
-    if (s3) {
-      vi.stubEnv('AWS_ACCESS_KEY_ID', s3.credentials.accessKeyId);
-      vi.stubEnv('AWS_SECRET_ACCESS_KEY', s3.credentials.secretAccessKey);
-      bucket = new S3Client({ endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials, forcePathStyle: true });
-    }
+    s3 = await startStoreFor(storage);
+    if (s3) bucket = new S3Client({ endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials, forcePathStyle: true });
     // Remote hashing on: S3 computes no sha256, so that is how its verification sees wrong bytes.
     plane = await startTestPlane('postgres', { ...s3?.env, AETHER_VERIFY_REMOTE_HASH: 'true' });
     plane.startWorkers();

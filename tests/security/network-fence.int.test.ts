@@ -83,6 +83,17 @@ async function probeAs(uid: number | null, targets: Target[]): Promise<Record<st
   return JSON.parse(stdout) as Record<string, string>;
 }
 
+/** A TCP server on `host`, port 0, in a node run as `uid` (`handler`: its connection listener's source). Kill `child` when done. */
+function listenAs(uid: number, host: string, handler = ''): { child: ReturnType<typeof spawn>; port: Promise<number> } {
+  const listen = `require('net').createServer(${handler}).listen(0, '${host}', function () {
+    console.log(this.address().port);
+  });`;
+  const drop = [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', listen];
+  const child = spawn(findExecutable('setpriv')!, drop, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = new Promise<number>((resolve) => child.stdout!.once('data', (b: Buffer) => resolve(Number(String(b)))));
+  return { child, port };
+}
+
 type NftObject = { set?: { elem?: unknown[] }; table?: { family: string; name: string } };
 const nftJson = (...args: string[]) =>
   (JSON.parse(execFileSync(nft!, ['-j', 'list', ...args], { encoding: 'utf8' })) as { nftables: NftObject[] }).nftables;
@@ -358,14 +369,9 @@ describe.runIf(runningAsRoot && nft)('the fence rules', { timeout: 60_000 }, () 
     // A hostile app listening where a host service is not (::1 beside a 127.0.0.1 Postgres, a
     // port whose service is restarting): root's connections must not reach it.
     const host = loopbackV6 ? '::1' : resolver;
-    const listen = `require('net').createServer((c) => c.end('squatter')).listen(0, '${host}', function () {
-      console.log(this.address().port);
-    });`;
-    const drop = [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', listen];
-    const child = spawn(findExecutable('setpriv')!, drop, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const { child, port: listening } = listenAs(uid, host, "(c) => c.end('squatter')");
     try {
-      const printed = new Promise<string>((resolve) => child.stdout.once('data', (b: Buffer) => resolve(String(b))));
-      const port = Number(await printed);
+      const port = await listening;
       const target: Target[] = [{ label: 'squatter', proto: 'tcp', host, port }];
       expect(await probeAs(null, target)).toEqual({ squatter: 'timeout' });
       await fence.allowOwnPort(uid, port);
@@ -377,14 +383,9 @@ describe.runIf(runningAsRoot && nft)('the fence rules', { timeout: 60_000 }, () 
   });
 
   it('drops, at start, own ports that no socket of their uid listens on, but a starting instance\'s', async () => {
-    const listen = `require('net').createServer().listen(0, '127.0.0.1', function () {
-      console.log(this.address().port);
-    });`;
-    const drop = [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', listen];
-    const child = spawn(findExecutable('setpriv')!, drop, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const { child, port: listening } = listenAs(uid, '127.0.0.1');
     try {
-      const printed = new Promise<string>((resolve) => child.stdout.once('data', (b: Buffer) => resolve(String(b))));
-      const port = Number(await printed);
+      const port = await listening;
       await fence.allowOwnPort(uid, port);
       await fence.allowOwnPort(otherUid, port); // a port its uid does not hold
       await fence.allowOwnPort(uid, portOf(other)); // root's listener, not uid's

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { applications } from '../../db/schema';
 import { startWorkers, type RunningWorkers } from '../../jobs/start';
 import type { Role } from '../../server/auth/roles';
@@ -39,6 +40,24 @@ export interface TestPlane {
   caller(role: Role | null): ReturnType<typeof createCaller>;
   startWorkers(): RunningWorkers;
   close(): Promise<void>;
+}
+
+/**
+ * One control plane for the enclosing suite: started in its beforeAll, closed in its afterAll.
+ * Call the returned getter inside tests and hooks, not while the suite is being collected.
+ */
+export function suitePlane(kind: DbKind, extraEnv: Record<string, string> = {}): () => TestPlane {
+  let plane: TestPlane | undefined;
+  beforeAll(async () => {
+    plane = await startTestPlane(kind, extraEnv);
+  });
+  afterAll(async () => {
+    await plane?.close();
+  });
+  return () => {
+    if (!plane) throw new Error('the suite plane is not started: use it inside a test or hook');
+    return plane;
+  };
 }
 
 /**

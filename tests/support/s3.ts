@@ -2,6 +2,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { vi } from 'vitest';
 import { buildS3TestServer } from './fauxqs';
 
 /**
@@ -29,6 +30,19 @@ export interface TestS3 {
 }
 
 const REGION = 'us-east-1';
+
+/**
+ * The store a control plane on `storage` needs: on 's3', a started TestS3 whose credentials are
+ * stubbed into the env (the plane's S3 client takes them from the AWS default chain); on 'fs', null.
+ * Give `s3?.env` to the plane, and `s3?.stop()` in afterAll.
+ */
+export async function startStoreFor(storage: 'fs' | 's3'): Promise<TestS3 | null> {
+  if (storage !== 's3') return null;
+  const s3 = await startTestS3();
+  vi.stubEnv('AWS_ACCESS_KEY_ID', s3.credentials.accessKeyId);
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', s3.credentials.secretAccessKey);
+  return s3;
+}
 
 /** Starts fauxqs and the checking proxy, and creates a bucket unique to the caller. */
 export async function startTestS3(opts: { bucket?: string } = {}): Promise<TestS3> {

@@ -240,3 +240,17 @@ describe('configuration', () => {
     }
   });
 });
+
+/** The Kubernetes side of the unpacked-size cap: the init container's fetch program reads it from its env. */
+describe("the release's unpacked-size cap on Kubernetes", () => {
+  type Container = { name: string; env?: Array<{ name: string; value?: string }> };
+  const containersOf = (dep: unknown) => (dep as { spec: { template: { spec: { initContainers: Container[]; containers: Container[] } } } }).spec.template.spec;
+
+  it('reaches the init container as AETHER_MAX_UNPACKED_BYTES, and only the init container', () => {
+    const dep = buildDeployment({ appName: 'web', deploymentId: randomUUID(), digest: DIGEST, storageKey: 'k', maxUnpackedBytes: 3 * 1024 ** 2 }, cfg);
+    expect(() => new Deployment(dep as never).validate()).not.toThrow();
+    const { initContainers, containers } = containersOf(dep);
+    expect(initContainers[0]!.env!.filter((e) => e.name === 'AETHER_MAX_UNPACKED_BYTES')).toEqual([{ name: 'AETHER_MAX_UNPACKED_BYTES', value: '3145728' }]);
+    for (const c of containers) expect(c.env?.some((e) => e.name === 'AETHER_MAX_UNPACKED_BYTES')).toBe(false);
+  });
+});
