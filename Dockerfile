@@ -25,9 +25,10 @@ FROM deps AS prod-deps
 RUN npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE} AS runtime
-# tini as PID 1: forwards SIGTERM so web and worker drain, and reaps zombies.
+# tini as PID 1: forwards SIGTERM so web and worker drain, and reaps zombies. HAProxy fronts the
+# local runtime's router (compose); the Kubernetes runtime never starts it.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini \
+ && apt-get install -y --no-install-recommends tini haproxy \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production \

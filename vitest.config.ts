@@ -9,6 +9,7 @@ export default defineConfig({
     // Two cores: files run in parallel forks, two at a time.
     pool: 'forks',
     maxWorkers: 2,
+    setupFiles: ['tests/support/localhost-resolver.ts'],
     env: {
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       NEXT_TELEMETRY_DISABLED: '1',

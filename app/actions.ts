@@ -1,20 +1,21 @@
 'use server';
-import { cookies } from 'next/headers';
+import { cookies, headers } from 'next/headers';
 import { redirect } from 'next/navigation';
 import { getServices } from '../server/boot';
 import { safeReturnPath } from '../server/auth/return-to';
-import { authenticateToken } from '../server/auth/tokens';
+import { requestIdOf } from '../server/http/request-id';
+import { recordSignOut, signInWithToken } from '../server/services/auth/sign-in.service';
 import { FOREIGN_ACTION, isOwnOriginAction } from './_lib/same-origin-action';
-import { SESSION_COOKIE } from './_trpc/server';
+import { getPortalCaller, SESSION_COOKIE } from './_trpc/server';
 
-/** Signs in with an API token: checked first, then kept in an httpOnly, same-site cookie. */
+/** Signs in with an API token: checked and audited first, then kept in an httpOnly, same-site cookie. */
 export async function signIn(_prev: { error: string | null }, form: FormData): Promise<{ error: string | null }> {
   if (!(await isOwnOriginAction())) return { error: FOREIGN_ACTION };
   const token = String(form.get('token') ?? '').trim();
   if (!token) return { error: 'Enter an API token.' };
   const services = await getServices();
   try {
-    await authenticateToken(services.db, services.staticTokens, token);
+    await signInWithToken(services, token, { requestId: requestIdOf(await headers()), via: 'portal' });
   } catch {
     return { error: 'That token is not valid, has expired or was revoked.' };
   }
@@ -29,6 +30,10 @@ export async function signIn(_prev: { error: string | null }, form: FormData): P
 }
 
 export async function signOut(): Promise<void> {
-  if (await isOwnOriginAction()) (await cookies()).delete(SESSION_COOKIE);
+  if (await isOwnOriginAction()) {
+    const session = await getPortalCaller();
+    if (session) await recordSignOut(await getServices(), session.actor, requestIdOf(await headers()));
+    (await cookies()).delete(SESSION_COOKIE);
+  }
   redirect('/console');
 }

@@ -21,16 +21,18 @@ export function bashCompletion(program: Command): string {
       return `    "${e.path.join(' ')}") opts="${words([...subs, ...e.options, '--help'])}" ;;`;
     })
     .join('\n');
+  // Only words that extend a known command path count: option values and arguments
+  // (`config set --app api KEY=VALUE`) are skipped, so completion still knows where it is.
+  const known = `:${entries.map((e) => e.path.join(' ')).join(':')}:`;
   return `# bash completion for aether. Install: aether completions --shell bash > /etc/bash_completion.d/aether
 _aether_complete() {
-  local cur path opts i
+  local cur path next opts i
+  local known="${known}"
   cur="\${COMP_WORDS[COMP_CWORD]}"
   path=""
   for ((i = 1; i < COMP_CWORD; i++)); do
-    case "\${COMP_WORDS[i]}" in
-      -*) ;;
-      *) if [[ -z "$path" ]]; then path="\${COMP_WORDS[i]}"; else path="$path \${COMP_WORDS[i]}"; fi ;;
-    esac
+    next="\${path:+$path }\${COMP_WORDS[i]}"
+    if [[ "$known" == *":$next:"* ]]; then path="$next"; fi
   done
   case "$path" in
 ${cases}

@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CliError, EXIT } from './errors';
@@ -21,6 +21,7 @@ export interface CliEnv extends SettingsEnv {
   AETHER_API_BASE?: string;
   AETHER_TOKEN?: string;
   AETHER_DEFAULT_APP?: string;
+  XDG_STATE_HOME?: string;
   XDG_CACHE_HOME?: string;
   HOME?: string;
   CI?: string;
@@ -28,13 +29,21 @@ export interface CliEnv extends SettingsEnv {
   AETHER_SIGNING_KEY?: string;
 }
 
+/** The session is a credential: state, not cache, which users and tools wipe freely. */
 export function sessionPath(env: CliEnv): string {
+  const stateHome = env.XDG_STATE_HOME || path.join(env.HOME || os.homedir(), '.local', 'state');
+  return path.join(stateHome, 'aether', 'session.json');
+}
+
+/** Where the session used to be kept; {@link readSession} moves it from there. */
+export function legacySessionPath(env: CliEnv): string {
   const cacheHome = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir(), '.cache');
   return path.join(cacheHome, 'aether', 'session.json');
 }
 
 export async function readSession(env: CliEnv, warn: (msg: string) => void): Promise<Session | null> {
   const file = sessionPath(env);
+  await migrateLegacySession(env, file);
   let raw: string;
   try {
     raw = await readFile(file, 'utf8');
@@ -55,12 +64,36 @@ export async function readSession(env: CliEnv, warn: (msg: string) => void): Pro
 /** Writes the session atomically with mode 0600 in a 0700 directory. */
 export async function writeSession(env: CliEnv, session: Session): Promise<string> {
   const file = sessionPath(env);
+  await writePrivateFile(file, `${JSON.stringify(session, null, 2)}\n`);
+  await rm(legacySessionPath(env), { force: true });
+  return file;
+}
+
+async function writePrivateFile(file: string, text: string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  await chmod(path.dirname(file), 0o700);
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(session, null, 2)}\n`, { mode: 0o600 });
+  await writeFile(tmp, text, { mode: 0o600 });
   await chmod(tmp, 0o600);
   await rename(tmp, file);
-  return file;
+}
+
+/**
+ * Moves a session file from the cache dir to `file` (0600, bytes unchanged) and removes the old
+ * one. When both exist the new one wins and the old credential is removed all the same.
+ */
+async function migrateLegacySession(env: CliEnv, file: string): Promise<void> {
+  const legacy = legacySessionPath(env);
+  if (legacy === file) return;
+  let raw: string;
+  try {
+    raw = await readFile(legacy, 'utf8');
+  } catch {
+    return;
+  }
+  const exists = await stat(file).then(() => true, () => false);
+  if (!exists) await writePrivateFile(file, raw);
+  await rm(legacy, { force: true });
 }
 
 export interface Connection {

@@ -1,13 +1,14 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { LifecycleVerb } from './commands/lifecycle';
 import type { CliEnv } from './config';
 import { EXIT, toCliError } from './errors';
-import { createOutput, type LogFormat, type LogLevel, type Output } from './output';
+import { createOutput, holdJson, type LogFormat, type LogLevel, type Output } from './output';
 
 declare const AETHER_CLI_VERSION: string;
 const VERSION = typeof AETHER_CLI_VERSION === 'string' ? AETHER_CLI_VERSION : '0.0.0-dev';
 
 type Format = 'text' | 'json';
-type Run = (fn: (out: Output) => Promise<number>) => Promise<void>;
+export type Run = (fn: (out: Output) => Promise<number>) => Promise<void>;
 
 function intArg(value: string): number {
   const n = Number(value);
@@ -16,10 +17,12 @@ function intArg(value: string): number {
 }
 
 const formatOption = () => new Option('--format <format>', 'result format on stdout').choices(['text', 'json']).default('text');
+const appOption = () => new Option('--app <name>', 'application name (default: AETHER_DEFAULT_APP, package.json name, config default_app)');
+const noDeploy = () => new Option('--no-deploy', 'stage the change: `aether config deploy` (or the next deploy) rolls it out');
 const examples = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}`;
 
 // Commands are imported when run, so `--help` and usage errors never load the HTTP client or packer.
-function buildProgram(run: Run, env: CliEnv): Command {
+export function buildProgram(run: Run, env: CliEnv): Command {
   const program = new Command('aether')
     .description('Deploy Node.js services in seconds: build here, ship the artifact, roll it out.')
     .version(VERSION)
@@ -79,9 +82,10 @@ function buildProgram(run: Run, env: CliEnv): Command {
 
   program
     .command('list')
-    .description('list applications and what each is running')
+    .description('list applications, their teams and what each is running')
+    .option('--team <team>', 'only the apps of this team')
     .addOption(formatOption())
-    .action((opts: { format: Format }) => run(async (out) => (await import('./commands/list')).listCommand(opts, env, out)));
+    .action((opts: { format: Format; team?: string }) => run(async (out) => (await import('./commands/list')).listCommand(opts, env, out)));
 
   program
     .command('status <deployment>')
@@ -98,10 +102,11 @@ function buildProgram(run: Run, env: CliEnv): Command {
     .option('--since <time>', 'only lines after this RFC 3339 time or duration (e.g. 10m, 2h)')
     .option('--container <name>', 'container (Kubernetes runtime)')
     .option('--deployment <id>', 'a specific deployment, also one that was replaced')
+    .option('--instance <id>', "only one instance's lines: 0, 1... (local) or a pod name (Kubernetes)")
     .option('-t, --timestamps', 'print each line after the time it was written')
     .addOption(formatOption())
-    .addHelpText('after', examples('aether logs --app api --follow', 'aether logs --tail 500 --since 15m', 'aether logs --deployment <id> --format json'))
-    .action((opts: { app?: string; follow: boolean; tail: number; since?: string; container?: string; deployment?: string; timestamps?: boolean; format: Format }) =>
+    .addHelpText('after', examples('aether logs --app api --follow', 'aether logs --tail 500 --since 15m', 'aether logs --deployment <id> --format json', 'aether logs --instance 1'))
+    .action((opts: { app?: string; follow: boolean; tail: number; since?: string; container?: string; deployment?: string; instance?: string; timestamps?: boolean; format: Format }) =>
       run(async (out) => (await import('./commands/logs')).logsCommand({ ...opts, cwd }, env, out)),
     );
 
@@ -118,23 +123,152 @@ function buildProgram(run: Run, env: CliEnv): Command {
       run(async (out) => (await import('./commands/rollback')).rollbackCommand({ app: opts.app, to: opts.to, yes: opts.yes, wait: !opts.detach, format: opts.format, cwd }, env, out)),
     );
 
+  // scale, stop, start, restart: one shape, the verb decides what is asked and what is waited for.
+  const lifecycle: { verb: LifecycleVerb; description: string; examples: string[] }[] = [
+    { verb: 'scale', description: 'run N instances of the current release (0 stops it); waits until healthy', examples: ['aether scale --instances 3 --app api', 'aether scale --instances 2 --no-wait --format json'] },
+    { verb: 'stop', description: 'stop every instance (scale 0); the release stays current and `start` brings it back', examples: ['aether stop --app api'] },
+    { verb: 'start', description: 'run the instance count the app had before it was stopped; waits until healthy', examples: ['aether start --app api'] },
+    { verb: 'restart', description: 'replace every instance in turn, with no downtime; waits until healthy', examples: ['aether restart --app api --format json'] },
+  ];
+  for (const l of lifecycle) {
+    const cmd = program.command(l.verb).description(l.description);
+    if (l.verb === 'scale') cmd.requiredOption('--instances <n>', 'desired instance count, 0..max_instances', intArg);
+    cmd
+      .addOption(appOption())
+      .option('--no-wait', 'return once the change is accepted instead of waiting for the health')
+      .option('--timeout <secs>', 'how long to wait for the health', intArg, 120)
+      .addOption(formatOption())
+      .addHelpText('after', `\nHealth (healthy, degraded, restarting, crash_loop, stopped) is shown apart from the deployment's\nstatus. A crash loop or the timeout ends the wait with exit 20.${examples(...l.examples)}`)
+      .action((opts: { app?: string; instances?: number; wait: boolean; timeout: number; format: Format }) =>
+        run(async (out) => (await import('./commands/lifecycle')).lifecycleCommand(l.verb, { ...opts, cwd }, env, out)),
+      );
+  }
+
   const apps = program.command('apps').description('manage applications');
   apps
     .command('create <name>')
     .description('create an application')
+    .option('--team <team>', 'the team that owns it (default: default)')
     .addOption(formatOption())
-    .action((name: string, opts: { format: Format }) => run(async (out) => (await import('./commands/apps')).appsCreateCommand(name, opts, env, out)));
+    .action((name: string, opts: { format: Format; team?: string }) => run(async (out) => (await import('./commands/apps')).appsCreateCommand(name, opts, env, out)));
+  apps
+    .command('get')
+    .description("one app: its stable URL, instances and health, apart from its latest deployment's status")
+    .addOption(appOption())
+    .addOption(formatOption())
+    .action((opts: { app?: string; format: Format }) => run(async (out) => (await import('./commands/apps')).appsGetCommand({ ...opts, cwd }, env, out)));
   apps
     .command('list')
     .description('list applications')
+    .option('--team <team>', 'only the apps of this team')
     .addOption(formatOption())
-    .action((opts: { format: Format }) => run(async (out) => (await import('./commands/apps')).appsListCommand(opts, env, out)));
+    .action((opts: { format: Format; team?: string }) => run(async (out) => (await import('./commands/apps')).appsListCommand(opts, env, out)));
+  apps
+    .command('update')
+    .description("change an app's settings (a new release, deployed unless --no-deploy) or its team (admin)")
+    .addOption(appOption())
+    .option('--start-command <cmd>', 'the command that starts the app')
+    .option('--no-start-command', "back to the platform's default start command")
+    .option('--health-path <path>', 'the path the health check requests, e.g. /healthz')
+    .option('--no-health-path', "back to the platform's default health path")
+    .option('--health-timeout <secs>', 'how long a new release has to turn healthy', intArg)
+    .option('--no-health-timeout', "back to the platform's default health timeout")
+    .option('--team <team>', 'move the app to this team (admin)')
+    .option('--no-deploy', 'record the settings; they apply from the next deploy')
+    .addOption(formatOption())
+    .addHelpText('after', examples('aether apps update --app api --start-command "node dist/server.js" --health-path /healthz', 'aether apps update --app api --no-start-command --no-deploy', 'aether apps update --app api --team payments'))
+    .action((opts: { app?: string; startCommand?: string | false; healthPath?: string | false; healthTimeout?: number | false; team?: string; deploy: boolean; format: Format }) =>
+      run(async (out) => (await import('./commands/apps')).appsUpdateCommand({ ...opts, cwd }, env, out)),
+    );
   apps
     .command('delete <name>')
     .description('stop an application and delete it with its artifacts and history (admin)')
     .option('--yes', 'do not ask for confirmation')
     .addOption(formatOption())
     .action((name: string, opts: { yes?: boolean; format: Format }) => run(async (out) => (await import('./commands/apps')).appsDeleteCommand(name, opts, env, out)));
+
+  const config = program
+    .command('config')
+    .description("an app's environment: plain variables and secrets (write-only), versioned with each release")
+    .addHelpText('after', examples('aether config set DATABASE_URL=postgres://db/app LOG_LEVEL=debug --app api', 'aether config set STRIPE_KEY --secret --app api < stripe.key', 'aether config list --app api', 'aether config import .env.production --secret --no-deploy', 'aether config deploy --app api'));
+  type ConfigFlags = { app?: string; format: Format; deploy: boolean; secret?: boolean };
+  const configOpts = (opts: ConfigFlags) => ({ ...opts, cwd });
+  config
+    .command('set <assignments...>')
+    .description('set variables (KEY=VALUE, split at the first "="); deploys the running artifact with them unless --no-deploy')
+    .addOption(appOption())
+    .option('--secret', 'store the values as secrets: encrypted, never shown again')
+    .addOption(noDeploy())
+    .addOption(formatOption())
+    .addHelpText(
+      'after',
+      '\nValues given on the command line end up in shell history and `ps`. For a secret, give the\n' +
+        'bare KEY with --secret: its value is read from stdin (one trailing newline dropped), or\n' +
+        'asked at a hidden prompt on a terminal.' +
+        examples('aether config set NODE_ENV=production FEATURE_X=on --app api', 'aether config set API_KEY --secret --app api < api-key.txt', 'aether config set API_KEY --secret   # hidden prompt'),
+    )
+    .action((assignments: string[], opts: ConfigFlags) => run(async (out) => (await import('./commands/config')).configSetCommand(assignments, configOpts(opts), env, out)));
+  config
+    .command('unset <names...>')
+    .description('remove variables; deploys unless --no-deploy')
+    .addOption(appOption())
+    .addOption(noDeploy())
+    .addOption(formatOption())
+    .action((names: string[], opts: ConfigFlags) => run(async (out) => (await import('./commands/config')).configUnsetCommand(names, configOpts(opts), env, out)));
+  config
+    .command('list')
+    .description('the variables, secrets masked, with when and by whom each was set, and what is staged')
+    .addOption(appOption())
+    .addOption(formatOption())
+    .action((opts: { app?: string; format: Format }) => run(async (out) => (await import('./commands/config')).configListCommand({ ...opts, cwd }, env, out)));
+  config
+    .command('import <file>')
+    .description('set every variable of a dotenv file ("-" reads stdin) in one change; deploys unless --no-deploy')
+    .addOption(appOption())
+    .option('--secret', 'store them all as secrets')
+    .addOption(noDeploy())
+    .addOption(formatOption())
+    .action((file: string, opts: ConfigFlags) => run(async (out) => (await import('./commands/config')).configImportCommand(file, configOpts(opts), env, out)));
+  config
+    .command('deploy')
+    .description('roll out staged config changes with the artifact that runs now')
+    .addOption(appOption())
+    .addOption(formatOption())
+    .action((opts: { app?: string; format: Format }) => run(async (out) => (await import('./commands/config')).configDeployCommand({ ...opts, cwd }, env, out)));
+
+  const teams = program.command('teams').description('teams own apps; tokens can be limited to teams');
+  teams
+    .command('list')
+    .description('the teams you see, with their app counts')
+    .addOption(formatOption())
+    .action((opts: { format: Format }) => run(async (out) => (await import('./commands/teams')).teamsListCommand(opts, env, out)));
+  teams
+    .command('create <name>')
+    .description('create a team (admin)')
+    .addOption(formatOption())
+    .action((name: string, opts: { format: Format }) => run(async (out) => (await import('./commands/teams')).teamsCreateCommand(name, opts, env, out)));
+  teams
+    .command('delete <name>')
+    .description('delete a team that holds no apps (admin)')
+    .addOption(formatOption())
+    .action((name: string, opts: { format: Format }) => run(async (out) => (await import('./commands/teams')).teamsDeleteCommand(name, opts, env, out)));
+
+  program
+    .command('audit')
+    .description('who changed what, newest first (others than admins see their teams only)')
+    .option('--app <name>', 'only records about this app')
+    .option('--team <team>', 'only records of this team')
+    .option('--actor <name>', 'only what this actor did')
+    .option('--action <procedure>', 'only this action, e.g. config.change')
+    .option('--outcome <outcome>', 'ok, or an error code such as forbidden')
+    .option('--since <time>', 'from this ISO 8601 time or duration ago (30m, 2h, 7d)')
+    .option('--until <time>', 'before this ISO 8601 time or duration ago')
+    .option('--limit <n>', 'records to show at most (pages are followed)', intArg, 50)
+    .addOption(formatOption())
+    .addHelpText('after', examples('aether audit --app api --since 24h', 'aether audit --actor ada --action config.change --format json'))
+    .action((opts: { app?: string; team?: string; actor?: string; action?: string; outcome?: string; since?: string; until?: string; limit: number; format: Format }) =>
+      run(async (out) => (await import('./commands/audit')).auditCommand(opts, env, out)),
+    );
 
   const keys = program.command('keys').description('Ed25519 signing keys: signed artifacts are marked verified');
   keys
@@ -191,11 +325,15 @@ function wantsJson(argv: string[]): boolean {
 export async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.ok;
   let out: Output = createOutput({ level: 'info', format: 'text' });
+  // The command's JSON result waits here, so a failure after it is folded into the same document.
+  let result = holdJson(out);
   const env = process.env as CliEnv;
   const program = buildProgram(async (fn) => {
     const globals = program.opts<{ logLevel: LogLevel; logFormat: LogFormat }>();
     out = createOutput({ level: globals.logLevel, format: globals.logFormat });
-    exitCode = await fn(out);
+    result = holdJson(out);
+    exitCode = await fn(result.out);
+    result.flush();
   }, env);
   try {
     await program.parseAsync(argv);
@@ -204,11 +342,11 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       // --help and --version "fail" with exit code 0; real parse errors are usage errors.
       if (err.exitCode === 0) return EXIT.ok;
-      if (wantsJson(argv)) out.json({ error: { code: 'usage', message: err.message.replace(/^error: /, '') } });
+      if (wantsJson(argv)) result.flush({ code: 'usage', message: err.message.replace(/^error: /, '') });
       return EXIT.usage;
     }
     const cliErr = toCliError(err);
-    if (wantsJson(argv)) out.json({ error: { code: cliErr.code ?? codeForExit(cliErr.exitCode), message: cliErr.message } });
+    if (wantsJson(argv)) result.flush({ code: cliErr.code ?? codeForExit(cliErr.exitCode), message: cliErr.message });
     out.log('error', cliErr.message, cliErr.code ? { code: cliErr.code } : undefined);
     if (cliErr.hint) out.log('info', `hint: ${cliErr.hint}`);
     return cliErr.exitCode;

@@ -41,3 +41,33 @@ export function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }
+
+export interface JsonError {
+  code: string;
+  message: string;
+}
+
+/**
+ * The one JSON document a failed command prints: its result with `error` inside when it had
+ * one (a deploy that ended `failed`), else `{ error }` alone.
+ */
+export function jsonFailure(result: unknown, error: JsonError): Record<string, unknown> {
+  const isRecord = typeof result === 'object' && result !== null && !Array.isArray(result);
+  return isRecord ? { ...(result as Record<string, unknown>), error } : { error };
+}
+
+/**
+ * Holds a command's `--format json` result until it ends, so stdout carries exactly one
+ * document: the result, or the result with the error that came after it.
+ */
+export function holdJson(out: Output): { out: Output; flush(error?: JsonError): void } {
+  let held: { value: unknown } | null = null;
+  return {
+    out: { ...out, json: (value) => void (held = { value }) },
+    flush(error) {
+      if (error) out.json(jsonFailure(held?.value, error));
+      else if (held) out.json(held.value);
+      held = null;
+    },
+  };
+}

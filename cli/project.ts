@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { appNameFromPackageName, APP_NAME_RE } from '../server/contract/app-name';
 import { CliError, EXIT } from './errors';
+import { readSettings, type CliSettings, type SettingsEnv } from './settings';
 
 export interface Project {
   root: string;
@@ -38,4 +39,19 @@ export function resolveAppName(project: Project | null, flag: string | undefined
   if (derived) return derived;
   if (defaults.configApp && APP_NAME_RE.test(defaults.configApp)) return defaults.configApp;
   throw new CliError(EXIT.usage, 'no app name: not in package.json, --app or config', 'pass --app <name>');
+}
+
+/**
+ * The app a command acts on, from --app, AETHER_DEFAULT_APP, the project in `cwd` (if there is
+ * one) or config.toml's default_app: what `rollback` and `config` resolve.
+ */
+export async function resolveTargetApp(
+  flag: string | undefined,
+  cwd: string,
+  env: SettingsEnv & { AETHER_DEFAULT_APP?: string },
+  warn: (msg: string) => void,
+): Promise<{ app: string; settings: CliSettings }> {
+  const settings = await readSettings(env, warn);
+  const project = flag ? null : await readProject(cwd).catch(() => null);
+  return { app: resolveAppName(project, flag, { envApp: env.AETHER_DEFAULT_APP, configApp: settings.default_app }), settings };
 }

@@ -3,9 +3,13 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
+import { ensureHaproxy, ensureWrk } from './lib/services.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const benches = readdirSync(path.join(root, 'tests/bench')).filter((f) => f.endsWith('.bench.ts')).sort();
+// The HTTP benchmarks load the server from wrk, a separate process.
+ensureWrk();
+ensureHaproxy();
 let failed = 0;
 for (const b of benches) {
   const res = spawnSync('npx', ['tsx', path.join('tests/bench', b)], { cwd: root, stdio: 'inherit' });

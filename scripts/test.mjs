@@ -4,7 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { ensureBubblewrap, ensureChromium, ensureCompose, ensureDependencies, ensureHelm, ensureNftables, ensurePostgres, ensureRedis } from './lib/services.mjs';
+import { ensureBubblewrap, ensureChromium, ensureCompose, ensureDependencies, ensureHaproxy, ensureHelm, ensureNftables, ensurePostgres, ensureRedis, ensureWrk } from './lib/services.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -22,6 +22,8 @@ const pg = await ensurePostgres();
 ensureChromium();
 ensureBubblewrap();
 ensureNftables();
+ensureWrk();
+ensureHaproxy();
 // The packaging tests render the chart and read docker-compose.yml with the real tools.
 const tools = { AETHER_HELM_BIN: ensureHelm(), AETHER_COMPOSE_BIN: ensureCompose() };
 let code = 1;

@@ -1,11 +1,11 @@
 // `npm run up`: the whole platform on embedded defaults (PGlite, fs storage, local runtime,
 // workers in-process) with one command. Installs dependencies, finds or starts Redis, builds
-// when needed, creates an admin token on first run, and prints how to log in.
+// when needed, creates an admin token and the secrets key on first run, and prints how to log in.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ensureBubblewrap, ensureDependencies, ensureNftables, ensureRedis } from './lib/services.mjs';
+import { ensureBubblewrap, ensureDependencies, ensureHaproxy, ensureNftables, ensureRedis } from './lib/services.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dataDir = path.resolve(root, process.env.AETHER_DATA_DIR ?? '.aether');
@@ -15,6 +15,7 @@ const publicUrl = process.env.AETHER_PUBLIC_URL ?? `http://127.0.0.1:${port}`;
 ensureDependencies(root);
 ensureBubblewrap();
 ensureNftables();
+ensureHaproxy();
 const redis = await ensureRedis();
 
 if (process.argv.includes('--build') || !existsSync(path.join(root, '.next/BUILD_ID')) || !existsSync(path.join(root, 'dist/cli/aether.mjs'))) {
@@ -29,10 +30,23 @@ if (!existsSync(tokenFile)) writeFileSync(tokenFile, `aet_${randomBytes(24).toSt
 const adminToken = readFileSync(tokenFile, 'utf8').trim();
 const tokens = [`${adminToken}:admin:admin`, process.env.AETHER_API_TOKENS].filter(Boolean).join(',');
 
+// The key of config secrets at rest, made the same way and never printed (losing it loses every
+// secret), unless one is given: AETHER_SECRETS_KEY or AETHER_SECRETS_KEY_FILE.
+const secretsKeyEnv = {};
+if (!process.env.AETHER_SECRETS_KEY && !process.env.AETHER_SECRETS_KEY_FILE) {
+  const secretsKeyFile = path.join(dataDir, 'secrets.key');
+  if (!existsSync(secretsKeyFile)) writeFileSync(secretsKeyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  secretsKeyEnv.AETHER_SECRETS_KEY_FILE = secretsKeyFile;
+}
+
+// Every app answers behind the local runtime's router, at `<app>.localhost:<port>`.
+const routerPort = process.env.AETHER_ROUTER_PORT ?? '8080';
+const routerDomain = process.env.AETHER_ROUTER_DOMAIN ?? 'localhost';
+
 const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'server/http/main.ts'), '-p', String(port), '-H', process.env.HOST ?? '127.0.0.1'], {
   cwd: root,
   stdio: 'inherit',
-  env: { ...process.env, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1', AETHER_DATA_DIR: dataDir, AETHER_PUBLIC_URL: publicUrl, REDIS_URL: redis.url, AETHER_API_TOKENS: tokens },
+  env: { ...process.env, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1', AETHER_DATA_DIR: dataDir, AETHER_PUBLIC_URL: publicUrl, REDIS_URL: redis.url, AETHER_API_TOKENS: tokens, ...secretsKeyEnv },
 });
 
 // Announce once the control plane is actually ready, not merely spawned.
@@ -44,6 +58,7 @@ const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'serve
           [
             '',
             `  Aether is up: portal ${publicUrl}`,
+            `  apps answer:  http://<app>.${routerDomain}:${routerPort}   (the router; AETHER_ROUTER_PORT)`,
             `  admin token:  ${adminToken}   (kept in ${tokenFile})`,
             `  log in:       AETHER_API_BASE=${publicUrl} node ${path.join(root, 'dist/cli/aether.mjs')} login --token ${adminToken}`,
             `                (\`npm link\` once puts \`aether\` on your PATH)`,

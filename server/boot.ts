@@ -1,4 +1,5 @@
 import { chmod, mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { openDb, type DbHandle } from '../db/client';
 import { parseStaticTokens } from './auth/tokens';
 import { loadEnv, type Env } from './env';
@@ -7,13 +8,17 @@ import { getMetrics } from './metrics';
 import { createRedis } from './queues/connection';
 import { createNotifier } from './queues/notifier';
 import { createQueues } from './queues/producers';
+import { createSecretBoxFromEnv } from './secrets/secrets-key';
 import { createKubernetesRuntimeFromEnv } from './runtime/kubernetes.driver';
 import { createLocalRuntime } from './runtime/local.driver';
 import type { SandboxSettings } from './runtime/local/sandbox/sandbox';
+import { parsePortRange } from './runtime/local/ports';
 import { parseUidRange } from './runtime/local/sandbox/uids';
-import type { Services } from './services/context';
+import { RouteTable } from './runtime/local/router/route-table';
+import { createServingRouter } from './runtime/local/router/serving';
+import type { AppRouter, Services } from './services/context';
 import { pendingUploadGate } from './services/artifacts/upload-gate';
-import { recordInstanceFailure } from './services/deployments/instance-failed.service';
+import { recordHealth } from './services/apps/health.service';
 import { createStorage } from './storage/index';
 
 export interface ServicesHandle {
@@ -30,6 +35,8 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
   // The control plane's alone (database, storage secret, logs): apps run as other users.
   await mkdir(env.AETHER_DATA_DIR, { recursive: true, mode: 0o700 });
   await chmod(env.AETHER_DATA_DIR, 0o700);
+  // A missing or malformed key stops the boot before anything is opened.
+  const secrets = await createSecretBoxFromEnv(env, log);
   // Storage first: a bad storage config fails before a database is open to leak.
   const storageHandle = await createStorage(env, log);
   const storage = storageHandle.driver;
@@ -42,6 +49,8 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
   const queues = createQueues(redis, env.AETHER_QUEUE_PREFIX);
   const notifier = createNotifier(redis, () => createRedis(env.REDIS_URL), `${env.AETHER_QUEUE_PREFIX}:changes`);
   const runtimeLog = (msg: string, fields?: object) => log.info(msg, fields as Record<string, unknown>);
+  const routes = new RouteTable();
+  const router = env.AETHER_RUNTIME === 'kubernetes' ? undefined : appRouterOf(env, routes, log);
   const runtime =
     env.AETHER_RUNTIME === 'kubernetes'
       ? createKubernetesRuntimeFromEnv(env, runtimeLog)
@@ -53,7 +62,13 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
           warn: (msg, fields) => log.warn(msg, fields as Record<string, unknown>),
           sandbox: sandboxSettingsOf(env),
           watchIntervalMs: env.AETHER_APP_LIMIT_CHECK_MS,
-          onInstanceFailed: (f) => recordInstanceFailure(services, f),
+          portRange: parsePortRange(env.AETHER_APP_PORT_RANGE),
+          routes,
+          router,
+          drainTimeoutMs: env.AETHER_DRAIN_TIMEOUT_SECS * 1000,
+          // Pushed by supervision, outside any request: a failure to record is logged, not thrown.
+          onHealth: (report) =>
+            void recordHealth(services, report).catch((err: unknown) => log.warn('recording app health failed', { err, appName: report.appName })),
         });
 
   const services: Services = {
@@ -68,15 +83,46 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
     log,
     metrics: getMetrics(),
     staticTokens: parseStaticTokens(env.AETHER_API_TOKENS, env.AETHER_API_TOKEN),
+    secrets,
+    router,
   };
   return {
     services,
     async close() {
+      await router?.close();
       await notifier.close();
       await queues.close();
       redis.disconnect();
       await dbHandle.close();
       storageHandle.close();
+    },
+  };
+}
+
+/** The router over `routes`, listening on AETHER_ROUTER_HOST:PORT once a worker process asks. */
+function appRouterOf(env: Env, routes: RouteTable, log: Logger): AppRouter & { ready(): Promise<unknown> | null } {
+  const router = createServingRouter({
+    table: routes,
+    domain: env.AETHER_ROUTER_DOMAIN,
+    engine: env.AETHER_ROUTER_ENGINE,
+    log,
+    haproxyPidFile: path.join(env.AETHER_DATA_DIR, 'runtime', 'router-haproxy.pid'),
+  });
+  let listening: Promise<{ port: number }> | null = null;
+  return {
+    url: (appName) => router.url(appName),
+    deploymentUrl: (appName, deploymentId) => router.deploymentUrl(appName, deploymentId),
+    listen: () =>
+      (listening ??= router.listen(env.AETHER_ROUTER_PORT, env.AETHER_ROUTER_HOST).catch((err: unknown) => {
+        listening = null; // not listening: URLs fall back to the instances' own
+        throw err;
+      })),
+    ready: () => listening,
+    async close() {
+      if (!listening) return;
+      await listening.catch(() => undefined);
+      listening = null;
+      await router.close();
     },
   };
 }

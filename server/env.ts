@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { decodeSecretsKey } from './secrets/secret-box';
 
 const bool = z
   .string()
@@ -8,7 +9,36 @@ const bool = z
 
 // Kubernetes names and resource quantities, checked here so a typo fails at boot, not mid-rollout.
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** A DNS name: such labels joined by dots, 253 characters in all. */
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
+
+// Compose passes an unset optional variable as an empty string: that means unset.
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v?.trim() ? v.trim() : undefined));
+
+// The message describes the key, never quotes it.
+/** `<low>-<high>` with `min <= low <= high <= max` (uid and port ranges). */
+const numberRange = (fallback: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+-\d+$/)
+    .default(fallback)
+    .refine((v) => {
+      const [lo, hi] = v.split('-').map(Number) as [number, number];
+      return lo >= min && lo <= hi && hi <= max;
+    }, `want <low>-<high>, ${min} <= low <= high${max < Number.MAX_SAFE_INTEGER ? ` <= ${max}` : ''}`);
+
+const secretsKey = optionalText.superRefine((v, ctx) => {
+  if (v === undefined) return;
+  try {
+    decodeSecretsKey(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
 
 const ZEnv = z
   .object({
@@ -69,16 +99,34 @@ const ZEnv = z
     AETHER_RUNTIME_PROGRESS_DEADLINE_SECS: z.coerce.number().int().min(1).max(3600).default(300),
     AETHER_RUNTIME_HEALTH_PATH: z.string().regex(/^\/[\x21-\x7e]*$/).default('/'),
     AETHER_HEALTH_TIMEOUT_SECS: z.coerce.number().int().min(1).max(3600).default(60),
+    /** Local runtime: the router every app answers behind, `<app>.<AETHER_ROUTER_DOMAIN>:<port>`; 0 takes a free port (tests). */
+    AETHER_ROUTER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    AETHER_ROUTER_HOST: z.string().min(1).default('127.0.0.1'),
+    /**
+     * `auto`: HAProxy in front of the Node.js router when haproxy (2.4+) is installed; `node`: the
+     * Node.js router alone (the default until the control plane's restart path is proven with HAProxy).
+     */
+    AETHER_ROUTER_ENGINE: z.enum(['auto', 'haproxy', 'node']).default('node'),
+    /** The hostname suffix apps answer under; `localhost` resolves to loopback in browsers and curl. */
+    AETHER_ROUTER_DOMAIN: z.string().regex(DNS_NAME, 'a DNS name: lower-case labels of 1-63 characters joined by dots').default('localhost'),
+    /** Local runtime supervision: health checks after the rollout, and what counts as a crash loop. */
+    AETHER_HEALTH_INTERVAL_SECS: z.coerce.number().int().min(1).max(3600).default(10),
+    AETHER_CRASH_LOOP_RESTARTS: z.coerce.number().int().min(1).max(1000).default(5),
+    AETHER_CRASH_LOOP_WINDOW_SECS: z.coerce.number().int().min(10).max(86_400).default(300),
+    /** How long a replaced instance may finish its requests in flight before SIGTERM. */
+    AETHER_DRAIN_TIMEOUT_SECS: z.coerce.number().int().min(0).max(3600).default(30),
+    /** Most instances an app may scale to, unless its own `max_instances` says otherwise. */
+    AETHER_MAX_INSTANCES: z.coerce.number().int().min(1).max(1000).default(10),
+    /** Kubernetes: each app gets an Ingress for `<app>.<AETHER_APP_DOMAIN>` when set. */
+    AETHER_APP_DOMAIN: z.string().regex(DNS_NAME, 'a DNS name: lower-case labels of 1-63 characters joined by dots').optional(),
+    AETHER_INGRESS_CLASS: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/).optional(),
+    /** A TLS Secret (in the apps' namespace) the Ingress serves `<app>.<domain>` with, e.g. a wildcard certificate. */
+    AETHER_INGRESS_TLS_SECRET: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/).optional(),
     NODE_ENV: z.string().optional(),
     /** Local runtime, control plane as root: host uids (and gids) handed to apps, one per app. */
-    AETHER_APP_UID_RANGE: z
-      .string()
-      .regex(/^\d+-\d+$/)
-      .default('100000-165535')
-      .refine((v) => {
-        const [lo, hi] = v.split('-').map(Number) as [number, number];
-        return lo >= 1000 && lo <= hi;
-      }, 'want <low>-<high>, low >= 1000'),
+    AETHER_APP_UID_RANGE: numberRange('100000-165535', 1000, Number.MAX_SAFE_INTEGER),
+    /** Local runtime: the ports app instances listen on (127.0.0.1); keep it out of the host's ephemeral range. */
+    AETHER_APP_PORT_RANGE: numberRange('20000-29999', 1024, 65535),
     /** Local runtime limits per app instance (cgroups where available; the disk one by a watchdog). */
     AETHER_APP_MEMORY_LIMIT_BYTES: z.coerce.number().int().min(16 * 1024 ** 2).default(512 * 1024 ** 2),
     AETHER_APP_PIDS_LIMIT: z.coerce.number().int().min(8).default(256),
@@ -103,6 +151,18 @@ const ZEnv = z
     /** Download and hash the whole object when it is at most AETHER_REMOTE_HASH_MAX_BYTES. */
     AETHER_VERIFY_REMOTE_HASH: bool.default(false),
     AETHER_REMOTE_HASH_MAX_BYTES: z.coerce.number().int().min(0).default(8_000_000),
+    /**
+     * Key of config secrets at rest, base64 of 32 bytes (`openssl rand -base64 32`). Unset: the
+     * file AETHER_SECRETS_KEY_FILE names, else `<data dir>/secrets.key`, generated once.
+     */
+    AETHER_SECRETS_KEY: secretsKey,
+    AETHER_SECRETS_KEY_FILE: optionalText,
+    /** The key being rotated away from: still opens old values until the re-encryption job has moved them. */
+    AETHER_SECRETS_KEY_PREVIOUS: secretsKey,
+  })
+  .refine((env) => !(env.AETHER_SECRETS_KEY && env.AETHER_SECRETS_KEY_FILE), {
+    message: 'set AETHER_SECRETS_KEY or AETHER_SECRETS_KEY_FILE, not both',
+    path: ['AETHER_SECRETS_KEY_FILE'],
   })
   .refine((env) => env.AETHER_RUNTIME !== 'kubernetes' || Boolean(env.AETHER_RUNTIME_FETCH_SECRET ?? env.AETHER_STORAGE_SECRET), {
     // Pods fetch through whichever replica answers, days later: the secret must be shared and stable.

@@ -1,4 +1,5 @@
 'use client';
+import Link from 'next/link';
 import { useActionState, type ReactNode } from 'react';
 import { IDLE, type ActionResult } from './action-result';
 
@@ -30,6 +31,7 @@ export function ActionForm({
         <p role={state.ok ? 'status' : 'alert'} className={state.ok ? 'notice' : 'error'}>
           {state.message}
           {!state.ok && state.code ? <code className="muted"> ({state.code})</code> : null}
+          {state.ok && state.link ? <> <Link href={state.link.href}>{state.link.label}</Link></> : null}
         </p>
       ) : null}
     </form>

@@ -4,6 +4,8 @@ export interface ActionResult {
   message: string | null;
   /** The error code when `ok` is false. */
   code?: string;
+  /** Where to follow what the action started (a new deployment), when it started something. */
+  link?: { href: string; label: string };
 }
 
 export const IDLE: ActionResult = { ok: false, message: null };

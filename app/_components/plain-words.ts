@@ -13,6 +13,7 @@ const DEPLOYMENT_FAILURES: Record<string, string> = {
   restore_failed: 'After a control-plane restart the app could not be started again.',
   limit_exceeded: 'The app went past one of its limits (memory, processes or disk) and was stopped. The event names which.',
   sandbox_unavailable: 'This host cannot sandbox apps, so the control plane refused to run it. Ask an operator.',
+  config_too_large: "The app's config is larger than the runtime can hold (1 MiB on Kubernetes). Remove or shorten variables.",
 };
 
 const ARTIFACT_FAILURES: Record<string, string> = {

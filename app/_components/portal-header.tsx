@@ -9,7 +9,15 @@ export async function PortalHeader() {
   await cookies();
   // A header must never take the page down with it: no session (or no database) shows no nav.
   const session = await getPortalCaller().catch(() => null);
-  const groups: NavGroup[] = [{ label: null, links: [{ href: '/console', label: 'Apps' }] }];
+  const groups: NavGroup[] = [
+    {
+      label: null,
+      links: [
+        { href: '/console', label: 'Apps' },
+        { href: '/console/audit', label: 'Audit log' },
+      ],
+    },
+  ];
   if (session?.actor.role === 'admin') {
     groups.push({
       label: 'Admin',

@@ -43,3 +43,18 @@ export function ArtifactStatus({ status }: { status: string }) {
 export function Serving({ url }: { url: string | null | undefined }) {
   return url === undefined || url === null ? <Badge tone="idle">not serving</Badge> : <Badge tone="ok">serving</Badge>;
 }
+
+const HEALTH: Record<string, [Tone, string]> = {
+  healthy: ['ok', 'healthy'],
+  degraded: ['busy', 'degraded'],
+  restarting: ['busy', 'restarting'],
+  crash_loop: ['bad', 'crash loop'],
+  stopped: ['idle', 'stopped'],
+};
+
+/** How the app's instances are doing now: apart from its deployment's status, which says how the rollout went. */
+export function AppHealth({ health, message }: { health: string | null; message?: string | null }) {
+  if (health === null) return <Badge tone="idle" title="health: not reported yet">no health yet</Badge>;
+  const [tone, label] = HEALTH[health] ?? ['idle', health];
+  return <Badge tone={tone} title={`health: ${health}${message ? ` (${message})` : ''}`}>{label}</Badge>;
+}

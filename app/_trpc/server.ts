@@ -1,9 +1,10 @@
 import 'server-only';
-import { cookies } from 'next/headers';
+import { cookies, headers } from 'next/headers';
 import { cache } from 'react';
 import { getServices } from '../../server/boot';
 import { authenticateToken } from '../../server/auth/tokens';
 import { isAppError } from '../../server/errors';
+import { requestIdOf } from '../../server/http/request-id';
 import { SESSION_COOKIE } from '../../server/trpc/handler';
 import { createInnerContext } from '../../server/trpc/init';
 import { createCaller } from '../../server/trpc/root';
@@ -22,7 +23,9 @@ export const getPortalCaller = cache(async function getPortalCaller() {
   const services = await getServices();
   try {
     const actor = await authenticateToken(services.db, services.staticTokens, token);
-    return { caller: createCaller(createInnerContext(services, actor)), actor };
+    // One id per portal request: the audit records of its server actions share it.
+    const requestId = requestIdOf(await headers());
+    return { caller: createCaller(createInnerContext(services, actor, null, requestId)), actor };
   } catch (err) {
     if (isAppError(err) && err.code === 'unauthorized') return null;
     throw err;

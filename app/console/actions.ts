@@ -8,8 +8,9 @@ const MIB = 1024 * 1024;
 
 export async function createAppAction(_prev: ActionResult, form: FormData): Promise<ActionResult> {
   const name = field(form, 'name');
+  const team = field(form, 'team');
   const result = await runAction(async ({ caller }) => {
-    await caller.apps.create({ name });
+    await caller.apps.create({ name, ...(team ? { team } : {}) });
     return `Created ${name}.`;
   });
   // Outside runAction: redirect works by throwing, which must not be caught as a failure.

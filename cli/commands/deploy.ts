@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createApi } from '../client';
 import { resolveConnection, type CliEnv } from '../config';
 import { parseCompressionLevel, packProject, previewPack } from '../deploy/artifact';
-import { createDeployment, ensureApp, followDeployment, legacyUpload, upload } from '../deploy/remote';
+import { createDeployment, deploymentFailed, ensureApp, followDeployment, legacyUpload, upload } from '../deploy/remote';
 import { call } from '../client';
 import { CliError, EXIT } from '../errors';
 import { installProductionDeps } from '../install';
@@ -112,7 +112,7 @@ export async function deployCommand(opts: DeployOptions, env: CliEnv, out: Outpu
     else if (deployment.status === 'running') out.result(`deployed ${app} (${packed.digest.slice(0, 12)}): ${deployment.url}`);
     else out.result(`deployment ${deployment.id} is ${deployment.status}${deployment.failure_reason ? `: ${deployment.failure_reason}` : ''}`);
     if (deployment.status === 'failed') {
-      throw new CliError(EXIT.runtime, `deployment failed: ${deployment.failure_reason ?? 'unknown reason'}`, `aether logs --app ${app} shows its output`);
+      throw deploymentFailed('deployment', deployment, `aether logs --app ${app} shows its output`);
     }
     return EXIT.ok;
   } finally {

@@ -12,6 +12,8 @@ export interface LogsOptions {
   since?: string;
   container?: string;
   deployment?: string;
+  /** Only this instance's lines ('0', '1'... locally, a pod name on Kubernetes). */
+  instance?: string;
   /** Prefix each line with its time (text format). */
   timestamps?: boolean;
   format: 'text' | 'json';
@@ -37,6 +39,7 @@ function logsUrl(apiBase: string, app: string, opts: LogsOptions, tail: number, 
   if (since) url.searchParams.set('since', since);
   if (opts.container) url.searchParams.set('container', opts.container);
   if (opts.deployment) url.searchParams.set('deployment', opts.deployment);
+  if (opts.instance) url.searchParams.set('instance', opts.instance);
   return url;
 }
 
@@ -86,8 +89,17 @@ export async function logsCommand(opts: LogsOptions, env: CliEnv, out: Output): 
   }
 }
 
-/** Writes one entry to stdout, skipping what a resumed stream repeats. */
+/**
+ * Writes one entry to stdout, skipping what a resumed stream repeats. Text lines say which
+ * instance wrote them (`[1] ...`) once the app shows more than one, unless --instance chose one.
+ */
 function printer(opts: LogsOptions, cursor: Cursor): (e: TLogEntry) => void {
+  const instances = new Set<string>();
+  const instancePrefix = (e: TLogEntry) => {
+    if (opts.instance || e.instance === undefined) return '';
+    instances.add(e.instance);
+    return instances.size > 1 ? `[${e.instance}] ` : '';
+  };
   return (e) => {
     if (e.time && cursor.time) {
       if (e.time < cursor.time) return;
@@ -98,8 +110,8 @@ function printer(opts: LogsOptions, cursor: Cursor): (e: TLogEntry) => void {
       cursor.time = e.time;
       cursor.seenAtTime.add(e.line);
     }
-    if (opts.format === 'json') process.stdout.write(`${JSON.stringify(e)}\n`);
-    else process.stdout.write(opts.timestamps ? `${e.time ?? '-'} ${e.line}\n` : `${e.line}\n`);
+    if (opts.format === 'json') return void process.stdout.write(`${JSON.stringify(e)}\n`);
+    process.stdout.write(`${opts.timestamps ? `${e.time ?? '-'} ` : ''}${instancePrefix(e)}${e.line}\n`);
   };
 }
 

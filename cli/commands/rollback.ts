@@ -1,10 +1,9 @@
 import { call, createApi } from '../client';
 import { resolveConnection, type CliEnv } from '../config';
-import { followDeployment } from '../deploy/remote';
+import { deploymentFailed, followDeployment } from '../deploy/remote';
 import { CliError, EXIT } from '../errors';
 import type { Output } from '../output';
-import { readProject, resolveAppName } from '../project';
-import { readSettings } from '../settings';
+import { resolveTargetApp } from '../project';
 
 export interface RollbackOptions {
   app?: string;
@@ -25,9 +24,7 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
  */
 export async function rollbackCommand(opts: RollbackOptions, env: CliEnv, out: Output): Promise<number> {
   if (opts.to !== undefined && !UUID_RE.test(opts.to)) throw new CliError(EXIT.usage, `--to must be a deployment id (a uuid), got "${opts.to}"`, 'aether status <id> or the portal shows them');
-  const settings = await readSettings(env, (m) => out.warn(m));
-  const project = await readProject(opts.cwd).catch(() => null);
-  const app = resolveAppName(project, opts.app, { envApp: env.AETHER_DEFAULT_APP, configApp: settings.default_app });
+  const { app, settings } = await resolveTargetApp(opts.app, opts.cwd, env, (m) => out.warn(m));
   const target = opts.to ? `deployment ${opts.to}` : 'the deployment that ran before the current one';
   if (!opts.yes) {
     if (!process.stdin.isTTY || env.CI) throw new CliError(EXIT.usage, `refusing to roll back "${app}" without --yes`, 'pass --yes to confirm');
@@ -44,7 +41,7 @@ export async function rollbackCommand(opts: RollbackOptions, env: CliEnv, out: O
   else if (final.status === 'running') out.result(`rolled back ${app} to ${final.digest.slice(0, 12)}: ${final.url}`);
   else out.result(`rollback ${final.id} is ${final.status}${final.failure_reason ? `: ${final.failure_reason}` : ''}`);
   if (final.status === 'failed') {
-    throw new CliError(EXIT.runtime, `rollback failed: ${final.failure_reason ?? 'unknown reason'}`, `aether status ${final.id} shows why; the previous deployment keeps serving`);
+    throw deploymentFailed('rollback', final, `aether status ${final.id} shows why; the previous deployment keeps serving`);
   }
   return EXIT.ok;
 }

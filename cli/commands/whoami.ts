@@ -11,6 +11,8 @@ export interface WhoamiResult {
   /** Null when unknown: pasted (`--token`) and environment tokens. */
   expires_at: string | null;
   source: 'session' | 'env';
+  /** The teams the token is limited to; null: every team; undefined: not asked (offline). */
+  teams?: string[] | null;
 }
 
 function describeLeft(iso: string, now: number): string {
@@ -28,7 +30,7 @@ export async function whoamiCommand(opts: { format: 'text' | 'json' }, env: CliE
   if (env.AETHER_TOKEN) {
     const conn = await resolveConnection(env, (m) => out.warn(m));
     const who = await call('asking who AETHER_TOKEN is', () => createApi(conn).session.whoami.query());
-    result = { name: who.name, role: who.role, api_base: conn.apiBase, expires_at: null, source: 'env' };
+    result = { name: who.name, role: who.role, api_base: conn.apiBase, expires_at: null, source: 'env', teams: who.teams };
   } else {
     const session = (await readSession(env, (m) => out.warn(m))) as CliSession | null;
     if (!session) throw new CliError(EXIT.config, 'not logged in', 'run `aether login`');
@@ -41,6 +43,7 @@ export async function whoamiCommand(opts: { format: 'text' | 'json' }, env: CliE
     return EXIT.ok;
   }
   const expiry = result.expires_at ? `${result.expires_at} (${describeLeft(result.expires_at, now)})` : 'not known to the CLI';
-  out.result(`${result.name} (${result.role})\napi base  ${result.api_base}\nexpires   ${expiry}\nfrom      ${result.source === 'env' ? 'AETHER_TOKEN' : 'session file'}`);
+  const teams = result.teams === undefined ? '' : `\nteams     ${result.teams === null ? 'all' : result.teams.join(', ')}`;
+  out.result(`${result.name} (${result.role})\napi base  ${result.api_base}\nexpires   ${expiry}\nfrom      ${result.source === 'env' ? 'AETHER_TOKEN' : 'session file'}${teams}`);
   return EXIT.ok;
 }

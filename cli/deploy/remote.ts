@@ -78,6 +78,23 @@ export async function createDeployment(api: Api, app: string, digest: string, ou
   return deployment;
 }
 
+/** What a command that followed a deployment to `failed` ends with: exit 20, code `deployment_failed`. */
+export function deploymentFailed(what: string, deployment: Deployment, hint: string): CliError {
+  return new CliError(EXIT.runtime, `${what} failed: ${deployment.failure_reason ?? 'unknown reason'}`, hint, 'deployment_failed');
+}
+
+/** A release of new config or settings that ended `failed`; the previous one keeps serving. */
+export function releaseFailed(app: string, deployment: Deployment): CliError {
+  const hint = `aether logs --app ${app} --deployment ${deployment.id} shows its output; the previous release keeps serving`;
+  return deploymentFailed('deployment', deployment, hint);
+}
+
+/** One line on how a followed deployment ended. */
+export function describeOutcome(deployment: Deployment, running: string): string {
+  if (deployment.status === 'running') return `${running}: ${deployment.url}`;
+  return `deployment ${deployment.id} is ${deployment.status}${deployment.failure_reason ? `: ${deployment.failure_reason}` : ''}`;
+}
+
 /** Prints a deployment's phases as they are recorded, until it settles (at most 15 minutes). */
 export async function followDeployment(api: Api, deployment: Deployment, out: Output): Promise<Deployment> {
   let current = deployment;

@@ -21,6 +21,10 @@ export const cliLogins = pgTable(
     status: text('status').$type<CliLoginStatus>().notNull().default('pending'),
     approvedByName: text('approved_by_name'),
     approvedRole: text('approved_role').$type<Role>(),
+    // The approver's teams (null: every team): the CLI token is never broader than its approver.
+    approvedTeams: text('approved_teams').array(),
+    // The approver's database token (null: an environment token): the CLI token never outlives its grant.
+    approvedByTokenId: uuid('approved_by_token_id'),
     tokenId: uuid('token_id').references(() => apiTokens.id, { onDelete: 'set null' }),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
     // Polling faster than the advertised interval gets `slow_down` instead of another lookup.

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { bigserial, check, index, integer, pgTable, text, timestamp, uniqueIndex, uuid, varchar, type AnyPgColumn } from 'drizzle-orm/pg-core';
 import { applications } from './apps';
 import { artifacts } from './artifacts';
+import { configVersions } from './config';
 import { DEPLOYMENT_STATUSES, IN_FLIGHT_DEPLOYMENT_STATUSES, sqlList, type DeploymentStatus } from './enums';
 
 export const deployments = pgTable(
@@ -12,6 +13,8 @@ export const deployments = pgTable(
     // restrict: an artifact a deployment ran cannot vanish from under its history or rollback.
     artifactId: uuid('artifact_id').notNull().references(() => artifacts.id, { onDelete: 'restrict' }),
     digest: varchar('digest', { length: 64 }).notNull(),
+    // The release's config: restrict, so the version a deployment ran cannot vanish from under its rollback.
+    configVersionId: uuid('config_version_id').notNull().references(() => configVersions.id, { onDelete: 'restrict' }),
     status: text('status').$type<DeploymentStatus>().notNull().default('pending'),
     failureReason: text('failure_reason'),
     url: text('url'),
@@ -27,9 +30,9 @@ export const deployments = pgTable(
   (t) => [
     index('deployments_app_created_idx').on(t.appId, t.createdAt.desc()),
     index('deployments_status_idx').on(t.status),
-    // Creating a deployment is idempotent per app + digest while one is in flight.
+    // Creating a deployment is idempotent per release (app + digest + config) while one is in flight.
     uniqueIndex('deployments_in_flight_uniq')
-      .on(t.appId, t.digest)
+      .on(t.appId, t.digest, t.configVersionId)
       .where(sql.raw(`status in (${sqlList(IN_FLIGHT_DEPLOYMENT_STATUSES)})`)),
     check('deployments_status_check', sql.raw(`status in (${sqlList(DEPLOYMENT_STATUSES)})`)),
   ],

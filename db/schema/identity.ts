@@ -23,6 +23,8 @@ export const apiTokens = pgTable(
     hint: text('hint').notNull(),
     name: text('name').notNull(),
     role: text('role').$type<Role>().notNull(),
+    // Null: every team. Otherwise the only teams whose apps this token sees (never an admin's).
+    teams: text('teams').array(),
     userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
     grantId: uuid('grant_id').notNull(),
     parentId: uuid('parent_id').references((): AnyPgColumn => apiTokens.id, { onDelete: 'set null' }),

@@ -5,6 +5,7 @@ import type { Services } from '../../server/services/context';
 import { collectStalePending } from '../../server/services/artifacts/pending-gc.service';
 import { appsWithRetention, refreshArtifactsGauge } from '../../server/services/artifacts/retention.service';
 import { purgeOldCliLogins } from '../../server/services/auth/cli-login.service';
+import { refreshHealthFromRuntime } from '../../server/services/apps/health.service';
 
 /** Partial files are swept at most this often: walking every object is not a per-minute job. */
 const PARTIALS_SWEEP_EVERY_MS = 3600_000;
@@ -16,7 +17,7 @@ let lastPartialsSweep = 0;
  * The periodic sweep: pending-upload GC, then a retention pass per app (a safety net for passes
  * a store could not queue, or that ran while the store landed), old CLI login rows, hourly the
  * fs driver's abandoned temp files, then the stored-artifacts gauge, last so it counts what the
- * GC left.
+ * GC left; on Kubernetes, then, the apps' health.
  */
 export function maintenanceProcessor(svc: Services) {
   return async (job: Job<JobPayload<'maintenance'>>) => {
@@ -31,6 +32,8 @@ export function maintenanceProcessor(svc: Services) {
       partialsRemoved = await svc.storage.sweepPartials(PARTIAL_IDLE_MS);
     }
     const stored = await refreshArtifactsGauge(svc);
-    return { pendingDeleted: gc.deleted, pendingFailed: gc.failed, retentionQueued: appIds.length, cliLoginsPurged, partialsRemoved, stored };
+    // The Kubernetes driver pushes no health reports: its pods' state is polled here.
+    const healthChanged = svc.env.AETHER_RUNTIME === 'kubernetes' ? await refreshHealthFromRuntime(svc) : 0;
+    return { healthChanged, pendingDeleted: gc.deleted, pendingFailed: gc.failed, retentionQueued: appIds.length, cliLoginsPurged, partialsRemoved, stored };
   };
 }

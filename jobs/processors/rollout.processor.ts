@@ -1,10 +1,13 @@
 import type { Job } from 'bullmq';
-import { QUEUE_DEFS, type JobPayload } from '../../server/queues/definitions';
+import { LIFECYCLE_JOB, QUEUE_DEFS, type JobPayload, type LifecyclePayload } from '../../server/queues/definitions';
 import type { Services } from '../../server/services/context';
+import { runLifecycle } from '../../server/services/apps/lifecycle-job.service';
 import { runRollout } from '../../server/services/deployments/rollout.service';
 
+/** The rollout queue: rollouts, and scale/restart jobs serialised with them. */
 export function rolloutProcessor(svc: Services) {
-  return async (job: Job<JobPayload<'rollout'>>) => {
+  return async (job: Job<JobPayload<'rollout'> | LifecyclePayload>) => {
+    if (job.name === LIFECYCLE_JOB.jobName) return runLifecycle(svc, LIFECYCLE_JOB.payload.parse(job.data));
     const { deploymentId } = QUEUE_DEFS.rollout.payload.parse(job.data);
     await runRollout(svc, deploymentId);
   };

@@ -154,6 +154,24 @@ export function ensureChromium() {
  * bubblewrap (`bwrap`), the local runtime's app sandbox: installed from apt when missing. Where
  * it cannot be installed the control plane still starts, but warns that apps run unsandboxed.
  */
+/** wrk (Debian's package): the external load generator the router tests and benchmarks use. */
+export function ensureWrk() {
+  if (!have('wrk')) aptInstall('wrk');
+}
+
+/**
+ * HAProxy, which fronts the local runtime's router (AETHER_ROUTER_ENGINE=auto): installed from apt
+ * when missing. Without it the Node.js router serves alone, at about a third of the throughput.
+ */
+export function ensureHaproxy() {
+  if (have('haproxy') || existsSync('/usr/sbin/haproxy')) return;
+  try {
+    aptInstall('haproxy');
+  } catch (err) {
+    log(`haproxy: ${err.message}; the Node.js router serves apps alone`);
+  }
+}
+
 export function ensureBubblewrap() {
   if (have('bwrap')) return;
   try {

@@ -19,4 +19,6 @@ export interface Actor {
   role: Role;
   /** api_tokens.id for database tokens; null for tokens configured in the environment. */
   tokenId: string | null;
+  /** The teams whose apps this caller sees; null: every team (admins always). */
+  teams: readonly string[] | null;
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ZAppName } from './apps';
+import { ZTeamName } from './teams';
 import { ZArtifact, ZAppSummary, ZDeployment, ZDeploymentEvent } from './outputs';
 
 /**
@@ -14,6 +15,8 @@ const ZCursor = z.string().max(200).optional();
 export const ZConsoleAppsInput = z.object({
   /** Matches app names and owners, case-insensitively. */
   search: z.string().trim().max(100).optional(),
+  /** Apps of this team only (within the teams the caller sees). */
+  team: ZTeamName.optional(),
   limit: ZLimit(200, 100),
 });
 export const ZConsoleAppsPage = z.object({ items: z.array(ZAppSummary), more: z.boolean() });

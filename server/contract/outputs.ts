@@ -6,7 +6,23 @@ import { ARTIFACT_STATUSES, DEPLOYMENT_STATUSES, ROLES } from '../../db/schema/e
 
 const ZTime = z.iso.datetime();
 
-export const ZApp = z.object({ id: z.uuid(), name: z.string(), owner: z.string(), created_at: ZTime });
+/** How an app's instances are doing, apart from its deployment's status (the runtime port's APP_HEALTH_STATES). */
+export const APP_HEALTH = ['healthy', 'degraded', 'restarting', 'crash_loop', 'stopped'] as const;
+
+export const ZApp = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  owner: z.string(),
+  team: z.string(),
+  created_at: ZTime,
+  /** Where the app answers: its running release's stable address; null while nothing runs. */
+  url: z.string().nullable(),
+  /** How many instances should run (0: stopped). */
+  instances: z.number().int(),
+  /** null before the runtime reported anything. */
+  health: z.enum(APP_HEALTH).nullable(),
+  health_message: z.string().nullable(),
+});
 export type TApp = z.infer<typeof ZApp>;
 
 export const ZArtifact = z.object({
@@ -86,7 +102,8 @@ export const ZCreateDeploymentResult = z.object({
 });
 export type TCreateDeploymentResult = z.infer<typeof ZCreateDeploymentResult>;
 
-export const ZWhoami = z.object({ name: z.string(), role: z.enum(ROLES) });
+/** `teams`: the only teams whose apps the caller sees; null: every team. */
+export const ZWhoami = z.object({ name: z.string(), role: z.enum(ROLES), teams: z.array(z.string()).nullable() });
 
 const ZLimitSet = z.object({
   max_artifacts: z.number().int().nullable(),
@@ -94,6 +111,8 @@ const ZLimitSet = z.object({
   retain_latest: z.number().int().nullable(),
   /** Most bytes a release may unpack to (effective: always set). */
   max_unpacked_bytes: z.number().int().nullable(),
+  /** Most instances the app may scale to (effective: always set). */
+  max_instances: z.number().int().nullable(),
 });
 
 export const ZAppLimits = z.object({
@@ -125,5 +144,7 @@ export const ZLogEntry = z.object({
   /** `app` (`app:stderr`) on the local runtime; `<pod>/<container>` on Kubernetes. */
   source: z.string(),
   line: z.string(),
+  /** The instance that wrote it: '0', '1'... on the local runtime, the pod on Kubernetes. */
+  instance: z.string().optional(),
 });
 export type TLogEntry = z.infer<typeof ZLogEntry>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ZAppName } from './apps';
 import { ZDigest } from './digest';
+import { ZTeamName } from './teams';
 
 /**
  * Procedure inputs. One definition serves tRPC, the REST routes generated from it and the
@@ -16,7 +17,7 @@ const ZLimit = (max: number, dflt: number) => z.coerce.number().int().min(1).max
 export const ZAppRef = z.object({ app_name: ZAppName });
 export type TAppRef = z.infer<typeof ZAppRef>;
 
-export const ZCreateAppInput = z.object({ name: ZAppName });
+export const ZCreateAppInput = z.object({ name: ZAppName, team: ZTeamName.optional() });
 export type TCreateAppInput = z.infer<typeof ZCreateAppInput>;
 
 export const ZArtifactRef = z.object({ app_name: ZAppName, digest: ZDigest });
@@ -102,6 +103,9 @@ export type TListArtifactsInput = z.infer<typeof ZListArtifactsInput>;
 
 export const ZArtifactMetaInput = z.object({ digest: ZDigest, app_name: ZAppName.optional() });
 
+/** The highest per-app instance cap an admin may set (AETHER_MAX_INSTANCES tops out there too). */
+export const MAX_INSTANCES_CEILING = 1000;
+
 export const ZSetLimitsInput = z.object({
   app_name: ZAppName,
   /** null removes the override (the environment default applies again). */
@@ -110,8 +114,14 @@ export const ZSetLimitsInput = z.object({
   retain_latest: z.number().int().min(1).max(100_000).nullable().optional(),
   /** Cap on a release's unpacked size; a larger one fails at unpack. */
   max_unpacked_bytes: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
+  /** Most instances `apps.scale` may ask for. */
+  max_instances: z.number().int().min(1).max(MAX_INSTANCES_CEILING).nullable().optional(),
 });
 export type TSetLimitsInput = z.infer<typeof ZSetLimitsInput>;
+
+/** `aether scale`: the count is checked against the app's max_instances by the service (quota_exceeded). */
+export const ZScaleInput = z.object({ app_name: ZAppName, instances: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) });
+export type TScaleInput = z.infer<typeof ZScaleInput>;
 
 export const ZCreateDeploymentInput = ZArtifactRef;
 export type TCreateDeploymentInput = z.infer<typeof ZCreateDeploymentInput>;
@@ -158,5 +168,11 @@ export const ZLogsInput = z.object({
   since: ZLogSince.optional(),
   /** Kubernetes container name; the local runtime has one, `app`. */
   container: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'container must be a DNS label').optional(),
+  /** Only one instance's lines: '0'..'999' on the local runtime, a pod name on Kubernetes. */
+  instance: z
+    .string()
+    .max(253)
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'instance must be an instance number or a pod name')
+    .optional(),
 });
 export type TLogsInput = z.infer<typeof ZLogsInput>;

@@ -31,7 +31,29 @@ export const QUEUE_DEFS = {
     schedulerId: 'pending-gc',
     payload: z.object({}),
   },
+  /**
+   * Re-encrypts config secrets still sealed under an older key (after a key rotation). Runs at
+   * worker start while AETHER_SECRETS_KEY_PREVIOUS is set, and daily; idempotent. No payload:
+   * the keys come from the worker's own environment.
+   */
+  secretsRekey: {
+    name: 'secrets-rekey',
+    jobName: 'secrets.rekey',
+    schedulerId: 'secrets-rekey-daily',
+    payload: z.object({}),
+  },
 } as const;
+
+/**
+ * Scale or restart of an app's current release. A second job name on the rollout queue (one
+ * job at a time), so it never interleaves with a rollout of the same app. The job reads the
+ * desired count from the app row: the payload carries ids and the verb only.
+ */
+export const LIFECYCLE_JOB = {
+  jobName: 'app.lifecycle',
+  payload: z.object({ appId: z.uuid(), action: z.enum(['scale', 'restart']) }),
+} as const;
+export type LifecyclePayload = z.output<typeof LIFECYCLE_JOB.payload>;
 
 export type QueueKey = keyof typeof QUEUE_DEFS;
 export type JobPayload<K extends QueueKey> = z.output<(typeof QUEUE_DEFS)[K]['payload']>;

@@ -1,15 +1,20 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { QUEUE_DEFS, type JobName, type JobPayload, type QueueKey } from './definitions';
+import { randomUUID } from 'node:crypto';
+import { LIFECYCLE_JOB, QUEUE_DEFS, type JobName, type JobPayload, type LifecyclePayload, type QueueKey } from './definitions';
 
 export type TypedQueue<K extends QueueKey> = Queue<JobPayload<K>, unknown, JobName<K>>;
+
+/** The rollout queue also carries lifecycle jobs (scale, restart), serialised with rollouts. */
+export type RolloutQueue = Queue<JobPayload<'rollout'> | LifecyclePayload, unknown, JobName<'rollout'> | typeof LIFECYCLE_JOB.jobName>;
 
 export interface Queues {
   prefix: string;
   artifactVerify: TypedQueue<'artifactVerify'>;
-  rollout: TypedQueue<'rollout'>;
+  rollout: RolloutQueue;
   retention: TypedQueue<'retention'>;
   maintenance: TypedQueue<'maintenance'>;
+  secretsRekey: TypedQueue<'secretsRekey'>;
   /** Round trip to Redis, for readiness. */
   ping(): Promise<unknown>;
   close(): Promise<void>;
@@ -29,18 +34,20 @@ export function createQueues(connection: Redis, prefix: string): Queues {
       defaultJobOptions: DEFAULT_JOB_OPTIONS,
     });
   const artifactVerify = make('artifactVerify');
-  const rollout = make('rollout');
+  const rollout = make('rollout') as unknown as RolloutQueue;
   const retention = make('retention');
   const maintenance = make('maintenance');
+  const secretsRekey = make('secretsRekey');
   return {
     prefix,
     artifactVerify,
     rollout,
     retention,
     maintenance,
+    secretsRekey,
     ping: () => connection.ping(),
     close: async () => {
-      await Promise.all([artifactVerify.close(), rollout.close(), retention.close(), maintenance.close()]);
+      await Promise.all([artifactVerify.close(), rollout.close(), retention.close(), maintenance.close(), secretsRekey.close()]);
     },
   };
 }
@@ -62,6 +69,17 @@ export async function enqueueRollout(queues: Queues, payload: JobPayload<'rollou
   const data = QUEUE_DEFS.rollout.payload.parse(payload);
   // One attempt: a failed rollout is a deployment outcome the user sees, not something to retry blindly.
   await queues.rollout.add(QUEUE_DEFS.rollout.jobName, data, { jobId: `rollout-${data.deploymentId}`, attempts: 1 });
+}
+
+/**
+ * Queues a scale or restart of the app. Each request is a job of its own (a fresh id): one
+ * arriving while another runs must not be swallowed; a scale job re-reads the desired count,
+ * so an extra one costs a no-op.
+ */
+export async function enqueueLifecycle(queues: Queues, payload: LifecyclePayload): Promise<void> {
+  const data = LIFECYCLE_JOB.payload.parse(payload);
+  // One attempt, like a rollout: a failure is recorded as the app's event, not retried blindly.
+  await queues.rollout.add(LIFECYCLE_JOB.jobName, data, { jobId: `${data.action}-${data.appId}-${randomUUID()}`, attempts: 1 });
 }
 
 /**
@@ -94,6 +112,34 @@ export async function scheduleMaintenance(queues: Queues, everyMs: number): Prom
     name: def.jobName,
     data: {},
     // Each sweep is replaced by the next one: keep only a few failures to look at.
+    opts: { removeOnComplete: true, removeOnFail: { count: 20 }, attempts: 1 },
+  });
+}
+
+/**
+ * Queues a re-encryption pass now (a worker started with AETHER_SECRETS_KEY_PREVIOUS). The job id
+ * dedupes while one waits, and is dropped once it finishes, so the next start queues afresh.
+ */
+export async function enqueueSecretsRekey(queues: Queues): Promise<void> {
+  const def = QUEUE_DEFS.secretsRekey;
+  await queues.secretsRekey.add(def.jobName, def.payload.parse({}), {
+    jobId: 'secrets-rekey-now',
+    // A pass is idempotent and resumes where the last one stopped: retrying is safe.
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 5000 },
+    removeOnComplete: true,
+    // A failed pass is logged by the worker; keeping it would swallow the next start's job id.
+    removeOnFail: true,
+  });
+}
+
+/** The daily re-encryption pass: one scheduler id for the whole deployment, like maintenance. */
+export async function scheduleSecretsRekey(queues: Queues, everyMs: number): Promise<void> {
+  const def = QUEUE_DEFS.secretsRekey;
+  const schedulerId = def.schedulerId as unknown as JobName<'secretsRekey'>;
+  await queues.secretsRekey.upsertJobScheduler(schedulerId, { every: everyMs }, {
+    name: def.jobName,
+    data: {},
     opts: { removeOnComplete: true, removeOnFail: { count: 20 }, attempts: 1 },
   });
 }

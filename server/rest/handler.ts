@@ -4,6 +4,7 @@ import { ZArtifactMetaInput } from '../contract/schemas';
 import { isAppError } from '../errors';
 import { actorFromRequest, errorResponse, requireRole } from '../http';
 import { methodNotAllowed } from '../http/method-not-allowed';
+import { requestIdOf, withRequestId } from '../http/request-id';
 import { jsonRequest } from './json-request';
 import { handleLegacyUpload } from './legacy-upload';
 import { handleLogsRequest, LOGS_PATH_RE } from './logs';
@@ -58,20 +59,26 @@ export function toEnvelope(body: OpenApiErrorBody): ErrorEnvelope {
 /**
  * The REST face of the tRPC procedures: every procedure with `meta.openapi` answers at its
  * seed path, with the same auth, validation and services. Errors use the seed's envelope.
+ * Every answer carries the request's id (`X-Request-Id`).
  */
 export async function handleRestRequest(services: Services, req: Request): Promise<Response> {
+  const requestId = requestIdOf(req.headers);
+  return withRequestId(await serveRest(services, req, requestId), requestId);
+}
+
+async function serveRest(services: Services, req: Request, requestId: string): Promise<Response> {
   const { pathname } = new URL(req.url);
   const allowed = allowedMethods(pathname);
   if (allowed.length > 0 && !allowed.includes(req.method)) return methodNotAllowed(req.method, allowed);
   if (req.method === 'HEAD') {
     if (HEAD_ARTIFACT_RE.test(pathname)) return handleHead(services, req);
     // HTTP: a resource that answers GET answers HEAD with the same status and headers, no body.
-    const res = await handleRestRequest(services, new Request(req, { method: 'GET' }));
+    const res = await serveRest(services, new Request(req, { method: 'GET' }), requestId);
     await res.body?.cancel();
     return new Response(null, { status: res.status, headers: res.headers });
   }
   // Before the JSON body is read: the legacy upload streams artifact bytes, under its own limits.
-  if (req.method === 'POST' && pathname.replace(/\/+$/, '') === '/artifacts') return handleLegacyUpload(services, req);
+  if (req.method === 'POST' && pathname.replace(/\/+$/, '') === '/artifacts') return handleLegacyUpload(services, req, requestId);
   // A stream, not a procedure's JSON (Next serves it from app/apps/[app]/logs; here for the rest).
   const logs = req.method === 'GET' ? LOGS_PATH_RE.exec(pathname) : null;
   if (logs) return handleLogsRequest(services, req, logs[1]!);
@@ -87,7 +94,7 @@ export async function handleRestRequest(services: Services, req: Request): Promi
     router: appRouter,
     createContext: async () => {
       const { actor, authError } = await actorFromRequest(services, req);
-      return createInnerContext(services, actor, authError);
+      return createInnerContext(services, actor, authError, requestId);
     },
     responseMeta: ({ paths, errors }) => (errors.length === 0 && paths?.length === 1 && CREATED.has(paths[0]!) ? { status: 201 } : {}),
   });
@@ -109,10 +116,10 @@ async function handleHead(services: Services, req: Request): Promise<Response> {
   const match = HEAD_ARTIFACT_RE.exec(url.pathname);
   if (!match) return new Response(null, { status: 404 });
   try {
-    await requireRole(services, req, 'reader');
+    const actor = await requireRole(services, req, 'reader');
     const input = ZArtifactMetaInput.safeParse({ digest: match[1], app_name: url.searchParams.get('app_name') ?? undefined });
     if (!input.success) return new Response(null, { status: 400 });
-    const stored = await isStored(services, input.data);
+    const stored = await isStored({ ...services, actor }, input.data);
     return new Response(null, { status: stored ? 200 : 404 });
   } catch (err) {
     return new Response(null, { status: isAppError(err) ? err.httpStatus : 500 });

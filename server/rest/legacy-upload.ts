@@ -1,7 +1,10 @@
 import { ZAppName } from '../contract/apps';
 import { isDigest } from '../contract/digest';
 import { AppError } from '../errors';
-import { errorResponse, requireRole } from '../http';
+import { roleAllows, type Actor } from '../auth/roles';
+import { actorFromRequest, errorResponse } from '../http';
+import { recordMutation, targetFromInput } from '../services/audit/mutation';
+import type { AuditNote } from '../services/context';
 import { legacyUpload, type LegacyUploadInput } from '../services/artifacts/legacy-upload.service';
 import type { Services } from '../services/context';
 import { requestBody } from './request-body';
@@ -33,16 +36,28 @@ export function uploadSemaphore(services: Services): Semaphore {
  * `X-Aether-Artifact-Digest`, an optional Ed25519 signature in `X-Aether-Signature`, the app in
  * `?app_name=` or `X-Aether-App`. Answers 200 `{ artifact_url, digest, duplicate, app_linked,
  * verified, status, failure_reason }` once verification settled (or after 20 s, `verifying`).
+ * Not a procedure, so it writes its audit record (`artifacts.legacyUpload`) itself.
  */
-export async function handleLegacyUpload(services: Services, req: Request): Promise<Response> {
+export async function handleLegacyUpload(services: Services, req: Request, requestId: string): Promise<Response> {
   const t0 = performance.now();
   services.metrics.artifactLegacyUploads.inc();
   const body = requestBody(req.body);
+  const note: AuditNote = {};
+  let actor: Actor | null = null;
   let res: Response;
   try {
-    const actor = await requireRole(services, req, 'deployer');
+    const url = new URL(req.url);
+    note.target = targetFromInput({ app_name: url.searchParams.get('app_name') ?? req.headers.get('x-aether-app') });
+    const auth = await actorFromRequest(services, req);
+    if (!auth.actor) throw auth.authError ?? new AppError('unauthorized', 'missing bearer token');
+    actor = auth.actor;
+    if (!roleAllows(actor.role, 'deployer')) {
+      throw new AppError('forbidden', `this needs the deployer role; you are ${actor.role}`);
+    }
     const input = parseHeaders(req);
-    const result = await legacyUpload({ ...services, actor }, input, body.chunks(), {
+    note.target = input.app_name;
+    note.detail = { digest: input.digest };
+    const result = await legacyUpload({ ...services, actor, requestId, audit: note }, input, body.chunks(), {
       acquireSlot: () => acquireSlot(services, req.signal),
       waitMs: VERIFY_WAIT_MS,
     });
@@ -54,8 +69,19 @@ export async function handleLegacyUpload(services: Services, req: Request): Prom
     // A no-op when the body was read to its end; else the client may finish sending (bounded).
     body.drain();
   }
+  if (actor) {
+    const outcome = res.ok ? 'ok' : await envelopeCode(res);
+    const action = 'artifacts.legacyUpload';
+    await recordMutation(services, { actor, action, outcome, requestId, note, rawInput: undefined });
+  }
   res.headers.set(DEPRECATED_HEADER, 'true');
   return res;
+}
+
+/** The error code an envelope answer carries, read from a clone so the answer stays intact. */
+async function envelopeCode(res: Response): Promise<string> {
+  const body = (await res.clone().json().catch(() => null)) as { code?: unknown } | null;
+  return typeof body?.code === 'string' ? body.code : 'internal';
 }
 
 /** Waits for an upload slot; the gauge counts holders, and giving the slot back is idempotent. */

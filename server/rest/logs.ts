@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ZLogsInput } from '../contract/schemas';
 import { AppError } from '../errors';
 import { errorResponse, requireRole } from '../http';
+import type { Actor } from '../auth/roles';
 import type { LogEntry } from '../runtime/port';
 import { streamAppLogs } from '../services/deployments/logs.service';
 import type { Services } from '../services/context';
@@ -12,22 +13,22 @@ export const LOGS_PATH_RE = /^\/apps\/([^/]+)\/logs\/?$/;
 const NDJSON = 'application/x-ndjson';
 
 /**
- * `GET /apps/{app}/logs?tail=&follow=&since=&container=&deployment=[&format=ndjson]`: the
- * app's output as text lines, or NDJSON `{time,source,line}` (with `Accept:
+ * `GET /apps/{app}/logs?tail=&follow=&since=&container=&deployment=&instance=[&format=ndjson]`:
+ * the app's output as text lines, or NDJSON `{time,source,line,instance}` (with `Accept:
  * application/x-ndjson` or `format=ndjson`). With `follow` it streams until the client goes
  * away, which stops the read at once (the runtime stops polling, the iterator is closed).
  */
 export async function handleLogsRequest(services: Services, req: Request, appSegment: string): Promise<Response> {
   try {
     const appName = safeDecode(appSegment);
-    await requireRole(services, req, 'reader');
+    const actor = await requireRole(services, req, 'reader');
     const url = new URL(req.url);
     const { format, ...query } = Object.fromEntries(url.searchParams);
     if (format !== undefined && format !== 'text' && format !== 'ndjson') throw new AppError('bad_request', 'format must be text or ndjson');
     const parsed = ZLogsInput.safeParse({ ...query, app_name: appName });
     if (!parsed.success) throw new AppError('bad_request', z.prettifyError(parsed.error));
     const ndjson = format === 'ndjson' || (format === undefined && (req.headers.get('accept') ?? '').includes(NDJSON));
-    return await logsResponse(services, req, parsed.data, ndjson ? 'ndjson' : 'text', {
+    return await logsResponse({ ...services, actor }, req, parsed.data, ndjson ? 'ndjson' : 'text', {
       // Proxies (nginx) would otherwise buffer a followed stream.
       'x-accel-buffering': 'no',
     });
@@ -40,13 +41,14 @@ export async function handleLogsRequest(services: Services, req: Request, appSeg
 const FIRST_ENTRY_WAIT_MS = 300;
 
 /**
- * A streamed logs response for already validated input (the REST route and the portal's).
+ * A streamed logs response for already validated input (the REST route and the portal's), as
+ * `services.actor` may read it: another team's app is `not_found`.
  * Waits briefly for the first entry, so a runtime error (an API server refusing, a pod gone)
  * becomes an error status instead of an empty 200; a quiet followed app still gets its
  * headers at once. Then streams as fast as the client reads, until either side goes away.
  */
 export async function logsResponse(
-  services: Services,
+  services: Services & { actor: Actor },
   req: Request,
   input: z.output<typeof ZLogsInput>,
   format: 'text' | 'ndjson',

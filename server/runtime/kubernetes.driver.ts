@@ -1,9 +1,14 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Env } from '../env';
 import { KubeApi, loadKubeConfig } from './kubernetes/client';
-import { kubernetesConfigFromEnv, serviceUrl, type KubernetesRuntimeConfig } from './kubernetes/config';
+import { appUrl, kubernetesConfigFromEnv, type KubernetesRuntimeConfig } from './kubernetes/config';
+import { syncPodDisruptionBudget } from './kubernetes/disruption-budget';
 import { fetchToken, fetchTokenKeyFromEnv } from './kubernetes/fetch-token';
 import { kubernetesLogs } from './kubernetes/logs';
+import { syncIngress } from './kubernetes/ingress';
+import { deleteOptional } from './kubernetes/optional-kinds';
+import { restartOnKubernetes, scaleOnKubernetes, statusOnKubernetes } from './kubernetes/lifecycle';
+import { replicasOf } from './kubernetes/manifests';
 import { appSelector, assertAppName, assertDeploymentId, LABELS, workloadName } from './kubernetes/names';
 import { rolloutToKubernetes, type RolloutDeps } from './kubernetes/rollout';
 import { RolloutError, type RuntimeDeployment, type RuntimeDriver } from './port';
@@ -22,10 +27,12 @@ export interface KubernetesRuntimeOptions {
 }
 
 /**
- * The Kubernetes runtime: per app a Deployment and a Service in one namespace, the artifact
- * fetched by an init container through the control plane with a per-deployment token (kept
- * in a Secret), rollouts watched by deployment id and generation. One rollout or stop at a
- * time per app within this driver; the rollout queue serialises across processes.
+ * The Kubernetes runtime: per app, in one namespace, a Deployment (its replicas the app's
+ * scale), a Service, an Ingress with AETHER_APP_DOMAIN and a PodDisruptionBudget past one
+ * replica. The artifact is fetched by an init container through the control plane with a
+ * per-deployment token (kept in a Secret); rollouts are watched by deployment id and
+ * generation. One rollout, scale, restart or stop at a time per app within this driver; the
+ * rollout queue serialises across processes.
  */
 export function createKubernetesRuntime(opts: KubernetesRuntimeOptions): RuntimeDriver {
   const api = new KubeApi(opts.kubeConfig, opts.config.namespace);
@@ -44,6 +51,11 @@ export function createKubernetesRuntime(opts: KubernetesRuntimeOptions): Runtime
     return withAppLock(d.appName, () => rolloutToKubernetes(deps, d, onPhase));
   };
 
+  const syncRouting = async (d: RuntimeDeployment) => {
+    await syncIngress(api, opts.config, d.appName, log);
+    await syncPodDisruptionBudget(api, opts.config, d.appName, replicasOf(d), log);
+  };
+
   return {
     kind: 'kubernetes',
     rollout,
@@ -54,9 +66,29 @@ export function createKubernetesRuntime(opts: KubernetesRuntimeOptions): Runtime
       await withAppLock(appName, async () => {
         await api.delete('Deployment', name);
         await api.delete('Service', name);
+        // The Secrets (fetch token, config) before the optional kinds: whatever those do, no
+        // tenant credential outlives the app.
         for (const secret of await api.listSecretNames(appSelector(appName))) await api.delete('Secret', secret);
+        await deleteOptional(api, 'Ingress', name, log);
+        await deleteOptional(api, 'PodDisruptionBudget', name, log);
         log('kubernetes: stopped', { appName });
       });
+    },
+
+    async scale(d) {
+      assertDeployment(d);
+      return withAppLock(d.appName, () => scaleOnKubernetes(deps, d));
+    },
+
+    async restart(d) {
+      assertDeployment(d);
+      return withAppLock(d.appName, () => restartOnKubernetes(deps, d));
+    },
+
+    async status(target) {
+      assertAppName(target.appName);
+      assertDeploymentId(target.deploymentId);
+      return statusOnKubernetes(deps, target);
     },
 
     restore(desired) {
@@ -73,7 +105,9 @@ export function createKubernetesRuntime(opts: KubernetesRuntimeOptions): Runtime
             if (live) {
               const owner = live.spec?.template?.metadata?.labels?.[LABELS.deploymentId];
               if (owner !== d.deploymentId) log('kubernetes: restore leaves a workload another deployment is rolling out', { appName: d.appName, owner });
-              return { deploymentId: d.deploymentId, url: serviceUrl(name, opts.config.namespace), error: null };
+              // Settings that changed while the control plane was down (a domain set) reach the app.
+              else await syncRouting(d);
+              return { deploymentId: d.deploymentId, url: appUrl(opts.config, d.appName, name), error: null };
             }
             const { url } = await rollout(d, async () => {});
             return { deploymentId: d.deploymentId, url, error: null };

@@ -8,8 +8,19 @@ import type { TApp, TArtifact, TDeployment, TDeploymentEvent } from '../contract
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-export function toAppDto(row: typeof applications.$inferSelect): TApp {
-  return { id: row.id, name: row.name, owner: row.owner, created_at: row.createdAt.toISOString() };
+/** `current`: the app's running deployment (its url is the app's), if any. */
+export function toAppDto(row: typeof applications.$inferSelect, current: { url: string | null } | null = null): TApp {
+  return {
+    id: row.id,
+    name: row.name,
+    owner: row.owner,
+    team: row.team,
+    created_at: row.createdAt.toISOString(),
+    url: current?.url ?? null,
+    instances: row.instances,
+    health: row.health ?? null,
+    health_message: row.healthMessage ?? null,
+  };
 }
 
 export function toArtifactDto(row: typeof artifacts.$inferSelect, appName: string): TArtifact {

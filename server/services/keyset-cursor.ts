@@ -2,6 +2,8 @@ import { sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import { AppError } from '../errors';
 
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /**
  * Keyset cursors for newest-first lists: `(created_at, id)` of the last row shown, opaque to
  * clients. Keyset rather than offset so page 200 costs what page 1 does.
@@ -13,7 +15,8 @@ function encodeCursor(createdAt: Date, id: string): string {
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const createdAt = new Date(iso ?? '');
-  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) throw new AppError('bad_request', 'invalid cursor');
+  // A strict uuid: anything looser (36 dashes) reaches the uuid column and fails there, a 500.
+  if (!id || Number.isNaN(createdAt.getTime()) || !UUID_RE.test(id)) throw new AppError('bad_request', 'invalid cursor');
   return { createdAt, id };
 }
 

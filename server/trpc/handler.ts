@@ -6,6 +6,7 @@ import { AppError, isAppError } from '../errors';
 import { actorFromRequest } from '../http';
 import { methodNotAllowed } from '../http/method-not-allowed';
 import { cappedRequest } from '../http/capped-body';
+import { requestIdOf, withRequestId } from '../http/request-id';
 import type { Services } from '../services/context';
 import { createInnerContext, toTrpcError } from './init';
 import { appRouter } from './root';
@@ -52,9 +53,14 @@ export function trpcAllowedMethods(pathname: string): string[] {
  * Serves tRPC over HTTP (web Request/Response). The CLI and tools send a bearer token; the
  * portal's browser code sends the session cookie instead (never both: a bearer header wins).
  * Bodies are read up to AETHER_MAX_JSON_BODY_BYTES; past it every call of the request fails
- * with `payload_too_large`.
+ * with `payload_too_large`. Every answer carries the request's id (`X-Request-Id`).
  */
 export async function handleTrpcRequest(services: Services, req: Request): Promise<Response> {
+  const requestId = requestIdOf(req.headers);
+  return withRequestId(await serveTrpc(services, req, requestId), requestId);
+}
+
+async function serveTrpc(services: Services, req: Request, requestId: string): Promise<Response> {
   const { pathname } = new URL(req.url);
   // tRPC itself would call a PUT "unsupported media type", or a "not found" for a path
   // without procedures: a method it never serves is a 405 first.
@@ -65,7 +71,7 @@ export async function handleTrpcRequest(services: Services, req: Request): Promi
     router: appRouter,
     createContext: async () => {
       const { actor, authError } = req.headers.has('authorization') ? await actorFromRequest(services, req) : await actorFromCookie(services, req);
-      return createInnerContext(services, actor, authError);
+      return createInnerContext(services, actor, authError, requestId);
     },
   });
   if (res.status === 405) res.headers.set('allow', trpcAllowedMethods(pathname).join(', '));

@@ -6,15 +6,18 @@
  * 2. INIT: one error formatter renders every failure with a stable `data.code` from the error
  *    table, flattens zod issues, and never sends a 5xx's internals to the client.
  * 3. PROCEDURES: `publicProcedure`, and `roleProcedure(role)`, which narrows the actor to
- *    non-null and enforces the role hierarchy (reader < deployer < admin).
+ *    non-null and enforces the role hierarchy (reader < deployer < admin). Every mutation,
+ *    whatever its outcome, writes one audit record (server/services/audit).
  */
+import { randomUUID } from 'node:crypto';
 import { TRPCError, initTRPC, type TRPC_ERROR_CODE_KEY } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { z, ZodError } from 'zod';
 import { isErrorCode, type ErrorCode } from '../contract/errors';
 import { AppError, isAppError } from '../errors';
 import { roleAllows, type Actor, type Role } from '../auth/roles';
-import type { Services, ServiceCtx } from '../services/context';
+import { recordMutation } from '../services/audit/mutation';
+import type { AuditNote, Services, ServiceCtx } from '../services/context';
 
 // ---------------------------------------------------------------- 1. context
 
@@ -23,10 +26,17 @@ export interface TrpcContext {
   actor: Actor | null;
   /** Why a presented token was refused; reported only when a procedure needs an actor. */
   authError: AppError | null;
+  /** The request's id (X-Request-Id when the caller sent a sane one); minted for in-process callers. */
+  requestId: string;
 }
 
-export function createInnerContext(services: Services, actor: Actor | null, authError: AppError | null = null): TrpcContext {
-  return { services, actor, authError };
+export function createInnerContext(
+  services: Services,
+  actor: Actor | null,
+  authError: AppError | null = null,
+  requestId: string = randomUUID(),
+): TrpcContext {
+  return { services, actor, authError, requestId };
 }
 
 // ---------------------------------------------------------------- 2. init
@@ -94,6 +104,13 @@ export const createCallerFactory = t.createCallerFactory;
 
 // ---------------------------------------------------------------- 3. procedures
 
+/** The error code a caller gets for a failed call, as the error formatter renders it. */
+function errorCodeOf(error: TRPCError): ErrorCode {
+  const cause = error.cause;
+  if (isAppError(cause)) return cause.code;
+  return cause instanceof ZodError ? 'bad_request' : (APP_CODE_BY_TRPC[error.code] ?? 'internal');
+}
+
 /** Maps domain errors to tRPC errors, logs unexpected ones, and counts every call. */
 const observed = t.middleware(async ({ ctx, path, next }) => {
   const result = await next();
@@ -108,13 +125,32 @@ const observed = t.middleware(async ({ ctx, path, next }) => {
     if (cause.httpStatus >= 500) log.error('procedure failed', { path, code: cause.code, message: cause.message });
     throw toTrpcError(cause);
   }
-  const code = cause instanceof ZodError ? 'bad_request' : (APP_CODE_BY_TRPC[result.error.code] ?? 'internal');
+  const code = errorCodeOf(result.error);
   metrics.trpcRequests.inc({ procedure: path, code });
   if (code === 'internal') log.error('procedure crashed', { path, err: cause ?? result.error });
   return result;
 });
 
-export const publicProcedure = t.procedure.use(observed);
+/**
+ * One audit record per mutation, whatever its outcome (a refused role and bad input too).
+ * Outside the role check so refusals are recorded; calls without an actor are not (anyone can
+ * make those, so recording them would let anyone fill the log). Services add to the record
+ * through `svc.audit` (see noteAudit).
+ */
+const audited = t.middleware(async ({ ctx, type, path, getRawInput, next }) => {
+  if (type !== 'mutation') return next({ ctx: { auditNote: undefined as AuditNote | undefined } });
+  const note: AuditNote = {};
+  const result = await next({ ctx: { auditNote: note as AuditNote | undefined } });
+  if (ctx.actor) {
+    const rawInput = await getRawInput().catch(() => undefined);
+    const outcome = result.ok ? 'ok' : errorCodeOf(result.error);
+    const { actor, requestId } = ctx;
+    await recordMutation(ctx.services, { actor, action: path, outcome, requestId, note, rawInput });
+  }
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(observed).use(audited);
 
 /** A procedure for callers holding at least `role`; its handlers get a ServiceCtx. */
 export function roleProcedure(role: Role) {
@@ -123,7 +159,7 @@ export function roleProcedure(role: Role) {
     if (!roleAllows(ctx.actor.role, role)) {
       throw toTrpcError(new AppError('forbidden', `this needs the ${role} role; you are ${ctx.actor.role}`));
     }
-    const svc: ServiceCtx = { ...ctx.services, actor: ctx.actor };
+    const svc: ServiceCtx = { ...ctx.services, actor: ctx.actor, requestId: ctx.requestId, audit: ctx.auditNote };
     return next({ ctx: { ...ctx, actor: ctx.actor, svc } });
   });
 }

@@ -91,7 +91,7 @@ async function uploadOnce(plane: PlaneUrl, tag: string, out: { presign: number[]
 
 /** Starts `npm run worker` with `env`; resolves once its workers are listening. */
 async function startWorkerProcess(env: Record<string, string>) {
-  const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'jobs/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'jobs/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, ...env, NODE_ENV: 'production' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -110,7 +110,7 @@ async function main(): Promise<void> {
   const { startTestPlane, TOKENS } = await import('../support/harness');
   const { packProject } = await import('../../cli/deploy/artifact');
   const { safeExtract } = await import('../../server/runtime/extract');
-  const { freePort } = await import('../../server/runtime/local/ports');
+  const { freePort } = await import('../support/control-plane-process');
 
   const work = await mkdtemp(path.join(os.tmpdir(), 'aether-deploy-bench-'));
   const project = path.join(work, 'bench-app');

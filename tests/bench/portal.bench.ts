@@ -20,6 +20,7 @@ import { launchBrowser, newPortalContext } from '../support/browser';
 import { assertBuilt, freePort, startPlaneProcess } from '../support/control-plane-process';
 import { createScratchDatabase } from '../support/pg';
 import { deletePrefix, TEST_REDIS_URL } from '../support/redis';
+import { configVersionOf } from '../support/config-version';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const TARGET_MS = 1000;
@@ -58,12 +59,14 @@ async function seed(databaseUrl: string) {
     storedAt: ago((ARTIFACTS - i) * 860_000 - 500),
   }));
   await insertChunked(arts, (c) => db.insert(artifacts).values(c));
+  const heavyConfig = await configVersionOf(db, heavy!.id);
   const deps = Array.from({ length: DEPLOYMENTS }, (_, i) => {
     const a = arts[ARTIFACTS - DEPLOYMENTS + i]!;
     const last = i === DEPLOYMENTS - 1;
     return {
       id: randomUUID(),
       appId: heavy!.id,
+      configVersionId: heavyConfig,
       artifactId: a.id,
       digest: a.digest,
       status: last ? ('running' as const) : i % 17 === 0 ? ('failed' as const) : ('superseded' as const),
@@ -81,7 +84,7 @@ async function seed(databaseUrl: string) {
   for (let i = 0; i < OTHER_APPS; i++) {
     const [app] = await db.insert(applications).values({ name: `svc-${String(i).padStart(3, '0')}`, owner: `team-${i % 7}` }).returning();
     const [a] = await db.insert(artifacts).values({ appId: app!.id, digest: hex(), sizeBytes: 1000, status: 'stored', storageKey: `k/${i}`, verified: false }).returning();
-    await db.insert(deployments).values({ appId: app!.id, artifactId: a!.id, digest: a!.digest, status: 'running', createdBy: 'bench', url: 'http://127.0.0.1:1/' });
+    await db.insert(deployments).values({ appId: app!.id, configVersionId: await configVersionOf(db, app!.id), artifactId: a!.id, digest: a!.digest, status: 'running', createdBy: 'bench', url: 'http://127.0.0.1:1/' });
   }
   await handle.close();
   return Date.now() - t0;

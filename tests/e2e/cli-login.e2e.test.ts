@@ -38,7 +38,7 @@ describe('aether login in a browser (device flow), end to end', () => {
   let work: string;
   let plane: PlaneProcess;
   let cliEnv: Record<string, string>;
-  const sessionFile = () => path.join(work, 'cache', 'aether', 'session.json');
+  const sessionFile = () => path.join(work, 'state', 'aether', 'session.json');
   const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, { cwd: work, env: { ...cliEnv, ...extra } });
   const trpc = (procedure: string, input: unknown, token: string) =>
     fetch(`${plane.url}/api/trpc/${procedure}`, {
@@ -62,7 +62,7 @@ describe('aether login in a browser (device flow), end to end', () => {
     ws = await startE2EWorkspace('login', [`${DEPLOYER}:deployer:dora`, `${READER}:reader:rita`]);
     ({ work, plane } = ws);
     // AETHER_NO_BROWSER: a developer's machine may have xdg-open; the test must not open anything.
-    cliEnv = { HOME: work, XDG_CACHE_HOME: path.join(work, 'cache'), AETHER_API_BASE: plane.url, AETHER_NO_BROWSER: '1' };
+    cliEnv = { HOME: work, XDG_STATE_HOME: path.join(work, 'state'), XDG_CACHE_HOME: path.join(work, 'cache'), AETHER_API_BASE: plane.url, AETHER_NO_BROWSER: '1' };
   });
 
   afterAll(async () => ws?.close());

@@ -21,7 +21,7 @@ describe('aether CLI commands', () => {
   beforeAll(async () => {
     ws = await startE2EWorkspace('cli', [`${ADMIN}:admin:ada`, `${READER}:reader:rita`]);
     ({ work, plane } = ws);
-    base = { HOME: os.homedir(), XDG_CACHE_HOME: path.join(work, 'cache'), XDG_CONFIG_HOME: path.join(work, 'config'), AETHER_API_BASE: plane.url, AETHER_TOKEN: ADMIN };
+    base = { HOME: os.homedir(), XDG_STATE_HOME: path.join(work, 'state'), XDG_CACHE_HOME: path.join(work, 'cache'), XDG_CONFIG_HOME: path.join(work, 'config'), AETHER_API_BASE: plane.url, AETHER_TOKEN: ADMIN };
   });
 
   afterAll(async () => ws?.close());
@@ -123,7 +123,14 @@ describe('aether CLI commands', () => {
     for (let i = 0; i < 600 && partsDone === 0 && child.exitCode === null; i++) {
       await new Promise((r) => setTimeout(r, 50));
       for (const f of await readdir(states).catch(() => [] as string[])) {
-        const st = JSON.parse(await readFile(path.join(states, f), 'utf8').catch(() => '{}')) as { parts?: Record<string, string> };
+        // The CLI may be writing it right now: a half-written file is read again next round.
+        const text = await readFile(path.join(states, f), 'utf8').catch(() => '{}');
+        let st: { parts?: Record<string, string> } = {};
+        try {
+          st = JSON.parse(text) as typeof st;
+        } catch {
+          continue;
+        }
         partsDone = Math.max(partsDone, Object.keys(st.parts ?? {}).length);
       }
     }

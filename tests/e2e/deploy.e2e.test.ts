@@ -5,6 +5,8 @@ import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promi
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordedPids } from '../support/app-processes';
+import { pollUntil } from '../support/poll';
 import { deletePrefix, TEST_REDIS_URL } from '../support/redis';
 import { assertBuilt, freePort, killLocalApps, ROOT, runCli, startPlaneProcess, type PlaneProcess } from '../support/control-plane-process';
 
@@ -27,6 +29,7 @@ describe('deploy from a laptop to a running app, end to end', () => {
   let appDir: string;
   let plane: PlaneProcess;
   let port: number;
+  let routerPort: number;
   const prefix = `e2e-${randomUUID()}`;
   let cliEnv: Record<string, string>;
 
@@ -36,6 +39,8 @@ describe('deploy from a laptop to a running app, end to end', () => {
     AETHER_QUEUE_PREFIX: prefix,
     AETHER_API_TOKENS: `${ADMIN}:admin:alice,${DEPLOYER}:deployer:dora,${READER}:reader:rita`,
     AETHER_LOG_LEVEL: 'warn',
+    // Fixed across the restarts below: the app's stable URL names the router's port.
+    AETHER_ROUTER_PORT: String(routerPort),
   });
   const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, { cwd: appDir, env: { ...cliEnv, ...extra } });
   const deployJson = async () => {
@@ -44,8 +49,11 @@ describe('deploy from a laptop to a running app, end to end', () => {
     return JSON.parse(run.stdout) as DeployJson;
   };
 
-  const appPid = async (app: string) =>
-    (JSON.parse(await readFile(path.join(dataDir, 'runtime', 'state', `${app}.json`), 'utf8')) as { pid: number }).pid;
+  const appPid = async (app: string) => {
+    const [pid] = await recordedPids(dataDir, app);
+    if (pid === undefined) throw new Error(`no instance of ${app} recorded`);
+    return pid;
+  };
   const isAlive = (pid: number) => {
     try {
       process.kill(pid, 0);
@@ -65,8 +73,9 @@ describe('deploy from a laptop to a running app, end to end', () => {
     await mkdir(path.join(appDir, 'node_modules/is-number'), { recursive: true });
     await writeFile(path.join(appDir, 'node_modules/is-number/package.json'), '{"name":"is-number","version":"7.0.0"}\n');
     port = await freePort();
+    routerPort = await freePort();
     plane = await startPlaneProcess(planeEnv(), port);
-    cliEnv = { HOME: os.homedir(), XDG_CACHE_HOME: path.join(work, 'cache'), AETHER_API_BASE: plane.url };
+    cliEnv = { HOME: os.homedir(), XDG_STATE_HOME: path.join(work, 'state'), XDG_CACHE_HOME: path.join(work, 'cache'), AETHER_API_BASE: plane.url };
   });
 
   afterAll(async () => {
@@ -80,7 +89,7 @@ describe('deploy from a laptop to a running app, end to end', () => {
     const run = await cli(['login', '--token', DEPLOYER]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain('as dora (deployer)');
-    const file = path.join(work, 'cache', 'aether', 'session.json');
+    const file = path.join(work, 'state', 'aether', 'session.json');
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ token: DEPLOYER, apiBase: plane.url });
   });
@@ -137,7 +146,7 @@ describe('deploy from a laptop to a running app, end to end', () => {
   it('shows the app in `aether list` and its output in `aether logs`', async () => {
     const list = await cli(['list']);
     expect(list.code).toBe(0);
-    expect(list.stdout).toMatch(/sample-app\s+running/);
+    expect(list.stdout).toMatch(/^sample-app\s+default\s+running\s/m);
     const logs = await cli(['logs', '--app', 'sample-app', '--tail', '20']);
     expect(logs.code, logs.stderr).toBe(0);
     expect(logs.stdout).toMatch(/sample-app listening on \d+/);
@@ -224,11 +233,14 @@ describe('deploy from a laptop to a running app, end to end', () => {
     const before = await currentOf('sample-app');
     const pid = await appPid('sample-app');
     await plane.stop();
-    // Apps outlive the control plane: it keeps serving while the plane is down.
-    expect(await (await fetch(before.url)).text()).toMatch(/^hello from v2/);
+    // Apps outlive the control plane (its router, and so the stable URL, goes down with it).
+    expect(isAlive(pid)).toBe(true);
     plane = await startPlaneProcess(planeEnv(), port);
     expect(await currentOf('sample-app')).toEqual(before);
     expect(await appPid('sample-app')).toBe(pid);
+    // The router listens again once the restarted plane has re-adopted its apps.
+    const text = await pollUntil(() => fetch(before.url).then((r) => (r.ok ? r.text() : ''), () => ''), (t) => t !== '', 30_000);
+    expect(text).toMatch(/^hello from v2/);
   });
 
   it('restarts an app that died while the control plane was down', async () => {
@@ -239,7 +251,8 @@ describe('deploy from a laptop to a running app, end to end', () => {
     plane = await startPlaneProcess(planeEnv(), port);
     const after = await currentOf('sample-app');
     expect(after.id).toBe(before.id);
-    expect(await (await fetch(after.url)).text()).toMatch(/^hello from v2/);
+    const text = await pollUntil(() => fetch(after.url).then((r) => (r.ok ? r.text() : ''), () => ''), (t) => t !== '', 30_000);
+    expect(text).toMatch(/^hello from v2/);
   });
 });
 

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applications, artifactEvents, artifacts, deploymentEvents, deployments } from '../../db/schema';
 import { getMetricsDashboard } from '../../server/services/admin/metrics.service';
 import { DB_KINDS, startTestPlane, type TestPlane } from '../support/harness';
+import { configVersionOf } from '../support/config-version';
 
 const HOUR = 3600_000;
 const digestOf = (i: number) => i.toString(16).padStart(64, '0');
@@ -36,13 +37,13 @@ async function seed(plane: TestPlane, now: Date) {
   for (let i = 1; i <= 4; i++) {
     const [d] = await db
       .insert(deployments)
-      .values({ appId, artifactId: stored[i - 1]!.id, digest: stored[i - 1]!.digest, status: i === 4 ? 'running' : 'superseded', createdBy: 'test', createdAt: at(1000), lastTransitionAt: at(1000 + i * 1000) })
+      .values({ appId, configVersionId: await configVersionOf(db, appId), artifactId: stored[i - 1]!.id, digest: stored[i - 1]!.digest, status: i === 4 ? 'running' : 'superseded', createdBy: 'test', createdAt: at(1000), lastTransitionAt: at(1000 + i * 1000) })
       .returning();
     await db.insert(deploymentEvents).values({ deploymentId: d!.id, phase: 'running', message: 'answering', createdAt: at(1000 + i * 1000) });
   }
   const [failed] = await db
     .insert(deployments)
-    .values({ appId, artifactId: stored[4]!.id, digest: stored[4]!.digest, status: 'failed', failureReason: 'health_check_failed', createdBy: 'test', createdAt: at(2000), lastTransitionAt: at(9000) })
+    .values({ appId, configVersionId: await configVersionOf(db, appId), artifactId: stored[4]!.id, digest: stored[4]!.digest, status: 'failed', failureReason: 'health_check_failed', createdBy: 'test', createdAt: at(2000), lastTransitionAt: at(9000) })
     .returning();
   await db.insert(deploymentEvents).values({ deploymentId: failed!.id, phase: 'failed', message: 'health_check_failed: ...', createdAt: at(9000) });
   return { t0 };
@@ -89,7 +90,7 @@ describe.each(DB_KINDS)('admin metrics dashboard on %s', (kind) => {
         { kind: 'deployment', reason: 'health_check_failed', count: 1 },
       ]),
     );
-    expect(dash.queues.map((q) => q.name).sort()).toEqual(['artifact-verify', 'maintenance', 'retention', 'rollout']);
+    expect(dash.queues.map((q) => q.name).sort()).toEqual(['artifact-verify', 'maintenance', 'retention', 'rollout', 'secrets-rekey']);
     expect(dash.queues.every((q) => q.points.length === 24)).toBe(true);
   });
 

@@ -6,6 +6,7 @@ import type { TQueueName } from '../../server/services/admin/admin.schemas';
 import { startTestPlane, type TestPlane } from '../support/harness';
 import { pollUntil } from '../support/poll';
 import { trpcCodeOf } from '../support/trpc-code';
+import { configVersionOf } from '../support/config-version';
 
 // One control plane (PGlite, own Redis prefix, real workers) for the file: starting one is the slow part.
 let plane: TestPlane;
@@ -135,7 +136,7 @@ describe('admin queues on a real Redis with real workers', () => {
     const [app] = await db.insert(applications).values({ name: `searchme-${randomUUID().slice(0, 6)}`, owner: 'test' }).returning();
     const digest = 'a'.repeat(64);
     const [art] = await db.insert(artifacts).values({ appId: app!.id, digest, sizeBytes: 10, status: 'stored', storageKey: `k/${digest}` }).returning();
-    const [dep] = await db.insert(deployments).values({ appId: app!.id, artifactId: art!.id, digest, status: 'running', createdBy: 'test' }).returning();
+    const [dep] = await db.insert(deployments).values({ appId: app!.id, configVersionId: await configVersionOf(db, app!.id), artifactId: art!.id, digest, status: 'running', createdBy: 'test' }).returning();
 
     await admin().pause({ queue });
     await enqueueRollout(plane.services.queues, { deploymentId: dep!.id });

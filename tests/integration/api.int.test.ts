@@ -220,7 +220,9 @@ describe.each(DB_KINDS)('control plane API on %s', (kind) => {
       expect(running2.status).toBe('running');
       expect(await (await fetch(running2.url!)).text()).toBe('hello v2');
       expect(await plane.caller('reader').deployments.get({ id: first.deployment.id })).toMatchObject({ status: 'superseded' });
-      await expect(fetch(running.url!)).rejects.toThrow();
+      // One stable address: the first deployment's URL is the app's, serving v2 now.
+      expect(running2.url).toBe(running.url);
+      expect(await (await fetch(running.url!)).text()).toBe('hello v2');
 
       const [app] = (await plane.caller('reader').apps.list()).filter((a) => a.name === 'web');
       expect(app?.current?.id).toBe(second.deployment.id);

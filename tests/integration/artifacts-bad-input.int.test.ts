@@ -2,12 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../support/artifacts';
 import { callFace, type Face, type FaceCall, type Op, type TokenSpec } from '../support/faces';
-import { startTestPlane, type DbKind, type TestPlane } from '../support/harness';
+import { MAX_CONFIG_VARS } from '../../server/contract/config';
+import { startTestPlane, TOKENS, type DbKind, type TestPlane } from '../support/harness';
 import { headsOf, planeState } from '../support/plane-state';
 
 /**
  * Bad input, over both faces (REST at the seed's paths and tRPC over HTTP): every case answers
- * its exact status and error code, never a 5xx, and leaves no row, no event and no object.
+ * its exact status and error code, never a 5xx, and leaves no row, no event and no object (nor
+ * a config version, a moved config pointer or a team). Config refusals name the variable and
+ * never echo a value.
  *
  * Several rows were bugs when this table was written (trpc-to-openapi coercing JSON bodies in
  * place, a 415 reported as `internal`, 0-byte artifacts accepted); they guard the fixes now.
@@ -24,6 +27,17 @@ const P = sha256(Buffer.from('bad-input: pending fixture'));
 /** Pending multipart upload of APP (100 bytes declared), part 1 uploaded. */
 const M = sha256(Buffer.from('bad-input: multipart fixture'));
 const uniq = (n: number) => n.toString(16).padStart(2, '0').repeat(32);
+/** An app already holding the most variables an app may hold. */
+const FULL_APP = 'full';
+/** An app of team-b, which the team-a token must not see. */
+const OTHER_TEAM_APP = 'other-app';
+/** A deployer limited to team-a, as a bearer token and as the portal's session cookie. */
+const LIMITED = 'limited-deployer-token-0001';
+const LIMITED_BEARER: TokenSpec = { bearer: LIMITED };
+const LIMITED_COOKIE: TokenSpec = { cookie: LIMITED };
+/** A value no message may echo. */
+const VALUE = `value-${randomBytes(8).toString('hex')}`;
+const LONG_NAME = `V${'A'.repeat(255)}`;
 
 interface Fixtures {
   /** The multipart upload id of M. */
@@ -49,6 +63,10 @@ interface Case {
   trpc?: Expect | 'skip';
   /** Also run on PGlite (the smaller subset). */
   pglite?: boolean;
+  /** The error message must name this (the variable, the setting, the team). */
+  names?: string;
+  /** Values the error message must never echo. */
+  secretValues?: string[];
 }
 
 const presign = (over: Record<string, unknown> = {}) => ({ app_name: APP, digest: G, size_bytes: 100, ...over });
@@ -63,6 +81,7 @@ const mComplete = (over: Record<string, unknown> = {}) => (f: Fixtures) => ({
   ...over,
 });
 const sig = (s: string) => complete({ signature: s });
+const cfg = (over: Record<string, unknown>) => ({ app_name: APP, ...over });
 
 const BAD: Expect = [400, 'bad_request'];
 const NOT_FOUND: Expect = [404, 'not_found'];
@@ -219,6 +238,93 @@ const CASES: Case[] = [
   { name: 'deploy: invalid app name', op: 'createDeployment', input: { app_name: 'Bad_Name', digest: P }, expect: BAD },
   { name: 'deploy: reader', op: 'createDeployment', input: { app_name: APP, digest: P }, token: 'reader', expect: FORBIDDEN },
   { name: 'deploy: no token', op: 'createDeployment', input: { app_name: APP, digest: P }, token: null, expect: UNAUTHORIZED },
+
+  // ---- PATCH /apps/{app_name}/config: names, values, counts (each names the variable, never echoes a value)
+  { name: 'config: empty variable name', op: 'configChange', input: cfg({ set: { '': VALUE } }), expect: BAD, pglite: true, names: 'empty', secretValues: [VALUE] },
+  { name: 'config: name starting with a digit', op: 'configChange', input: cfg({ set: { '1API': VALUE } }), expect: BAD, pglite: true, names: '1API', secretValues: [VALUE] },
+  { name: 'config: name with "-"', op: 'configChange', input: cfg({ set: { 'API-KEY': VALUE } }), expect: BAD, names: 'API-KEY', secretValues: [VALUE] },
+  { name: 'config: name with "="', op: 'configChange', input: cfg({ set: { 'A=B': VALUE } }), expect: BAD, names: 'A=B', secretValues: [VALUE] },
+  { name: 'config: name of 256 characters', op: 'configChange', input: cfg({ set: { [LONG_NAME]: VALUE } }), expect: BAD, names: LONG_NAME.slice(0, 64), secretValues: [VALUE] },
+  { name: 'config: reserved PORT', op: 'configChange', input: cfg({ set: { PORT: '8080' } }), expect: BAD, pglite: true, names: 'PORT' },
+  { name: 'config: reserved AETHER_X', op: 'configChange', input: cfg({ set: { AETHER_X: VALUE } }), expect: BAD, names: 'AETHER_X', secretValues: [VALUE] },
+  { name: 'config: reserved aether_x (any case)', op: 'configChange', input: cfg({ set: { aether_x: VALUE } }), expect: BAD, names: 'aether_x', secretValues: [VALUE] },
+  { name: 'config: reserved name as a secret', op: 'configChange', input: cfg({ secrets: { AETHER_TOKEN: VALUE } }), expect: BAD, names: 'AETHER_TOKEN', secretValues: [VALUE] },
+  { name: 'config: NUL byte in a value', op: 'configChange', input: cfg({ set: { WITH_NUL: `a\u0000${VALUE}` } }), expect: BAD, pglite: true, names: 'WITH_NUL', secretValues: [VALUE] },
+  { name: 'config: NUL byte in a secret', op: 'configChange', input: cfg({ secrets: { SECRET_NUL: `${VALUE}\u0000` } }), expect: BAD, names: 'SECRET_NUL', secretValues: [VALUE] },
+  { name: 'config: value of 32 KiB + 1', op: 'configChange', input: cfg({ set: { BIG: VALUE + 'x'.repeat(32 * 1024 + 1 - VALUE.length) } }), expect: BAD, pglite: true, names: 'BIG', secretValues: [VALUE] },
+  { name: 'config: secret of 32 KiB + 1', op: 'configChange', input: cfg({ secrets: { BIG_SECRET: VALUE + 'y'.repeat(32 * 1024 + 1 - VALUE.length) } }), expect: BAD, names: 'BIG_SECRET', secretValues: [VALUE] },
+  { name: 'config: the 501st variable', op: 'configChange', input: cfg({ app_name: FULL_APP, set: { ONE_MORE: VALUE } }), expect: BAD, pglite: true, names: '500', secretValues: [VALUE] },
+  { name: 'config: the 501st variable as a secret', op: 'configChange', input: cfg({ app_name: FULL_APP, secrets: { ONE_MORE: VALUE } }), expect: BAD, names: '500', secretValues: [VALUE] },
+  { name: 'config: same name in set and unset', op: 'configChange', input: cfg({ set: { TWICE: VALUE }, unset: ['TWICE'] }), expect: BAD, names: 'TWICE', secretValues: [VALUE] },
+  { name: 'config: same name in set and secrets', op: 'configChange', input: cfg({ set: { TWICE: VALUE }, secrets: { TWICE: `${VALUE}-s` } }), expect: BAD, pglite: true, names: 'TWICE', secretValues: [VALUE] },
+  { name: 'config: unset with a bad name', op: 'configChange', input: cfg({ unset: ['NOT-A-NAME'] }), expect: BAD, names: 'NOT-A-NAME' },
+  { name: 'config: unset a reserved name', op: 'configChange', input: cfg({ unset: ['PORT'] }), expect: BAD, names: 'PORT' },
+  { name: 'config: one bad name among good ones is all refused', op: 'configChange', input: cfg({ set: { GOOD_ONE: VALUE, 'BAD.ONE': VALUE } }), expect: BAD, names: 'BAD.ONE', secretValues: [VALUE] },
+  { name: 'config: value as a number', op: 'configChange', input: cfg({ set: { NUMERIC: 5 } }), expect: BAD },
+  { name: 'config: set as an array', op: 'configChange', input: cfg({ set: ['A=1'] }), expect: BAD },
+  { name: 'config: expected_version stale', op: 'configChange', input: cfg({ set: { FRESH: VALUE }, expected_version: 1 }), expect: [409, 'conflict'], pglite: true, secretValues: [VALUE] },
+  { name: 'config: expected_version 0', op: 'configChange', input: cfg({ set: { FRESH: VALUE }, expected_version: 0 }), expect: BAD },
+  { name: 'config: unknown app', op: 'configChange', input: cfg({ app_name: 'ghost', set: { A: VALUE } }), expect: NOT_FOUND, secretValues: [VALUE] },
+  { name: 'config: app of another team (limited bearer)', op: 'configChange', input: cfg({ app_name: OTHER_TEAM_APP, set: { A: VALUE } }), token: LIMITED_BEARER, expect: NOT_FOUND, pglite: true, secretValues: [VALUE] },
+  { name: 'config: app of another team (limited cookie session)', op: 'configChange', input: cfg({ app_name: OTHER_TEAM_APP, set: { A: VALUE } }), token: LIMITED_COOKIE, expect: NOT_FOUND, rest: 'skip' },
+  { name: 'config: reader', op: 'configChange', input: cfg({ set: { A: VALUE } }), token: 'reader', expect: FORBIDDEN, secretValues: [VALUE] },
+  { name: 'config: no token', op: 'configChange', input: cfg({ set: { A: VALUE } }), token: null, expect: UNAUTHORIZED },
+  { name: 'config list: app of another team (limited bearer)', op: 'configList', input: { app_name: OTHER_TEAM_APP }, token: LIMITED_BEARER, expect: NOT_FOUND },
+  { name: 'config deploy: nothing runs', op: 'configDeploy', input: { app_name: APP }, expect: [409, 'conflict'] },
+  { name: 'config deploy: app of another team (limited bearer)', op: 'configDeploy', input: { app_name: OTHER_TEAM_APP }, token: LIMITED_BEARER, expect: NOT_FOUND },
+
+  // ---- PATCH /apps/{app_name}: settings and team
+  { name: 'settings: health_path without a leading "/"', op: 'updateApp', input: { app_name: APP, health_path: 'ready' }, expect: BAD, pglite: true, names: 'health_path' },
+  { name: 'settings: health_path with a space', op: 'updateApp', input: { app_name: APP, health_path: '/re ady' }, expect: BAD, names: 'health_path' },
+  { name: 'settings: health_timeout_secs 0', op: 'updateApp', input: { app_name: APP, health_timeout_secs: 0 }, expect: BAD, pglite: true },
+  { name: 'settings: health_timeout_secs 3601', op: 'updateApp', input: { app_name: APP, health_timeout_secs: 3601 }, expect: BAD },
+  { name: 'settings: health_timeout_secs 1.5', op: 'updateApp', input: { app_name: APP, health_timeout_secs: 1.5 }, expect: BAD },
+  { name: 'settings: empty start_command', op: 'updateApp', input: { app_name: APP, start_command: '' }, expect: BAD, pglite: true },
+  { name: 'settings: blank start_command', op: 'updateApp', input: { app_name: APP, start_command: '   ' }, expect: BAD, names: 'start_command' },
+  { name: 'settings: NUL byte in start_command', op: 'updateApp', input: { app_name: APP, start_command: 'node\u0000index.js' }, expect: BAD, names: 'start_command' },
+  { name: 'settings: nothing to update', op: 'updateApp', input: { app_name: APP }, expect: BAD },
+  { name: 'settings: a deployer moving the app to another team', op: 'updateApp', input: { app_name: APP, team: 'team-a' }, expect: FORBIDDEN },
+
+  // ---- POST /apps/{app_name}/scale|stop|start|restart (validation, then quota, then state)
+  { name: 'scale: negative instances', op: 'scaleApp', input: { app_name: APP, instances: -1 }, expect: BAD, pglite: true },
+  { name: 'scale: fractional instances', op: 'scaleApp', input: { app_name: APP, instances: 1.5 }, expect: BAD },
+  { name: 'scale: instances as a string', op: 'scaleApp', input: { app_name: COERCE_APP, instances: '2' }, expect: BAD },
+  { name: 'scale: no instances', op: 'scaleApp', input: { app_name: APP }, expect: BAD },
+  { name: 'scale: malformed JSON', op: 'scaleApp', input: { app_name: APP }, raw: '{"instances":', expect: BAD },
+  { name: 'scale: above max_instances (10)', op: 'scaleApp', input: { app_name: APP, instances: 11 }, expect: [403, 'quota_exceeded'], pglite: true },
+  { name: 'scale: nothing running to scale', op: 'scaleApp', input: { app_name: APP, instances: 2 }, expect: [409, 'conflict'] },
+  { name: 'scale: unknown app', op: 'scaleApp', input: { app_name: 'ghost', instances: 2 }, expect: NOT_FOUND },
+  { name: 'scale: invalid app name', op: 'scaleApp', input: { app_name: 'Bad_Name', instances: 2 }, expect: BAD },
+  { name: 'scale: reader', op: 'scaleApp', input: { app_name: APP, instances: 2 }, token: 'reader', expect: FORBIDDEN },
+  { name: 'scale: no token', op: 'scaleApp', input: { app_name: APP, instances: 2 }, token: null, expect: UNAUTHORIZED },
+  { name: 'stop: nothing running', op: 'stopApp', input: { app_name: APP }, expect: [409, 'conflict'] },
+  { name: 'stop: unknown app', op: 'stopApp', input: { app_name: 'ghost' }, expect: NOT_FOUND },
+  { name: 'stop: reader', op: 'stopApp', input: { app_name: APP }, token: 'reader', expect: FORBIDDEN },
+  { name: 'start: nothing running', op: 'startApp', input: { app_name: APP }, expect: [409, 'conflict'] },
+  { name: 'start: unknown app', op: 'startApp', input: { app_name: 'ghost' }, expect: NOT_FOUND },
+  { name: 'restart: nothing running', op: 'restartApp', input: { app_name: APP }, expect: [409, 'conflict'] },
+  { name: 'restart: invalid app name', op: 'restartApp', input: { app_name: 'Bad_Name' }, expect: BAD },
+  { name: 'restart: no token', op: 'restartApp', input: { app_name: APP }, token: null, expect: UNAUTHORIZED },
+  { name: 'limits: max_instances 0', op: 'setLimits', input: { app_name: APP, max_instances: 0 }, token: 'admin', expect: BAD },
+  { name: 'limits: max_instances 1001', op: 'setLimits', input: { app_name: APP, max_instances: 1001 }, token: 'admin', expect: BAD },
+  { name: 'settings: an admin moving the app to an unknown team', op: 'updateApp', input: { app_name: APP, team: 'ghost-team' }, token: 'admin', expect: BAD, names: 'ghost-team' },
+  { name: 'settings: app of another team (limited bearer)', op: 'updateApp', input: { app_name: OTHER_TEAM_APP, health_path: '/x' }, token: LIMITED_BEARER, expect: NOT_FOUND },
+  { name: 'settings: reader', op: 'updateApp', input: { app_name: APP, health_path: '/x' }, token: 'reader', expect: FORBIDDEN },
+
+  // ---- teams: on apps.create, and teams.create/delete (admin)
+  { name: 'apps.create: unknown team', op: 'createApp', input: { name: 'new-one', team: 'ghost-team' }, expect: BAD, pglite: true, names: 'ghost-team' },
+  { name: 'apps.create: team with uppercase', op: 'createApp', input: { name: 'new-one', team: 'Team-A' }, expect: BAD },
+  { name: 'apps.create: empty team', op: 'createApp', input: { name: 'new-one', team: '' }, expect: BAD },
+  { name: "apps.create: team outside the caller's teams (limited bearer)", op: 'createApp', input: { name: 'new-one', team: 'team-b' }, token: LIMITED_BEARER, expect: FORBIDDEN, pglite: true },
+  { name: 'apps.create: forged team in a limited cookie session', op: 'createApp', input: { name: 'new-one', team: 'team-b' }, token: LIMITED_COOKIE, expect: FORBIDDEN, rest: 'skip', pglite: true },
+  { name: "apps.create: a team that does not exist, outside the caller's teams", op: 'createApp', input: { name: 'new-one', team: 'ghost-team' }, token: LIMITED_BEARER, expect: FORBIDDEN },
+  { name: 'teams.create: duplicate', op: 'createTeam', input: { name: 'team-a' }, token: 'admin', expect: [409, 'conflict'], pglite: true, names: 'team-a' },
+  { name: 'teams.create: uppercase name', op: 'createTeam', input: { name: 'Team-C' }, token: 'admin', expect: BAD },
+  { name: 'teams.create: deployer', op: 'createTeam', input: { name: 'team-c' }, expect: FORBIDDEN },
+  { name: 'teams.delete: default', op: 'deleteTeam', input: { name: 'default' }, token: 'admin', expect: [409, 'conflict'], pglite: true, names: 'default' },
+  { name: 'teams.delete: a team with apps', op: 'deleteTeam', input: { name: 'team-b' }, token: 'admin', expect: [409, 'conflict'], names: 'team-b' },
+  { name: 'teams.delete: unknown team', op: 'deleteTeam', input: { name: 'ghost-team' }, token: 'admin', expect: NOT_FOUND },
+  { name: 'teams.delete: deployer', op: 'deleteTeam', input: { name: 'team-a' }, expect: FORBIDDEN },
 ];
 
 /** The raw-body cases send their path parameters through the input, the body verbatim. */
@@ -228,10 +334,19 @@ function callOf(c: Case, f: Fixtures): FaceCall {
 }
 
 async function startFixtures(kind: DbKind): Promise<{ plane: TestPlane; fx: Fixtures }> {
-  const plane = await startTestPlane(kind, { AETHER_MAX_ARTIFACT_SIZE_BYTES: String(MAX_SIZE) });
+  const tokens = [...Object.entries(TOKENS).map(([role, token]) => `${token}:${role}:${role}-user`), `${LIMITED}:deployer:limited:team-a`];
+  const plane = await startTestPlane(kind, { AETHER_MAX_ARTIFACT_SIZE_BYTES: String(MAX_SIZE), AETHER_API_TOKENS: tokens.join(',') });
   const deployer = plane.caller('deployer');
+  const admin = plane.caller('admin');
   await deployer.apps.create({ name: APP });
   await deployer.apps.create({ name: COERCE_APP });
+  await admin.teams.create({ name: 'team-a' });
+  await admin.teams.create({ name: 'team-b' });
+  await admin.apps.create({ name: OTHER_TEAM_APP, team: 'team-b' });
+  // Version 2 of APP's config, so expected_version 1 is stale; FULL_APP holds the most variables allowed.
+  await deployer.config.change({ app_name: APP, set: { EXISTING: 'yes' } });
+  await deployer.apps.create({ name: FULL_APP });
+  await deployer.config.change({ app_name: FULL_APP, set: Object.fromEntries(Array.from({ length: MAX_CONFIG_VARS }, (_, i) => [`VAR_${i}`, String(i)])) });
   await deployer.artifacts.presign({ app_name: APP, digest: P, size_bytes: 100 });
   const { upload_id: U } = await deployer.artifacts.multipartInit({ app_name: APP, digest: M, size_bytes: 100 });
   const url = await deployer.artifacts.multipartPresignPart({ app_name: APP, digest: M, upload_id: U, part_number: 1 });
@@ -260,6 +375,11 @@ function runTable(face: Face, cases: Case[], ctx: () => { plane: TestPlane; fx: 
     const want = face === 'rest' && c.op === 'head' ? { status } : { status, code };
     expect(got, res.message).toEqual(want);
     if (!(face === 'rest' && c.op === 'head')) expect(typeof res.message).toBe('string');
+    if (c.names) expect(res.message).toContain(c.names);
+    for (const v of c.secretValues ?? []) {
+      expect(res.message).not.toContain(v);
+      expect(JSON.stringify(res.data)).not.toContain(v);
+    }
 
     expect(await planeState(plane)).toEqual(before);
     const headsAfter = await headsOf(plane, call.input);
@@ -280,6 +400,8 @@ describe('bad input on postgres', () => {
   it('has at least 40 cases per face', () => {
     expect(CASES.filter((c) => c.trpc !== 'skip').length).toBeGreaterThanOrEqual(40);
     expect(CASES.filter((c) => c.rest !== 'skip').length).toBeGreaterThanOrEqual(40);
+    const configAndTeams = CASES.filter((c) => ['configChange', 'configList', 'configDeploy', 'updateApp', 'createTeam', 'deleteTeam'].includes(c.op) || (c.op === 'createApp' && c.name.includes('team')));
+    expect(configAndTeams.length).toBeGreaterThanOrEqual(25);
   });
 
   // tRPC first: the REST face's coercion leaks into tRPC (see the last test).

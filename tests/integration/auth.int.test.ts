@@ -15,7 +15,7 @@ describe.each(DB_KINDS)('bearer auth on %s', (kind) => {
   const auth = (token: string, now?: Date) => authenticateToken(plane.services.db, plane.services.staticTokens, token, now);
 
   it('accepts environment tokens with their role', async () => {
-    expect(await auth(TOKENS.reader)).toEqual({ name: 'reader-user', role: 'reader', tokenId: null });
+    expect(await auth(TOKENS.reader)).toEqual({ name: 'reader-user', role: 'reader', tokenId: null, teams: null });
   });
 
   it('accepts a database token, stores only its hash, and records its last use', async () => {
@@ -24,7 +24,7 @@ describe.each(DB_KINDS)('bearer auth on %s', (kind) => {
     expect(row?.tokenHash).toBe(hashToken(issued.token));
     expect(JSON.stringify(row)).not.toContain(issued.token);
     expect(row?.lastUsedAt).toBeNull();
-    expect(await auth(issued.token)).toEqual({ name: 'ci', role: 'deployer', tokenId: issued.id });
+    expect(await auth(issued.token)).toEqual({ name: 'ci', role: 'deployer', tokenId: issued.id, teams: null });
     const [used] = await plane.services.db.select().from(apiTokens).where(eq(apiTokens.id, issued.id));
     expect(used?.lastUsedAt).toBeInstanceOf(Date);
   });

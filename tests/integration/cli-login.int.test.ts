@@ -75,7 +75,7 @@ describe.each(DB_KINDS)('CLI device login on %s', (kind) => {
     const ttl = Date.parse(p.expires_at!) - before;
     expect(ttl).toBeGreaterThan((CLI_TOKEN_TTL_SECS - 60) * 1000);
     expect(ttl).toBeLessThanOrEqual((CLI_TOKEN_TTL_SECS + 5) * 1000);
-    expect(await whoami(plane, p.token!)).toEqual({ status: 200, who: { name: 'deployer-user (cli)', role: 'deployer' } });
+    expect(await whoami(plane, p.token!)).toEqual({ status: 200, who: { name: 'deployer-user (cli)', role: 'deployer', teams: null } });
 
     const [consumed] = await plane.services.db.select().from(cliLogins).where(eq(cliLogins.id, row!.id));
     expect(consumed).toMatchObject({ status: 'consumed', approvedByName: 'deployer-user', approvedRole: 'deployer' });
@@ -137,7 +137,7 @@ describe.each(DB_KINDS)('CLI device login on %s', (kind) => {
   it("a reader's approval yields a reader token", async () => {
     const p = await loginAs('reader');
     expect(p.role).toBe('reader');
-    expect((await whoami(plane, p.token)).who).toEqual({ name: 'reader-user (cli)', role: 'reader' });
+    expect((await whoami(plane, p.token)).who).toEqual({ name: 'reader-user (cli)', role: 'reader', teams: null });
     expect(await trpc(plane, 'apps.create', { name: 'from-reader' }, p.token)).toMatchObject({ status: 403, code: 'forbidden' });
   });
 
@@ -196,7 +196,7 @@ describe.each(DB_KINDS)('CLI device login on %s', (kind) => {
       cache = await mkdtemp(path.join(os.tmpdir(), 'aether-cli-session-'));
     });
     afterAll(async () => rm(cache, { recursive: true, force: true }));
-    const env = () => ({ XDG_CACHE_HOME: cache });
+    const env = () => ({ XDG_STATE_HOME: cache });
     /** A logged-in session whose token (in the database too) expires in `mins` minutes. */
     const sessionExpiringIn = async (mins: number): Promise<CliSession> => {
       const p = await loginAs('deployer');

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifacts, deployments } from '../../db/schema';
 import { DB_KINDS, startTestPlane, type TestPlane } from '../support/harness';
+import { configVersionOf } from '../support/config-version';
 
 /**
  * Newest-first pages over rows whose created_at differ only below the millisecond (the
@@ -23,7 +24,7 @@ describe.each(DB_KINDS)('keyset pages on %s', (kind) => {
         .insert(artifacts)
         .values({ appId, digest, sizeBytes: 10, status: 'stored', storageKey: `artifacts/${APP}/${digest}/app.tar.gz`, createdAt: sql`${at}::timestamptz` })
         .returning();
-      await db.insert(deployments).values({ appId, artifactId: a!.id, digest, status: 'superseded', createdBy: 'test', createdAt: sql`${at}::timestamptz` });
+      await db.insert(deployments).values({ appId, configVersionId: await configVersionOf(db, appId), artifactId: a!.id, digest, status: 'superseded', createdBy: 'test', createdAt: sql`${at}::timestamptz` });
     }
   });
   afterAll(async () => plane?.close());

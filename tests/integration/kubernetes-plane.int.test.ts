@@ -79,6 +79,14 @@ async function runInitContainer(appDir: string): Promise<{ code: number | null; 
   return { code, output };
 }
 
+async function until(cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('control plane on the kubernetes runtime', () => {
   let first: { id: string; bytes: Buffer };
 
@@ -89,6 +97,11 @@ describe('control plane on the kubernetes runtime', () => {
     const events = await plane.caller('reader').deployments.events({ id: first.id });
     expect(events.map((e) => e.phase)).toEqual(['created', 'rolling_out', 'fetch', 'verify', 'unpack', 'start', 'health', 'switch', 'running']);
     expect(fake.store.get('deployments', NS, 'web')?.metadata.labels?.deployment_id).toBe(first.id);
+    // The release's config version, as its immutable Secret, read by the app container.
+    const [config] = fake.store.list('secrets', NS, (l) => l.app_name === 'web' && Boolean(l.config_version_id));
+    expect(config?.immutable).toBe(true);
+    const app = fake.store.get('deployments', NS, 'web')?.spec.template.spec.containers[0];
+    expect(app.envFrom).toEqual([{ secretRef: { name: config?.metadata.name } }]);
   });
 
   it('serves the artifact to the init container with its token only, and the real fetch program unpacks it', async () => {
@@ -117,5 +130,67 @@ describe('control plane on the kubernetes runtime', () => {
     expect(events.at(-1)?.message).toContain('cannot find module ./config');
     expect(fake.store.get('deployments', NS, 'web')?.spec.template.metadata.labels.deployment_id).toBe(first.id);
     expect(await plane.caller('reader').deployments.get({ id: first.id })).toMatchObject({ status: 'running' });
+  });
+
+  it('scale, stop, start and restart reach the Deployment: replicas, the budget, the restart stamp, and the health the pods show', async () => {
+    const dep = () => fake.store.get('deployments', NS, 'web');
+    const pdb = () => fake.store.get('poddisruptionbudgets', NS, 'web');
+    const ready = () => fake.store.list('pods', NS, (l) => l.app_name === 'web').filter((p) => fake.controller.sims.get(`${NS}/${p.metadata.name}`)?.stage === 'ready');
+    const deployer = plane.caller('deployer');
+    const app = () => plane.caller('reader').apps.get({ app_name: 'web' });
+
+    expect(await deployer.apps.scale({ app_name: 'web', instances: 3 })).toMatchObject({ instances: 3 });
+    await until(async () => dep()?.spec.replicas === 3 && ready().length === 3 && (await app()).health === 'healthy');
+    expect(pdb()?.spec.maxUnavailable).toBe(1);
+
+    await deployer.apps.stop({ app_name: 'web' });
+    await until(() => dep()?.spec.replicas === 0 && pdb() === undefined && ready().length === 0);
+    expect(await app()).toMatchObject({ instances: 0, health: 'stopped' });
+
+    await deployer.apps.start({ app_name: 'web' });
+    await until(async () => dep()?.spec.replicas === 3 && ready().length === 3 && pdb() !== undefined && (await app()).health === 'healthy');
+
+    const before = new Set(ready().map((p) => p.metadata.name));
+    await deployer.apps.restart({ app_name: 'web' });
+    await until(() => Boolean(dep()?.spec.template.metadata.annotations?.['aether.dev/restarted-at']) && ready().length === 3 && ready().every((p) => !before.has(p.metadata.name)));
+    expect(dep()?.spec.template.metadata.labels.deployment_id).toBe(first.id);
+  });
+});
+
+describe('control plane on the kubernetes runtime with AETHER_APP_DOMAIN', () => {
+  const ns = 'domain-apps';
+  let domained: TestPlane;
+
+  beforeAll(async () => {
+    domained = await startTestPlane('pglite', {
+      AETHER_RUNTIME: 'kubernetes',
+      KUBECONFIG: fake.kubeconfigPath,
+      AETHER_RUNTIME_FETCH_SECRET: SECRET,
+      AETHER_NAMESPACE: ns,
+      AETHER_RUNTIME_PROGRESS_DEADLINE_SECS: '5',
+      AETHER_APP_DOMAIN: 'apps.corp.example',
+      AETHER_INGRESS_CLASS: 'nginx',
+      AETHER_INGRESS_TLS_SECRET: 'apps-wildcard',
+    });
+    domained.startWorkers();
+    await domained.caller('deployer').apps.create({ name: 'shop' });
+  });
+  afterAll(async () => {
+    await domained?.close();
+  });
+
+  it("gives the app an Ingress and its https address as the deployment's and the app's URL", async () => {
+    const { digest } = await uploadArtifact(domained, 'shop', tarGz(app('shop')));
+    await domained.caller('reader').artifacts.wait({ app_name: 'shop', digest, timeout_ms: 15_000 });
+    const { deployment } = await domained.caller('deployer').deployments.create({ app_name: 'shop', digest });
+    const running = await domained.caller('reader').deployments.wait({ id: deployment.id, timeout_ms: 30_000 });
+    expect(running).toMatchObject({ status: 'running', url: 'https://shop.apps.corp.example' });
+    expect(await domained.caller('reader').apps.get({ app_name: 'shop' })).toMatchObject({ url: 'https://shop.apps.corp.example' });
+    const ing = fake.store.get('ingresses', ns, 'shop');
+    expect(ing?.spec).toMatchObject({
+      ingressClassName: 'nginx',
+      tls: [{ hosts: ['shop.apps.corp.example'], secretName: 'apps-wildcard' }],
+      rules: [{ host: 'shop.apps.corp.example' }],
+    });
   });
 });

@@ -5,12 +5,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createKubernetesRuntime } from '../../server/runtime/kubernetes.driver';
 import { KubeApi, KubernetesApiError, loadKubeConfig } from '../../server/runtime/kubernetes/client';
-import { buildDeployment } from '../../server/runtime/kubernetes/manifests';
+import { buildConfigSecret, buildDeployment } from '../../server/runtime/kubernetes/manifests';
 import type { KubernetesRuntimeConfig } from '../../server/runtime/kubernetes/config';
 import { fetchToken, fetchTokenKey } from '../../server/runtime/kubernetes/fetch-token';
 import { KUBERNETES_RBAC_RULES } from '../../server/runtime/kubernetes/rbac';
 import { RolloutError, type LogEntry, type PhaseReport, type RuntimeDeployment, type RuntimeDriver } from '../../server/runtime/port';
 import { startFakeKube, type FakeKube, type PodBehaviour } from '../support/fake-kube/index';
+import { runtimeDeployment } from '../support/runtime-deployment';
 
 // The Kubernetes driver against the fake API server (tests/support/fake-kube), over real HTTP
 // with @kubernetes/client-node. One "second" of progressDeadlineSeconds lasts 100 ms there.
@@ -24,7 +25,6 @@ const cfg: KubernetesRuntimeConfig = {
   resources: { cpuRequest: '100m', memoryRequest: '128Mi', cpuLimit: '1', memoryLimit: '512Mi' },
   progressDeadlineSecs: 3,
   healthPath: '/',
-  replicas: 1,
 };
 
 let dir: string;
@@ -53,8 +53,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function deployment(appName: string, behaviour?: PodBehaviour): RuntimeDeployment {
-  const d = { appName, deploymentId: randomUUID(), digest: randomUUID().replaceAll('-', '').repeat(2), storageKey: 'unused' };
+function deployment(appName: string, behaviour?: PodBehaviour, release: Partial<RuntimeDeployment> = {}): RuntimeDeployment {
+  const d = runtimeDeployment({ appName, deploymentId: randomUUID(), digest: randomUUID().replaceAll('-', '').repeat(2), storageKey: 'unused', ...release });
   if (behaviour) fake.behave(d.deploymentId, behaviour);
   return d;
 }
@@ -76,7 +76,7 @@ async function failure(d: RuntimeDeployment): Promise<RolloutError> {
 
 const templateId = (app: string) => fake.store.get('deployments', NS, app)?.spec.template.metadata.labels.deployment_id;
 const podIds = (app: string) => fake.store.list('pods', NS, (l) => l.app_name === app).map((p) => p.metadata.labels?.deployment_id);
-const secrets = (app: string) => fake.store.list('secrets', NS, (l) => l.app_name === app).map((s) => s.metadata.name);
+const secrets = (app: string) => fake.store.list('secrets', NS, (l) => l.app_name === app).map((s) => s.metadata.name).sort();
 
 async function until(cond: () => boolean, ms = 3000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -105,7 +105,7 @@ describe('kubernetes driver: rollouts', () => {
     expect(JSON.stringify(dep)).not.toContain(fetchToken(KEY, d.deploymentId));
 
     const writes = fake.requests.filter((r) => r.method === 'PATCH');
-    expect(writes.length).toBe(3);
+    expect(writes.length).toBe(4);
     for (const w of writes) {
       expect(w.contentType).toBe('application/apply-patch+yaml');
       expect(w.query).toMatchObject({ fieldManager: 'aether-control-plane', force: 'true' });
@@ -128,8 +128,8 @@ describe('kubernetes driver: rollouts', () => {
       expect(phases.map((p) => p.phase)).toEqual(['fetch', 'verify', 'unpack', 'start', 'health', 'switch']);
       expect(fake.store.get('deployments', NS, 'shop')?.metadata.generation).toBe(generationBefore + 1);
       expect(podIds('shop')).toEqual([v2.deploymentId]);
-      // The previous deployment's fetch Secret is gone; this one's stays for pod restarts.
-      expect(secrets('shop')).toEqual([`shop-fetch-${v2.deploymentId}`]);
+      // The previous deployment's Secrets are gone; this one's stay for pod restarts.
+      expect(secrets('shop')).toEqual([`shop-config-${v2.configVersionId}`, `shop-fetch-${v2.deploymentId}`]);
     } finally {
       fake.controller.opts.observeLagMs = 30;
     }
@@ -154,7 +154,7 @@ describe('kubernetes driver: rollouts', () => {
     if (behaviour.kind === 'crash') expect(err.outputTail).toEqual(['starting v2', 'Error: missing DATABASE_URL']);
     expect(templateId(app)).toBe(v1.deploymentId);
     expect(fake.store.get('deployments', NS, app)?.spec.template).toEqual(before);
-    expect(secrets(app)).toEqual([`${app}-fetch-${v1.deploymentId}`]);
+    expect(secrets(app)).toEqual([`${app}-config-${v1.configVersionId}`, `${app}-fetch-${v1.deploymentId}`]);
     // The controller scales the failed ReplicaSet away: only v1's pod is left.
     await until(() => podIds(app).every((id) => id === v1.deploymentId));
     expect(fake.store.get('deployments', NS, app)?.status.availableReplicas).toBe(1);
@@ -196,7 +196,7 @@ describe('kubernetes driver: rollouts', () => {
 });
 
 describe('kubernetes driver: logs', () => {
-  const d = deployment('logs');
+  const d = deployment('logs', undefined, { instances: 2 });
   let pods: string[];
   const collect = async (q: Parameters<RuntimeDriver['logs']>[1]) => {
     const out: LogEntry[] = [];
@@ -205,7 +205,7 @@ describe('kubernetes driver: logs', () => {
   };
 
   beforeAll(async () => {
-    await rollout(d, newDriver({ replicas: 2 }));
+    await rollout(d);
     pods = fake.store.list('pods', NS, (l) => l.deployment_id === d.deploymentId).map((p) => p.metadata.name);
     expect(pods).toHaveLength(2);
     const [a, b] = pods as [string, string];
@@ -315,6 +315,139 @@ describe('kubernetes driver: stop and restore', () => {
   });
 });
 
+describe('kubernetes driver: config and settings', () => {
+  const decode = (data: Record<string, string> | undefined) =>
+    Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  type Container = { name: string; args?: string[]; env?: Array<{ name: string; value?: string }>; envFrom?: unknown; [k: string]: unknown };
+
+  it('puts the config in one immutable Secret read through envFrom by the app container only, with the release settings', async () => {
+    const canary = `canary-${randomUUID()}`;
+    const env = { DATABASE_URL: 'postgres://app@db:5432/app', API_KEY: canary, NODE_ENV: 'staging' };
+    const settings = { startCommand: 'node worker.js --port "$PORT"', healthPath: '/ready', healthTimeoutMs: 20_000 };
+    const d = deployment('cfg', undefined, { env, settings });
+    const seen = fake.requests.length;
+    const { phases } = await rollout(d);
+
+    const name = `cfg-config-${d.configVersionId}`;
+    const secret = fake.store.get('secrets', NS, name);
+    expect(secret?.immutable).toBe(true);
+    expect(secret?.type).toBe('Opaque');
+    expect(secret?.metadata.labels).toEqual({ app: 'aether', app_name: 'cfg', config_version_id: d.configVersionId });
+    expect(decode(secret?.data)).toEqual(env);
+    // Created before the workload that reads it.
+    const writes = fake.requests.slice(seen).filter((r) => r.method === 'PATCH').map((r) => r.path.split('/').slice(-2).join('/'));
+    expect(writes).toEqual([`secrets/cfg-fetch-${d.deploymentId}`, `secrets/${name}`, 'services/cfg', 'deployments/cfg']);
+
+    const dep = fake.store.get('deployments', NS, 'cfg');
+    const pod = dep?.spec.template.spec as { initContainers: Container[]; containers: Container[] };
+    const [init] = pod.initContainers;
+    const [app] = pod.containers;
+    expect(app?.envFrom).toEqual([{ secretRef: { name } }]);
+    expect(init?.envFrom).toBeUndefined();
+    expect(JSON.stringify(init)).not.toContain(name);
+    expect(JSON.stringify(dep)).not.toContain(canary);
+    // The driver's variables are listed (and so win over envFrom); NODE_ENV is left to the config.
+    expect(app?.env?.map((e) => e.name)).toEqual(['PORT', 'AETHER_APP', 'AETHER_DEPLOYMENT_ID', 'AETHER_DIGEST', 'HOME', 'npm_config_cache', 'npm_config_update_notifier']);
+    expect(app?.args).toEqual(['sh', '-c', settings.startCommand]);
+    expect(init?.env?.find((e) => e.name === 'AETHER_SKIP_START_CHECK')).toEqual({ name: 'AETHER_SKIP_START_CHECK', value: 'true' });
+    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+      expect((app?.[probe] as { httpGet: { path: string } }).httpGet.path).toBe('/ready');
+    }
+    // 20 s at one probe every 2 s.
+    expect((app?.startupProbe as { failureThreshold: number }).failureThreshold).toBe(10);
+    expect(dep?.spec.progressDeadlineSeconds).toBe(20);
+    expect(phases.find((p) => p.phase === 'health')?.message).toMatch(/readiness probe \(GET \/ready\)$/);
+    for (const text of [...phases.map((p) => p.message), ...logged, ...fake.requests.map((r) => `${r.path}?${JSON.stringify(r.query)}`)]) {
+      expect(text).not.toContain(canary);
+    }
+  });
+
+  it('without config or settings: an empty Secret, npm start, NODE_ENV=production and the driver-wide probe path', async () => {
+    const d = deployment('plain-cfg');
+    await rollout(d);
+    expect(decode(fake.store.get('secrets', NS, `plain-cfg-config-${d.configVersionId}`)?.data)).toEqual({});
+    const [app] = (fake.store.get('deployments', NS, 'plain-cfg')?.spec.template.spec.containers ?? []) as Container[];
+    expect(app?.args).toEqual(['npm', 'start']);
+    expect(app?.env?.find((e) => e.name === 'NODE_ENV')).toEqual({ name: 'NODE_ENV', value: 'production' });
+    expect((app?.readinessProbe as { httpGet: { path: string } }).httpGet.path).toBe('/');
+  });
+
+  it("removes a config version's Secret with the last release that used it, and keeps a shared one", async () => {
+    const cvA = randomUUID();
+    const cvB = randomUUID();
+    const a1 = deployment('rel', undefined, { configVersionId: cvA, env: { V: 'a' } });
+    await rollout(a1);
+    // A new artifact with the same config version: the Secret is shared, and stays.
+    const a2 = deployment('rel', undefined, { configVersionId: cvA, env: { V: 'a' } });
+    await rollout(a2);
+    expect(secrets('rel')).toEqual([`rel-config-${cvA}`, `rel-fetch-${a2.deploymentId}`]);
+    // Another config version replaces it: the old one's Secret goes.
+    const b1 = deployment('rel', undefined, { configVersionId: cvB, env: { V: 'b' } });
+    await rollout(b1);
+    expect(secrets('rel')).toEqual([`rel-config-${cvB}`, `rel-fetch-${b1.deploymentId}`]);
+    // A failed release with a config of its own takes its Secret with it; b1's stays.
+    const failed = deployment('rel', { kind: 'crash', logs: ['boom'] }, { env: { V: 'c' } });
+    expect((await failure(failed)).reason).toBe('crashed_on_start');
+    expect(secrets('rel')).toEqual([`rel-config-${cvB}`, `rel-fetch-${b1.deploymentId}`]);
+    // A failed release of the live config version leaves that version's Secret alone.
+    const failedShared = deployment('rel', { kind: 'crash', logs: ['boom'] }, { configVersionId: cvB, env: { V: 'b' } });
+    expect((await failure(failedShared)).reason).toBe('crashed_on_start');
+    expect(secrets('rel')).toEqual([`rel-config-${cvB}`, `rel-fetch-${b1.deploymentId}`]);
+    expect(fake.store.get('deployments', NS, 'rel')?.spec.template.spec.containers[0].envFrom).toEqual([{ secretRef: { name: `rel-config-${cvB}` } }]);
+    // A rollback to a1 brings back its config version's Secret, with the same content.
+    await rollout({ ...a1, deploymentId: randomUUID() });
+    expect(decode(fake.store.get('secrets', NS, `rel-config-${cvA}`)?.data)).toEqual({ V: 'a' });
+    expect(secrets('rel').filter((n) => n.includes('-config-'))).toEqual([`rel-config-${cvA}`]);
+
+    await driver.stop('rel');
+    expect(secrets('rel')).toEqual([]);
+  });
+
+  it('restore re-creates the config Secret of a workload that is gone', async () => {
+    const d = deployment('relost', undefined, { env: { K: 'v' } });
+    await rollout(d);
+    const removed = fake.store.delete('deployments', NS, 'relost');
+    fake.controller.deleteOwned(NS, removed.metadata.uid);
+    fake.store.delete('secrets', NS, `relost-config-${d.configVersionId}`);
+    expect(await driver.restore([d])).toEqual([{ deploymentId: d.deploymentId, url: 'http://relost.aether-apps.svc.cluster.local:80', error: null }]);
+    expect(decode(fake.store.get('secrets', NS, `relost-config-${d.configVersionId}`)?.data)).toEqual({ K: 'v' });
+  });
+
+  it('refuses a config past the 1 MiB a Secret holds before calling the API, and the live release stays', async () => {
+    const live = deployment('big');
+    await rollout(live);
+    const value = 'x'.repeat(512 * 1024);
+    const big = deployment('big', undefined, { env: { A: value, B: value } });
+    const seen = fake.requests.length;
+    const err = await failure(big);
+    expect(err.reason).toBe('config_too_large');
+    expect(err.message).toBe('the config (2 variables, 1048578 bytes) does not fit a Kubernetes Secret, which holds at most 1048576 bytes');
+    expect(fake.requests.length).toBe(seen);
+    expect(templateId('big')).toBe(live.deploymentId);
+    // Exactly 1 MiB fits.
+    const fits = deployment('big', undefined, { env: { A: value, B: value.slice(2) } });
+    await rollout(fits);
+    expect(templateId('big')).toBe(fits.deploymentId);
+  });
+
+  it('the fake API server holds Secrets to their rules: immutable stays immutable, 1 MiB at most', async () => {
+    const api = new KubeApi(loadKubeConfig(fake.kubeconfigPath), NS);
+    const d = deployment('imm', undefined, { env: { K: 'one' } });
+    await rollout(d);
+    const changed = await api.apply(buildConfigSecret({ ...d, env: { K: 'two' } }, cfg)).catch((e: unknown) => e);
+    expect(changed).toMatchObject({ status: 422, reason: 'Invalid' });
+    expect((changed as Error).message).toMatch(/field is immutable when `immutable` is set/);
+    const oversize = await api.apply(buildConfigSecret({ ...d, configVersionId: randomUUID(), env: { K: 'x'.repeat(1024 * 1024) } }, cfg)).catch((e: unknown) => e);
+    expect(oversize).toMatchObject({ status: 422, reason: 'Invalid' });
+  });
+
+  it('the RBAC rules let the driver create, list and delete Secrets, and nothing more of them', () => {
+    expect(KUBERNETES_RBAC_RULES.filter((r) => r.resources.includes('secrets'))).toEqual([
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'patch', 'list', 'delete'] },
+    ]);
+  });
+});
+
 describe('fake API server: protocol', () => {
   it('answers Status errors: NotFound, Conflict on a stale resourceVersion, Invalid on an immutable field, 415 for JSON patch', async () => {
     const api = new KubeApi(loadKubeConfig(fake.kubeconfigPath), NS);
@@ -341,6 +474,32 @@ describe('fake API server: protocol', () => {
     });
     expect(jsonPatch.status).toBe(415);
     expect(await jsonPatch.json()).toMatchObject({ kind: 'Status', reason: 'UnsupportedMediaType', code: 415 });
+  });
+});
+
+describe('kubernetes driver: Ingress and PodDisruptionBudget', () => {
+  it('are written by server-side apply like the other objects, under their own API groups', async () => {
+    const seen = fake.requests.length;
+    const d = deployment('routed', undefined, { instances: 2 });
+    const { url } = await rollout(d, newDriver({ ingress: { domain: 'apps.example.com', tlsSecret: 'wildcard' } }));
+    expect(url).toBe('https://routed.apps.example.com');
+    const writes = fake.requests.slice(seen).filter((r) => r.method === 'PATCH');
+    expect(writes.map((r) => r.path)).toEqual([
+      `/api/v1/namespaces/${NS}/secrets/routed-fetch-${d.deploymentId}`,
+      `/api/v1/namespaces/${NS}/secrets/routed-config-${d.configVersionId}`,
+      `/api/v1/namespaces/${NS}/services/routed`,
+      `/apis/networking.k8s.io/v1/namespaces/${NS}/ingresses/routed`,
+      `/apis/policy/v1/namespaces/${NS}/poddisruptionbudgets/routed`,
+      `/apis/apps/v1/namespaces/${NS}/deployments/routed`,
+    ]);
+    for (const w of writes) {
+      expect(w.contentType).toBe('application/apply-patch+yaml');
+      expect(w.query).toMatchObject({ fieldManager: 'aether-control-plane', force: 'true' });
+    }
+    // Applied again (a redeploy): patched in place, no second object.
+    await rollout(deployment('routed', undefined, { instances: 2 }), newDriver({ ingress: { domain: 'apps.example.com' } }));
+    expect(fake.store.list('ingresses', NS).filter((i) => i.metadata.name === 'routed')).toHaveLength(1);
+    expect(fake.store.get('ingresses', NS, 'routed')?.spec.tls).toBeUndefined();
   });
 });
 

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalRuntime } from '../../server/runtime/local.driver';
 import { RolloutError, type PhaseReport, type RuntimeDeployment, type RuntimeDriver } from '../../server/runtime/port';
 import { tarGz, writeArtifact } from '../support/artifacts';
+import { runtimeDeployment } from '../support/runtime-deployment';
 
 // Real `npm start` process groups on 127.0.0.1; every one is killed in afterAll.
 
@@ -37,7 +38,7 @@ async function deployment(appName: string, deploymentId: string, indexJs: string
     'index.js': indexJs,
   });
   const { file, digest } = await writeArtifact(store, bytes);
-  return { appName, deploymentId, digest, storageKey: path.basename(file) };
+  return runtimeDeployment({ appName, deploymentId, digest, storageKey: path.basename(file) });
 }
 
 async function get(url: string): Promise<string> {
@@ -47,7 +48,7 @@ async function get(url: string): Promise<string> {
 
 async function statePid(appName: string): Promise<number> {
   const raw = await readFile(path.join(dataDir, 'runtime/state', `${appName}.json`), 'utf8');
-  return (JSON.parse(raw) as { pid: number }).pid;
+  return (JSON.parse(raw) as { instances: Array<{ pid: number }> }).instances[0]!.pid;
 }
 
 function alive(pid: number): boolean {
@@ -128,7 +129,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await killEverythingUnder(sandbox);
-  await rm(sandbox, { recursive: true, force: true });
+  // A supervisor may be restarting an instance it saw die just now: retry until it gives up
+  // (it does once the state file is gone), then kill what it started meanwhile.
+  await rm(sandbox, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+  await killEverythingUnder(sandbox);
 });
 
 describe('local runtime with real processes', { timeout: 60_000 }, () => {
@@ -191,7 +195,7 @@ describe('local runtime with real processes', { timeout: 60_000 }, () => {
     const bytes = tarGz([{ path: 'package.json', content: '{}' }, { path: '../escape.js', content: 'x' }]);
     const { file, digest } = await writeArtifact(store, bytes);
     const phases: string[] = [];
-    const hostile = await rolloutError(driver.rollout({ appName: 'demo', deploymentId: 'dep-hostile', digest, storageKey: path.basename(file) }, async (p) => void phases.push(p.phase)));
+    const hostile = await rolloutError(driver.rollout(runtimeDeployment({ appName: 'demo', deploymentId: 'dep-hostile', digest, storageKey: path.basename(file) }), async (p) => void phases.push(p.phase)));
     expect(hostile.reason).toBe('archive_refused');
     expect(phases).toEqual(['fetch', 'verify']);
     expect(existsSync(path.join(dataDir, 'runtime/apps/escape.js'))).toBe(false);
@@ -217,7 +221,7 @@ describe('local runtime with real processes', { timeout: 60_000 }, () => {
 
   it('times out an app that answers only 5xx as health_check_failed, and v2 keeps serving', async () => {
     const sick = await deployment('demo', 'dep-sick', `require('http').createServer((q, s) => { s.statusCode = 503; s.end(); }).listen(process.env.PORT);`);
-    const err = await rolloutError(newDriver(2000).rollout(sick, async () => {}));
+    const err = await rolloutError(driver.rollout({ ...sick, settings: { ...sick.settings, healthTimeoutMs: 2000 } }, async () => {}));
     expect(err.reason).toBe('health_check_failed');
     expect(err.message).toMatch(/answered only HTTP 503/);
     expect(await processesUnder(path.join(dataDir, 'runtime/apps/demo/dep-sick'))).toEqual([]);
@@ -227,7 +231,7 @@ describe('local runtime with real processes', { timeout: 60_000 }, () => {
   it('times out an app that never listens, kills it, and v2 keeps serving', async () => {
     const mute = await deployment('demo', 'dep-mute', `console.log('thinking'); setInterval(() => {}, 1000);`);
     const t0 = Date.now();
-    const err = await rolloutError(newDriver(3000).rollout(mute, async () => {}));
+    const err = await rolloutError(driver.rollout({ ...mute, settings: { ...mute.settings, healthTimeoutMs: 3000 } }, async () => {}));
     expect(err.reason).toBe('timeout');
     expect(err.outputTail).toContain('thinking');
     expect(Date.now() - t0).toBeLessThan(12_000);

@@ -101,11 +101,27 @@ describe('logs API: REST (text, NDJSON, follow) and the tRPC subscription over S
       const entries = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as LogEntry);
       expect(entries).toEqual(
         expect.arrayContaining([
-          { time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), source: 'app', line: 'echo v1 up' },
-          { time: expect.any(String), source: 'app:stderr', line: 'v1 warns on stderr' },
-          { time: expect.any(String), source: 'app', line: 'v1 got /first' },
+          { time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), source: 'app', line: 'echo v1 up', instance: '0' },
+          { time: expect.any(String), source: 'app:stderr', line: 'v1 warns on stderr', instance: '0' },
+          { time: expect.any(String), source: 'app', line: 'v1 got /first', instance: '0' },
         ]),
       );
+    }
+  });
+
+  it('filters by instance; a bad instance is a 400 bad_request with the error envelope', async () => {
+    const entries = (await (await get('?tail=10&format=ndjson&instance=0')).text()).trim().split('\n').map((l) => JSON.parse(l) as LogEntry);
+    expect(entries.map((e) => e.line)).toContain('v1 got /first');
+    expect(entries.every((e) => e.instance === '0')).toBe(true);
+    // An instance with no output (never ran) has none.
+    expect(await (await get('?tail=10&instance=7')).text()).toBe('');
+    // Refused by the contract (not a name) and by the local runtime (not 0..999).
+    for (const q of ['?instance=..%2F0', '?instance=Big', '?instance=', '?instance=01', '?instance=1000', '?instance=pod-a']) {
+      const res = await get(q);
+      expect(res.status, q).toBe(400);
+      const body = (await res.json()) as { code: string; message: string };
+      expect(body.code, q).toBe('bad_request');
+      expect(body.message, q).toMatch(/instance/);
     }
   });
 

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalRuntime } from '../../server/runtime/local.driver';
 import type { LogEntry, LogQuery, RuntimeDeployment, RuntimeDriver } from '../../server/runtime/port';
 import { tarGz, writeArtifact } from '../support/artifacts';
+import { runtimeDeployment } from '../support/runtime-deployment';
 
 // Real `npm start` processes under the log writer; all stopped in afterAll.
 
@@ -55,7 +56,7 @@ const chatty = [
 async function rollOut(appName: string, deploymentId: string): Promise<string> {
   const bytes = tarGz({ 'package.json': JSON.stringify({ name: appName, scripts: { start: 'node index.js' } }), 'index.js': chatty });
   const { file, digest } = await writeArtifact(store, bytes);
-  const d: RuntimeDeployment = { appName, deploymentId, digest, storageKey: path.basename(file) };
+  const d: RuntimeDeployment = runtimeDeployment({ appName, deploymentId, digest, storageKey: path.basename(file) });
   apps.add(appName);
   return (await driver.rollout(d, async () => {})).url;
 }
@@ -77,8 +78,8 @@ describe('local runtime logs', { timeout: 60_000 }, () => {
     const entries = await collect('talk', 'dep-talk-1', { tail: 10, follow: false });
     expect(entries).toEqual(
       expect.arrayContaining([
-        { time: expect.any(String), source: 'app', line: 'out: started' },
-        { time: expect.any(String), source: 'app:stderr', line: 'err: careful' },
+        { time: expect.any(String), source: 'app', line: 'out: started', instance: '0' },
+        { time: expect.any(String), source: 'app:stderr', line: 'err: careful', instance: '0' },
       ]),
     );
     for (const e of entries) {
@@ -127,7 +128,7 @@ describe('local runtime logs', { timeout: 60_000 }, () => {
     expect(await lines({ sinceSecs: 60 })).toEqual(['raw line from an old log', 'just now']);
     expect(await lines({ tail: 1, sinceSecs: 3600 })).toEqual(['just now']);
     const [raw] = await collect('aged', 'dep-aged', { tail: 2, follow: false });
-    expect(raw).toEqual({ time: null, source: 'app', line: 'raw line from an old log' });
+    expect(raw).toEqual({ time: null, source: 'app', line: 'raw line from an old log', instance: '0' });
   });
 
   it("keeps only the app's last N deployments' logs, never the running one's", async () => {

@@ -9,6 +9,7 @@ import { sha256, tarGz } from '../support/artifacts';
 import { DB_KINDS, startTestPlane, type TestPlane } from '../support/harness';
 import { uploadArtifact } from '../support/upload';
 import { counterValue, pollUntil } from '../support/poll';
+import { configVersionOf } from '../support/config-version';
 
 const TTL_ENV = { AETHER_PENDING_TTL_SECS: '60' };
 
@@ -122,7 +123,7 @@ describe.each(DB_KINDS)('pending-upload GC on %s', (kind) => {
     const referenced = await abandonedUpload(plane, 'gc', tarGz({ 'e.js': 'referenced' }), true);
     await plane.services.db
       .insert(deployments)
-      .values({ appId, artifactId: referenced.artifact_id, digest: referenced.digest, status: 'failed', createdBy: 'test' });
+      .values({ appId, configVersionId: await configVersionOf(plane.services.db, appId), artifactId: referenced.artifact_id, digest: referenced.digest, status: 'failed', createdBy: 'test' });
     const later = await abandonedUpload(plane, 'gc', tarGz({ 'f.js': 'fresh now, stale in an hour' }), false);
 
     // An hour from now every pending row is stale (earlier tests' fresh one too), save the referenced one.

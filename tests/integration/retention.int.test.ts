@@ -9,6 +9,7 @@ import { tarGz } from '../support/artifacts';
 import { DB_KINDS, startTestPlane, type TestPlane } from '../support/harness';
 import { uploadArtifact } from '../support/upload';
 import { counterValue, pollUntil } from '../support/poll';
+import { configVersionOf } from '../support/config-version';
 
 interface Stored {
   id: string;
@@ -41,7 +42,7 @@ async function deploy(plane: TestPlane, appId: string, a: Stored, status: Deploy
   const at = new Date(Date.now() - minutesAgo * 60_000);
   const [row] = await plane.services.db
     .insert(deployments)
-    .values({ appId, artifactId: a.id, digest: a.digest, status, createdBy: 'test', createdAt: at, lastTransitionAt: at })
+    .values({ appId, configVersionId: await configVersionOf(plane.services.db, appId), artifactId: a.id, digest: a.digest, status, createdBy: 'test', createdAt: at, lastTransitionAt: at })
     .returning();
   return row!;
 }

@@ -13,6 +13,7 @@ import { tarGz } from '../support/artifacts';
 import { DB_KINDS, startTestPlane, TOKENS, type TestPlane } from '../support/harness';
 import { pollUntil } from '../support/poll';
 import { uploadArtifact } from '../support/upload';
+import { configVersionOf } from '../support/config-version';
 
 async function expectCode(promise: Promise<unknown>, code: string, message?: RegExp) {
   const err = await promise.then(
@@ -122,7 +123,9 @@ describe('deployments state machine and rollback, with real processes', { timeou
     expect(back).toMatchObject({ status: 'running', rollback_of: v1.id });
     expect(await answer(back.url)).toBe('v1');
     expect(await reader().deployments.get({ id: v2.id })).toMatchObject({ status: 'rolled_back' });
-    await expect(fetch(v2.url!)).rejects.toThrow();
+    // One stable URL through the router: v2's address is the app's, and it serves v1 now.
+    expect(back.url).toBe(v2.url);
+    expect(await answer(v2.url)).toBe('v1');
     const events = await reader().deployments.events({ id: deployment.id });
     expect(events[0]).toMatchObject({ phase: 'created', message: `rollback to ${v1.id} by deployer-user` });
     expect((await reader().deployments.events({ id: v2.id })).at(-1)).toMatchObject({ phase: 'rolled_back' });
@@ -156,7 +159,8 @@ describe('deployments state machine and rollback, with real processes', { timeou
   it('after a restart, brings back what should run: a dead app is started again', async () => {
     const [current] = (await reader().apps.list()).filter((a) => a.name === 'shop').map((a) => a.current!);
     // The machine rebooted: the state file is there, the process is not.
-    const { pid } = JSON.parse(await readFile(path.join(plane.dataDir, 'runtime/state/shop.json'), 'utf8')) as { pid: number };
+    const { instances } = JSON.parse(await readFile(path.join(plane.dataDir, 'runtime/state/shop.json'), 'utf8')) as { instances: Array<{ pid: number }> };
+    const pid = instances[0]!.pid;
     process.kill(-pid, 'SIGKILL');
     await pollUntil(() => fetch(current!.url!).then(() => true, () => false), (up) => !up, 5000);
     await restoreRunningDeployments(plane.services);
@@ -185,7 +189,7 @@ describe.each(DB_KINDS)('rollback target and retention agree, on %s', (kind) => 
       const a = artifactOf(digests[i]!);
       const [row] = await plane.services.db
         .insert(deployments)
-        .values({ appId, artifactId: a.id, digest: a.digest, status, createdBy: 'test', createdAt: at, lastTransitionAt: at })
+        .values({ appId, configVersionId: await configVersionOf(plane.services.db, appId), artifactId: a.id, digest: a.digest, status, createdBy: 'test', createdAt: at, lastTransitionAt: at })
         .returning();
       return row!;
     };

@@ -17,7 +17,9 @@ describe('standalone worker process (npm run worker)', () => {
   beforeAll(async () => {
     plane = await startTestPlane('postgres');
     const env = plane.services.env;
-    worker = spawn(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'jobs/main.ts'], {
+    // As `npm run worker`, the Dockerfile and the chart run it: no tsx CLI in between, whose
+    // signal relay exits 143 without the worker's drain when the machine is slow to answer it.
+    worker = spawn(process.execPath, ['--import', 'tsx', 'jobs/main.ts'], {
       cwd: ROOT,
       env: {
         ...process.env,

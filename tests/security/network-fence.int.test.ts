@@ -13,11 +13,12 @@ import { createLocalRuntime } from '../../server/runtime/local.driver';
 import type { PhaseReport, RuntimeDeployment, RuntimeDriver } from '../../server/runtime/port';
 import { FENCE_TABLE, localResolvers, setUpNetworkFence } from '../../server/runtime/local/sandbox/network-fence';
 import { findExecutable } from '../../server/runtime/local/sandbox/probe';
-import { freePort } from '../../server/runtime/local/ports';
+import { freePort } from '../support/control-plane-process';
 import { tarGz, writeArtifact } from '../support/artifacts';
 import { PG_ADMIN_URL } from '../support/pg';
 import { pollUntil } from '../support/poll';
 import { TEST_REDIS_URL } from '../support/redis';
+import { runtimeDeployment } from '../support/runtime-deployment';
 
 // Real apps under the real sandbox and the real fence (nftables), as root, as on these machines
 // and in CI. Every target is an address of this host: nothing here sends traffic elsewhere.
@@ -173,7 +174,7 @@ describe.runIf(runningAsRoot && nft)('the network fence of local apps', { timeou
     const bytes = tarGz({ 'package.json': JSON.stringify(pkg), 'index.js': indexJs });
     const { file, digest } = await writeArtifact(store, bytes);
     apps.add(appName);
-    return { appName, deploymentId, digest, storageKey: path.basename(file) };
+    return runtimeDeployment({ appName, deploymentId, digest, storageKey: path.basename(file) });
   }
 
   async function logText(appName: string, deploymentId: string): Promise<string> {

@@ -7,6 +7,7 @@ import { createLocalRuntime } from '../../server/runtime/local.driver';
 import { decideSandbox } from '../../server/runtime/local/sandbox/mode';
 import { RolloutError, type RuntimeDeployment } from '../../server/runtime/port';
 import { tarGz, writeArtifact } from '../support/artifacts';
+import { runtimeDeployment } from '../support/runtime-deployment';
 
 const dev = { production: false, unsafeSharedUser: false };
 const prod = { production: true, unsafeSharedUser: false };
@@ -61,7 +62,7 @@ describe('a local runtime on a host with no sandbox', { timeout: 30_000 }, () =>
       'index.js': `require('http').createServer((q, s) => s.end('plain')).listen(process.env.PORT, '127.0.0.1');`,
     });
     const { file, digest } = await writeArtifact(path.join(work, 'store'), bytes);
-    d = { appName: 'plain', deploymentId: 'dep-1', digest, storageKey: path.basename(file) };
+    d = runtimeDeployment({ appName: 'plain', deploymentId: 'dep-1', digest, storageKey: path.basename(file) });
   });
   afterAll(async () => rm(work, { recursive: true, force: true }));
 
@@ -123,7 +124,7 @@ describe.runIf(process.getuid?.() === 0)('a root control plane without a usable 
       warn: (msg) => warnings.push(msg),
     });
     try {
-      const { url } = await driver.rollout({ appName: 'plain', deploymentId: 'dep-1', digest, storageKey: path.basename(file) }, async () => {});
+      const { url } = await driver.rollout(runtimeDeployment({ appName: 'plain', deploymentId: 'dep-1', digest, storageKey: path.basename(file) }), async () => {});
       expect(JSON.parse(await (await fetch(url)).text())).toEqual({ uid: 150_000, home: path.join(dataDir, 'runtime/apps/plain/dep-1') });
       expect(warnings).toContainEqual(expect.stringMatching(/^runtime: bubblewrap \(bwrap\) is missing or cannot create namespaces/));
     } finally {

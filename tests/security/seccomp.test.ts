@@ -9,6 +9,7 @@ import { findExecutable } from '../../server/runtime/local/sandbox/probe';
 import { seccompFilter } from '../../server/runtime/local/sandbox/seccomp';
 import { tarGz, writeArtifact } from '../support/artifacts';
 import { pollUntil } from '../support/poll';
+import { runtimeDeployment } from '../support/runtime-deployment';
 
 // A real app under the real sandbox, as root (as on these machines and in CI): privileged bwrap
 // makes no user namespace, so only its seccomp filter keeps the app from making its own.
@@ -53,7 +54,7 @@ describe.runIf(canRun)("an app's own user namespaces", { timeout: 60_000 }, () =
     const bytes = tarGz({ 'package.json': JSON.stringify(pkg), 'index.js': APP });
     const { file, digest } = await writeArtifact(path.join(work, 'store'), bytes);
     const target = { appName: 'nester', deploymentId: 'nester-1' };
-    await driver.rollout({ ...target, digest, storageKey: path.basename(file) }, async () => {});
+    await driver.rollout(runtimeDeployment({ ...target, digest, storageKey: path.basename(file) }), async () => {});
     const report = async () => {
       for await (const e of driver.logs(target, { tail: 100, follow: false })) {
         if (e.line.startsWith('REPORT ')) return JSON.parse(e.line.slice('REPORT '.length)) as Record<string, unknown>;

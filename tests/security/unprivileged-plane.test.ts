@@ -45,7 +45,7 @@ describe.runIf(process.getuid?.() === 0)('apps of a control plane that is not ro
         `const { file, digest } = await writeArtifact(store, spyApp('spy', host));`,
         `const warnings = [];`,
         `const driver = createLocalRuntime({ dataDir, source: async (k) => createReadStream(path.join(store, k)), warn: (m) => warnings.push(m) });`,
-        `const d = { appName: 'spy', deploymentId: 'dep-1', digest, storageKey: path.basename(file) };`,
+        `const d = { appName: 'spy', deploymentId: 'dep-1', digest, storageKey: path.basename(file), configVersionId: '00000000-0000-4000-8000-000000000001', env: {}, settings: { startCommand: null, healthPath: '/', healthTimeoutMs: 30000 } };`,
         `const phases = [];`,
         `const { url } = await driver.rollout(d, async (p) => { phases.push(p.message); });`,
         `const answer = await (await fetch(url)).text();`,

@@ -5,7 +5,9 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { appPortRangeOfThisWorker } from './app-port-range';
 import { deletePrefix, TEST_REDIS_URL } from './redis';
+import { recordedPids } from './app-processes';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const CLI = path.join(ROOT, 'dist/cli/aether.mjs');
@@ -39,7 +41,7 @@ export async function startPlaneProcess(env: Record<string, string>, port: numbe
   let output = '';
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/http/main.ts'), '-p', String(port), '-H', '127.0.0.1'], {
     cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1', PORT: String(port), AETHER_PUBLIC_URL: url, ...env },
+    env: { ...process.env, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1', PORT: String(port), AETHER_PUBLIC_URL: url, AETHER_ROUTER_PORT: '0', AETHER_APP_PORT_RANGE: appPortRangeOfThisWorker('child-process'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
@@ -76,15 +78,14 @@ export async function startPlaneProcess(env: Record<string, string>, port: numbe
 
 /** Kills every app process the local runtime left running under `dataDir`. */
 export async function killLocalApps(dataDir: string): Promise<void> {
-  const stateDir = path.join(dataDir, 'runtime', 'state');
-  const files = await readdir(stateDir).catch(() => [] as string[]);
+  const files = await readdir(path.join(dataDir, 'runtime', 'state')).catch(() => [] as string[]);
   for (const f of files.filter((n) => n.endsWith('.json'))) {
-    const { pid } = JSON.parse(await readFile(path.join(stateDir, f), 'utf8')) as { pid?: number };
-    if (!pid) continue;
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
+    for (const pid of await recordedPids(dataDir, f.slice(0, -'.json'.length))) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
   }
 }

@@ -15,7 +15,7 @@ export const FACES: Face[] = ['rest', 'trpc'];
 interface OpDef {
   procedure: string;
   type: 'query' | 'mutation';
-  method: 'GET' | 'POST' | 'PATCH' | 'HEAD';
+  method: 'GET' | 'POST' | 'PATCH' | 'HEAD' | 'DELETE';
   /** `{name}` segments are filled from the input (and removed from the body or query). */
   path: `/${string}`;
 }
@@ -38,12 +38,34 @@ export const OPS = {
   createDeployment: { procedure: 'deployments.create', type: 'mutation', method: 'POST', path: '/deployments' },
   createApp: { procedure: 'apps.create', type: 'mutation', method: 'POST', path: '/apps' },
   whoami: { procedure: 'session.whoami', type: 'query', method: 'GET', path: '/whoami' },
+  listApps: { procedure: 'apps.list', type: 'query', method: 'GET', path: '/apps' },
+  getApp: { procedure: 'apps.get', type: 'query', method: 'GET', path: '/apps/{app_name}' },
+  updateApp: { procedure: 'apps.update', type: 'mutation', method: 'PATCH', path: '/apps/{app_name}' },
+  scaleApp: { procedure: 'apps.scale', type: 'mutation', method: 'POST', path: '/apps/{app_name}/scale' },
+  stopApp: { procedure: 'apps.stop', type: 'mutation', method: 'POST', path: '/apps/{app_name}/stop' },
+  startApp: { procedure: 'apps.start', type: 'mutation', method: 'POST', path: '/apps/{app_name}/start' },
+  restartApp: { procedure: 'apps.restart', type: 'mutation', method: 'POST', path: '/apps/{app_name}/restart' },
+  configList: { procedure: 'config.list', type: 'query', method: 'GET', path: '/apps/{app_name}/config' },
+  configChange: { procedure: 'config.change', type: 'mutation', method: 'PATCH', path: '/apps/{app_name}/config' },
+  configDeploy: { procedure: 'config.deploy', type: 'mutation', method: 'POST', path: '/apps/{app_name}/config/deploy' },
+  rollback: { procedure: 'deployments.rollback', type: 'mutation', method: 'POST', path: '/apps/{app_name}/rollback' },
+  getDeployment: { procedure: 'deployments.get', type: 'query', method: 'GET', path: '/deployments/{id}' },
+  waitDeployment: { procedure: 'deployments.wait', type: 'query', method: 'GET', path: '/deployments/{id}/wait' },
+  deploymentEvents: { procedure: 'deployments.events', type: 'query', method: 'GET', path: '/deployments/{id}/events' },
+  listDeployments: { procedure: 'deployments.list', type: 'query', method: 'GET', path: '/apps/{app_name}/deployments' },
+  listTeams: { procedure: 'teams.list', type: 'query', method: 'GET', path: '/teams' },
+  createTeam: { procedure: 'teams.create', type: 'mutation', method: 'POST', path: '/teams' },
+  deleteTeam: { procedure: 'teams.delete', type: 'mutation', method: 'DELETE', path: '/teams/{name}' },
 } as const satisfies Record<string, OpDef>;
 
 export type Op = keyof typeof OPS;
 
-/** `null`: no Authorization header; `'wrong'`: a well-formed token nobody issued. */
-export type TokenSpec = Role | 'wrong' | null;
+/**
+ * `null`: no Authorization header; `'wrong'`: a well-formed token nobody issued; `bearer`: that
+ * token (e.g. one limited to teams); `cookie`: the portal's session cookie holding that token,
+ * sent from the portal's origin (tRPC only: REST takes bearer tokens).
+ */
+export type TokenSpec = Role | 'wrong' | null | { bearer: string } | { cookie: string };
 
 export interface FaceCall {
   op: Op;
@@ -65,9 +87,11 @@ export interface FaceResult {
   data: unknown;
 }
 
-function authHeader(token: TokenSpec | undefined): Record<string, string> {
+function authHeader(token: TokenSpec | undefined, planeUrl: string): Record<string, string> {
   const t = token === undefined ? 'deployer' : token;
   if (t === null) return {};
+  if (typeof t === 'object' && 'bearer' in t) return { authorization: `Bearer ${t.bearer}` };
+  if (typeof t === 'object') return { cookie: `aether_session=${encodeURIComponent(t.cookie)}`, origin: planeUrl };
   return { authorization: `Bearer ${t === 'wrong' ? 'not-a-token-anyone-issued' : TOKENS[t]}` };
 }
 
@@ -100,10 +124,10 @@ export async function callFace(plane: PlaneUrl, face: Face, call: FaceCall): Pro
 async function callRest(plane: PlaneUrl, call: FaceCall): Promise<FaceResult> {
   const def: OpDef = OPS[call.op];
   const { path, rest } = fillPath(def.path, call.input);
-  const headers: Record<string, string> = authHeader(call.token);
+  const headers: Record<string, string> = authHeader(call.token, plane.url);
   let url = `${plane.url}${path}`;
   let body: string | undefined;
-  if (def.method === 'GET' || def.method === 'HEAD') {
+  if (def.method === 'GET' || def.method === 'HEAD' || (def.method === 'DELETE' && call.raw === undefined)) {
     const qs = new URLSearchParams();
     if (rest && typeof rest === 'object') for (const [k, v] of Object.entries(rest)) if (v !== undefined) qs.set(k, String(v));
     if ([...qs].length) url += `?${qs}`;
@@ -121,7 +145,7 @@ async function callRest(plane: PlaneUrl, call: FaceCall): Promise<FaceResult> {
 
 async function callTrpc(plane: PlaneUrl, call: FaceCall): Promise<FaceResult> {
   const def: OpDef = OPS[call.op];
-  const headers: Record<string, string> = authHeader(call.token);
+  const headers: Record<string, string> = authHeader(call.token, plane.url);
   let url = `${plane.url}/api/trpc/${def.procedure}`;
   let init: RequestInit;
   if (def.type === 'query') {

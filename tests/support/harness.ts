@@ -17,6 +17,7 @@ import { handleTrpcRequest } from '../../server/trpc/handler';
 import { createCaller } from '../../server/trpc/root';
 import { serveRuntimeArtifact } from '../../server/services/deployments/artifact-fetch.service';
 import { serveMetrics } from '../../server/metrics-endpoint';
+import { appPortRangeOfThisWorker } from './app-port-range';
 import { createScratchDatabase } from './pg';
 import { deletePrefix, TEST_REDIS_URL } from './redis';
 import { createHttpServer } from '../../server/http/edge';
@@ -46,10 +47,10 @@ export interface TestPlane {
  * One control plane for the enclosing suite: started in its beforeAll, closed in its afterAll.
  * Call the returned getter inside tests and hooks, not while the suite is being collected.
  */
-export function suitePlane(kind: DbKind, extraEnv: Record<string, string> = {}): () => TestPlane {
+export function suitePlane(kind: DbKind, extraEnv: Record<string, string> = {}, opts: PlaneOptions = {}): () => TestPlane {
   let plane: TestPlane | undefined;
   beforeAll(async () => {
-    plane = await startTestPlane(kind, extraEnv);
+    plane = await startTestPlane(kind, extraEnv, opts);
   });
   afterAll(async () => {
     await plane?.close();
@@ -60,12 +61,17 @@ export function suitePlane(kind: DbKind, extraEnv: Record<string, string> = {}):
   };
 }
 
+export interface PlaneOptions {
+  /** Receives every line the control plane (and in-process workers) logs, at every level; default: errors to stderr. */
+  logLine?: (line: string) => void;
+}
+
 /**
  * A control plane on real infrastructure, isolated per call: its own data dir, its own
  * database (PGlite in the data dir, or a scratch database on the real PostgreSQL), and its own
  * BullMQ prefix on the real Redis. Served over HTTP for tRPC and the storage driver's URLs.
  */
-export async function startTestPlane(kind: DbKind, extraEnv: Record<string, string> = {}): Promise<TestPlane> {
+export async function startTestPlane(kind: DbKind, extraEnv: Record<string, string> = {}, opts: PlaneOptions = {}): Promise<TestPlane> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'aether-test-'));
   const scratch = kind === 'postgres' ? await createScratchDatabase() : null;
   const prefix = `test-${randomUUID()}`;
@@ -88,10 +94,15 @@ export async function startTestPlane(kind: DbKind, extraEnv: Record<string, stri
     AETHER_QUEUE_PREFIX: prefix,
     AETHER_API_TOKENS: Object.entries(TOKENS).map(([role, token]) => `${token}:${role}:${role}-user`).join(','),
     AETHER_HEALTH_TIMEOUT_SECS: '20',
+    // Files run in parallel: each plane's router takes a free port, not the default 8080.
+    AETHER_ROUTER_PORT: '0',
+    AETHER_APP_PORT_RANGE: appPortRangeOfThisWorker('in-process'),
     AETHER_LOG_LEVEL: 'warn',
     ...extraEnv,
   });
-  const handle = await createServices(env, { log: createLogger('error') });
+  const { logLine } = opts;
+  const log = logLine ? createLogger('trace', {}, (line) => (logLine(line), true)) : createLogger('error');
+  const handle = await createServices(env, { log });
   services = handle.services;
   const svc = handle.services;
   const workers: RunningWorkers[] = [];
@@ -101,7 +112,7 @@ export async function startTestPlane(kind: DbKind, extraEnv: Record<string, stri
     url: server.url,
     dataDir,
     caller(role) {
-      const actor = role ? { name: `${role}-user`, role, tokenId: null } : null;
+      const actor = role ? { name: `${role}-user`, role, tokenId: null, teams: null } : null;
       return createCaller(createInnerContext(svc, actor));
     },
     startWorkers() {

@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { applications, artifactEvents, artifacts, deployments } from '../../db/schema';
+import { applications, artifactEvents, artifacts, configVersions, deployments, teams } from '../../db/schema';
 import { artifactStorageKey, isDigest } from '../../server/contract/digest';
 import { APP_NAME_RE } from '../../server/contract/app-name';
 import type { TestPlane } from './harness';
@@ -15,6 +15,9 @@ export interface PlaneState {
   artifacts: string[];
   artifactEvents: number;
   deployments: number;
+  /** Config versions of every app (each app's pointer is in `apps`). */
+  configVersions: number;
+  teams: string[];
   /** Files under `<dataDir>/objects` (objects, sidecars, multipart parts), relative, sorted. */
   objectFiles: string[];
 }
@@ -33,20 +36,24 @@ export async function filesUnder(dir: string): Promise<string[]> {
 
 export async function planeState(plane: TestPlane): Promise<PlaneState> {
   const db = plane.services.db;
-  const [apps, rows, events, deps, objectFiles] = await Promise.all([
+  const [apps, rows, events, deps, versions, teamRows, objectFiles] = await Promise.all([
     db.select().from(applications),
     db.select().from(artifacts),
     db.select({ id: artifactEvents.id }).from(artifactEvents),
     db.select({ id: deployments.id }).from(deployments),
+    db.select({ id: configVersions.id }).from(configVersions),
+    db.select({ name: teams.name }).from(teams),
     filesUnder(path.join(plane.dataDir, 'objects')),
   ]);
   return {
-    apps: apps.map((a) => `${a.name}:${a.maxArtifacts}:${a.maxTotalBytes}:${a.retainLatest}`).sort(),
+    apps: apps.map((a) => `${a.name}:${a.team}:${a.configVersionId}:${a.maxArtifacts}:${a.maxTotalBytes}:${a.retainLatest}`).sort(),
     artifacts: rows
       .map((r) => `${r.appId}:${r.digest}:${r.status}:${r.sizeBytes}:${r.idempotencyKey}:${r.multipartUploadId}:${r.signature}`)
       .sort(),
     artifactEvents: events.length,
     deployments: deps.length,
+    configVersions: versions.length,
+    teams: teamRows.map((t) => t.name).sort(),
     objectFiles,
   };
 }

@@ -12,10 +12,11 @@ import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1
 import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnv } from '../../server/env';
-import { CONTAINER_PORT } from '../../server/runtime/kubernetes/config';
+import { CONTAINER_PORT, kubernetesConfigFromEnv } from '../../server/runtime/kubernetes/config';
 import { buildDeployment } from '../../server/runtime/kubernetes/manifests';
 import { KUBERNETES_RBAC_RULES } from '../../server/runtime/kubernetes/rbac';
 import { ROOT, findTool, isControlPlaneEnvName } from '../support/packaging';
+import { runtimeDeployment } from '../support/runtime-deployment';
 
 /**
  * The chart as Helm renders it, validated against the official Kubernetes schemas and read
@@ -33,6 +34,7 @@ const REQUIRED = {
   'secrets.REDIS_URL': 'redis://redis.db:6379',
   'secrets.AETHER_API_TOKENS': 'tok_admin:admin:ops',
   'secrets.AETHER_RUNTIME_FETCH_SECRET': 'f'.repeat(40),
+  'secrets.AETHER_SECRETS_KEY': Buffer.alloc(32, 7).toString('base64'),
 };
 
 const MODELS: Record<string, new (o: Obj) => { validate(): void }> = {
@@ -87,6 +89,11 @@ function inCidr(ip: string, cidr: string): boolean {
   const size = 2 ** (32 - Number(bits));
   return Math.floor(toInt(ip) / size) === Math.floor(toInt(base!) / size);
 }
+const secretsKeyEnv = (secret: string) => [
+  { name: 'AETHER_SECRETS_KEY', valueFrom: { secretKeyRef: { name: secret, key: 'AETHER_SECRETS_KEY' } } },
+  { name: 'AETHER_SECRETS_KEY_PREVIOUS', valueFrom: { secretKeyRef: { name: secret, key: 'AETHER_SECRETS_KEY_PREVIOUS', optional: true } } },
+];
+
 const podEnv = (docs: Obj[]) => ({ ...one(docs, 'ConfigMap').data, ...one(docs, 'Secret', 'rel-aether').stringData });
 
 describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
@@ -166,6 +173,8 @@ describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
       // A Service named like the release would otherwise put AETHER_PORT and friends in the env.
       expect(pod.enableServiceLinks).toBe(false);
       expect(c.envFrom).toEqual([{ configMapRef: { name: configMap.metadata.name } }, { secretRef: { name: 'rel-aether' } }]);
+      // The secrets key by reference too: a Secret without it stops the pod instead of each pod making its own.
+      expect(c.env).toEqual(secretsKeyEnv('rel-aether'));
       expect(c.command).toBeUndefined();
       expect(c.resources.limits).toBeDefined();
       // The writable paths the image expects; everything else is read-only.
@@ -235,8 +244,24 @@ describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
     const d = await render({ existingSecret: 'ops-aether', ...Object.fromEntries(Object.keys(REQUIRED).map((k) => [k, null])) });
     expect(find(d, 'Secret')).toEqual([]);
     expect(one(d, 'Deployment', 'rel-aether-web').spec.template.spec.containers[0].envFrom[1]).toEqual({ secretRef: { name: 'ops-aether' } });
+    for (const name of ['rel-aether-web', 'rel-aether-worker']) expect(one(d, 'Deployment', name).spec.template.spec.containers[0].env).toEqual(secretsKeyEnv('ops-aether'));
     const ref = one(d, 'Job').spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef;
     expect(ref).toEqual({ name: 'ops-aether', key: 'DATABASE_URL' });
+  });
+
+  it('takes the secrets key, and the previous one while rotating, from a Secret of its own when asked', async () => {
+    const d = await render({ 'secretsKey.existingSecret': 'vault-aether-key', 'secrets.AETHER_SECRETS_KEY': null });
+    for (const name of ['rel-aether-web', 'rel-aether-worker']) {
+      const c = one(d, 'Deployment', name).spec.template.spec.containers[0];
+      expect(c.env).toEqual(secretsKeyEnv('vault-aether-key'));
+      expect(c.envFrom[1]).toEqual({ secretRef: { name: 'rel-aether' } });
+    }
+    expect(one(d, 'Secret', 'rel-aether').stringData).not.toHaveProperty('AETHER_SECRETS_KEY');
+    // The chart's own Secret carries a previous key for a rotation; the migrations need neither.
+    const previous = Buffer.alloc(32, 9).toString('base64');
+    const rotating = await render({ 'secrets.AETHER_SECRETS_KEY_PREVIOUS': previous });
+    expect(loadEnv(podEnv(rotating))).toMatchObject({ AETHER_SECRETS_KEY: REQUIRED['secrets.AETHER_SECRETS_KEY'], AETHER_SECRETS_KEY_PREVIOUS: previous });
+    expect(one(rotating, 'Job').spec.template.spec.containers[0].env.map((e: Obj) => e.name)).not.toContain('AETHER_SECRETS_KEY');
   });
 
   it('adds an Ingress with TLS when asked, and takes the public URL from it', async () => {
@@ -250,6 +275,53 @@ describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
     expect(one(d, 'ConfigMap').data.AETHER_PUBLIC_URL).toBe('https://deploy.corp.example');
   });
 
+  it("passes the apps' Ingress settings (runtime.ingress) to web and worker, and NOTES say where apps answer", async () => {
+    const ingressEnv = (d: Obj[], name: string) =>
+      Object.fromEntries(
+        (one(d, 'Deployment', name).spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>)
+          .filter((e) => /^AETHER_(APP_DOMAIN|INGRESS_)/.test(e.name))
+          .map((e) => [e.name, e.value]),
+      );
+    for (const name of ['rel-aether-web', 'rel-aether-worker']) expect(ingressEnv(docs, name)).toEqual({});
+    const set = { 'runtime.ingress.domain': 'apps.corp.example', 'runtime.ingress.className': 'nginx', 'runtime.ingress.tlsSecretName': 'apps-tls' };
+    const d = await render(set);
+    for (const name of ['rel-aether-web', 'rel-aether-worker']) {
+      const env = ingressEnv(d, name);
+      expect(env).toEqual({ AETHER_APP_DOMAIN: 'apps.corp.example', AETHER_INGRESS_CLASS: 'nginx', AETHER_INGRESS_TLS_SECRET: 'apps-tls' });
+      // What the driver makes of it, through server/env.ts.
+      expect(kubernetesConfigFromEnv(loadEnv({ ...podEnv(d), ...env })).ingress).toEqual({ domain: 'apps.corp.example', className: 'nginx', tlsSecret: 'apps-tls' });
+      expect(() => new Deployment(one(d, 'Deployment', name)).validate()).not.toThrow();
+    }
+    expect(ingressEnv(await render({ 'runtime.ingress.domain': 'apps.corp.example' }), 'rel-aether-web')).toEqual({ AETHER_APP_DOMAIN: 'apps.corp.example' });
+    const notes = async (extra: string[]) => {
+      const args = ['install', 'aether', CHART, '--namespace', 'aether', '--dry-run=client', '--set', 'existingSecret=aether-env', ...extra];
+      const { stdout } = await run(HELM!, args, { maxBuffer: 8 << 20 });
+      return stdout.slice(stdout.indexOf('NOTES:'));
+    };
+    expect(await notes(Object.entries(set).flatMap(([k, v]) => ['--set', `${k}=${v}`]))).toContain('Each app answers at https://<app>.apps.corp.example through its Ingress');
+    expect(await notes(['--set', 'runtime.ingress.domain=apps.corp.example'])).toContain('Each app answers at http://<app>.apps.corp.example');
+    expect(await notes([])).toContain('runtime.ingress.domain is empty: apps get no Ingress');
+    // Set in one place only: the chart refuses them under config.
+    expect(await renderError({ 'config.AETHER_APP_DOMAIN': 'x.example' })).toContain('config.AETHER_APP_DOMAIN is set by the chart');
+  });
+
+  it("refuses an apps' domain the control plane's host lies under: an app could claim the portal's host", async () => {
+    const refusal = (host: string, domain: string) =>
+      `the control plane's host ${host} (ingress.host or config.AETHER_PUBLIC_URL) lies under runtime.ingress.domain ${domain}: an app could claim it; give apps a domain of their own, e.g. apps.${domain}`;
+    const portal = { 'ingress.enabled': 'true', 'ingress.host': 'aether.example.com' };
+    expect(await renderError({ ...portal, 'runtime.ingress.domain': 'example.com' })).toContain(refusal('aether.example.com', 'example.com'));
+    expect(await renderError({ ...portal, 'runtime.ingress.domain': 'aether.example.com' })).toContain(refusal('aether.example.com', 'aether.example.com'));
+    // The host of a configured public URL counts too, without the chart's Ingress.
+    expect(await renderError({ 'config.AETHER_PUBLIC_URL': 'https://deploy.corp.example:8443', 'runtime.ingress.domain': 'corp.example' })).toContain(
+      refusal('deploy.corp.example', 'corp.example'),
+    );
+    // A sibling domain, or one only ending in the same letters, is fine.
+    for (const domain of ['apps.example.com', 'ample.com']) {
+      const d = await render({ ...portal, 'runtime.ingress.domain': domain });
+      expect(one(d, 'Ingress').spec.rules[0].host).toBe('aether.example.com');
+    }
+  });
+
   it('writes numbers from values files as integers (not 8e+08) and leaves empty settings out', async () => {
     const d = await render({}, 'config:\n  AETHER_MAX_ARTIFACT_SIZE_BYTES: 800000000\n  AETHER_S3_SSE: ""\n');
     const data = one(d, 'ConfigMap').data;
@@ -259,25 +331,33 @@ describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
   });
 
   it('refuses to render without what every install needs, saying what is missing', async () => {
-    const [db, redis, tokens, fetchSecret, port] = await Promise.all([
+    const shortKey = Buffer.alloc(16, 7).toString('base64');
+    const [db, redis, tokens, fetchSecret, port, secretsKey, shortSecretsKey, badPrevious] = await Promise.all([
       renderError({ 'secrets.DATABASE_URL': null }),
       renderError({ 'secrets.REDIS_URL': null }),
       renderError({ 'secrets.AETHER_API_TOKENS': null }),
       renderError({ 'secrets.AETHER_RUNTIME_FETCH_SECRET': null }),
       renderError({ 'config.PORT': '8080' }),
+      renderError({ 'secrets.AETHER_SECRETS_KEY': null }),
+      renderError({ 'secrets.AETHER_SECRETS_KEY': shortKey }),
+      renderError({ 'secrets.AETHER_SECRETS_KEY_PREVIOUS': 'not base64!' }),
     ]);
     expect(db).toContain('secrets.DATABASE_URL is required');
     expect(redis).toContain('secrets.REDIS_URL is required');
     expect(tokens).toContain('secrets.AETHER_API_TOKENS or secrets.AETHER_API_TOKEN is required');
     expect(fetchSecret).toContain('secrets.AETHER_RUNTIME_FETCH_SECRET is required');
     expect(port).toContain('config.PORT is set by the chart');
+    expect(secretsKey).toContain('secrets.AETHER_SECRETS_KEY is required (or set existingSecret or secretsKey.existingSecret)');
+    expect(shortSecretsKey).toContain('secrets.AETHER_SECRETS_KEY must be base64 of 32 bytes (openssl rand -base64 32)');
+    expect(shortSecretsKey).not.toContain(shortKey);
+    expect(badPrevious).toContain('secrets.AETHER_SECRETS_KEY_PREVIOUS must be base64 of 32 bytes');
   });
   it("confines app pods with a NetworkPolicy: DNS, the web pods' port, the internet minus private ranges", () => {
     const policy = one(docs, 'NetworkPolicy', 'rel-aether-apps');
     expect(policy.metadata.namespace).toBe('aether-apps');
     // It selects exactly the pods the Kubernetes driver makes.
-    const appPod = (buildDeployment({ appName: 'web', deploymentId: '00000000-0000-4000-8000-000000000000', digest: 'ab'.repeat(32), storageKey: 'k' }, {
-      namespace: 'aether-apps', image: 'i', fetchBaseUrl: 'http://x', replicas: 1, progressDeadlineSecs: 60, healthPath: '/',
+    const appPod = (buildDeployment(runtimeDeployment({ appName: 'web', deploymentId: '00000000-0000-4000-8000-000000000000', digest: 'ab'.repeat(32), storageKey: 'k' }), {
+      namespace: 'aether-apps', image: 'i', fetchBaseUrl: 'http://x', progressDeadlineSecs: 60, healthPath: '/',
       resources: { cpuRequest: '1', memoryRequest: '1Mi', cpuLimit: '1', memoryLimit: '1Mi' },
     }) as Obj).spec.template;
     expect(appPod.metadata.labels).toMatchObject(policy.spec.podSelector.matchLabels);

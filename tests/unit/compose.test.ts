@@ -37,7 +37,7 @@ function interpolate(value: string, vars: Record<string, string>): string {
   });
 }
 
-const HOST_VARS = { AETHER_API_TOKENS: 'tok_admin:admin:ops' };
+const HOST_VARS = { AETHER_API_TOKENS: 'tok_admin:admin:ops', AETHER_SECRETS_KEY: Buffer.alloc(32, 7).toString('base64') };
 const envOf = (svc: string, vars: Record<string, string> = HOST_VARS) =>
   Object.fromEntries(Object.entries(services[svc]!.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), vars)]));
 
@@ -111,6 +111,20 @@ describe('docker-compose.yml', () => {
     for (const svc of ['web', 'worker']) expect(() => envOf(svc, {})).toThrow(/AETHER_API_TOKENS/);
   });
 
+  it('ships no secrets key: web and worker refuse to start until one is given, and pass a previous one on', () => {
+    const { AETHER_SECRETS_KEY: _key, ...withoutKey } = HOST_VARS;
+    for (const svc of ['web', 'worker']) {
+      expect(() => envOf(svc, withoutKey)).toThrow(/^AETHER_SECRETS_KEY: export AETHER_SECRETS_KEY=<output of openssl rand -base64 32> first/);
+      expect(loadEnv(envOf(svc)).AETHER_SECRETS_KEY).toBe(HOST_VARS.AETHER_SECRETS_KEY);
+      // Unset, the previous key reaches the process as an empty string: no rotation in progress.
+      expect(loadEnv(envOf(svc)).AETHER_SECRETS_KEY_PREVIOUS).toBeUndefined();
+      const previous = Buffer.alloc(32, 9).toString('base64');
+      expect(loadEnv(envOf(svc, { ...HOST_VARS, AETHER_SECRETS_KEY_PREVIOUS: previous })).AETHER_SECRETS_KEY_PREVIOUS).toBe(previous);
+    }
+    // The migrations never see it.
+    expect(Object.keys(envOf('migrate'))).not.toContain('AETHER_SECRETS_KEY');
+  });
+
   it('keeps PostgreSQL and Redis on the loopback interface', () => {
     expect(services.postgres!.ports).toEqual(['127.0.0.1:5432:5432']);
     expect(services.redis!.ports).toEqual(['127.0.0.1:6379:6379']);
@@ -122,8 +136,9 @@ describe.skipIf(!COMPOSE)('docker-compose.yml, read by the Compose CLI', () => {
   const config = (env: Record<string, string>) =>
     promisify(execFile)(COMPOSE!, ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', '-q'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env } });
 
-  it('validates with an admin token, and names the missing variable without one', async () => {
+  it('validates with an admin token and a secrets key, and names the missing variable without one', async () => {
     await expect(config(HOST_VARS)).resolves.toBeDefined();
     await expect(config({})).rejects.toMatchObject({ stderr: expect.stringContaining('AETHER_API_TOKENS') });
+    await expect(config({ AETHER_API_TOKENS: HOST_VARS.AETHER_API_TOKENS })).rejects.toMatchObject({ stderr: expect.stringContaining('AETHER_SECRETS_KEY') });
   });
 });

@@ -7,10 +7,11 @@ import { kubernetesConfigFromEnv, type KubernetesRuntimeConfig } from '../../ser
 import { decodeTerminationMessage, encodeTerminationMessage, outcomeOfExitCode, TERMINATION_MESSAGE_MAX } from '../../server/runtime/kubernetes/fetch-protocol';
 import { fetchToken, fetchTokenKey, isValidFetchToken } from '../../server/runtime/kubernetes/fetch-token';
 import { mergeByTime, parseLogLine } from '../../server/runtime/kubernetes/log-lines';
-import { buildDeployment, buildFetchSecret, buildService } from '../../server/runtime/kubernetes/manifests';
+import { buildConfigSecret, buildDeployment, buildFetchSecret, buildService } from '../../server/runtime/kubernetes/manifests';
 import { isDns1035Label, isDns1123Label, isDns1123Subdomain, isLabelValue, workloadName } from '../../server/runtime/kubernetes/names';
 import { observePod } from '../../server/runtime/kubernetes/pod-status';
 import { KUBERNETES_RBAC_RULES } from '../../server/runtime/kubernetes/rbac';
+import { runtimeDeployment } from '../support/runtime-deployment';
 
 const cfg: KubernetesRuntimeConfig = {
   namespace: 'aether-apps',
@@ -19,10 +20,12 @@ const cfg: KubernetesRuntimeConfig = {
   resources: { cpuRequest: '100m', memoryRequest: '128Mi', cpuLimit: '1', memoryLimit: '512Mi' },
   progressDeadlineSecs: 120,
   healthPath: '/healthz',
-  replicas: 1,
 };
 const DIGEST = 'ab'.repeat(32);
 const TOKEN = fetchToken(fetchTokenKey('s'.repeat(32)), '00000000-0000-4000-8000-000000000000');
+/** A release as the rollout service sends it, with the environment's defaults as settings. */
+const release = (d: Parameters<typeof runtimeDeployment>[0]) =>
+  runtimeDeployment({ ...d, settings: { healthPath: '/healthz', healthTimeoutMs: 60_000, ...d.settings } });
 
 type AnyObj = Record<string, any>;
 const APP_NAMES = ['web', '9lives', `a${'b'.repeat(61)}c`, `9${'x'.repeat(62)}`, 'a'];
@@ -36,18 +39,22 @@ function labelsOf(obj: AnyObj): Record<string, string>[] {
 
 describe('generated manifests', () => {
   it.each(APP_NAMES)('validate against the official schemas, with DNS-1123 names and valid labels (app %s)', (appName) => {
-    const d = { appName, deploymentId: randomUUID(), digest: DIGEST, storageKey: 'k' };
+    const d = release({ appName, deploymentId: randomUUID(), digest: DIGEST, storageKey: 'k', env: { DATABASE_URL: 'postgres://db/app', API_KEY: 's3cr3t' } });
     const dep = buildDeployment(d, cfg) as AnyObj;
     const svc = buildService(appName, cfg) as AnyObj;
     const secret = buildFetchSecret(d, TOKEN, cfg) as AnyObj;
+    const config = buildConfigSecret(d, cfg) as AnyObj;
     expect(() => new Deployment(dep as never).validate()).not.toThrow();
     expect(() => new Service(svc as never).validate()).not.toThrow();
     expect(() => new Secret(secret as never).validate()).not.toThrow();
+    expect(() => new Secret(config as never).validate()).not.toThrow();
     expect(isDns1123Subdomain(dep.metadata.name)).toBe(true);
     expect(isDns1035Label(svc.metadata.name)).toBe(true);
     expect(isDns1123Subdomain(secret.metadata.name)).toBe(true);
+    expect(isDns1123Subdomain(config.metadata.name)).toBe(true);
+    expect(dep.spec.template.spec.containers[0].envFrom).toEqual([{ secretRef: { name: config.metadata.name } }]);
     expect(svc.metadata.name).toBe(dep.metadata.name);
-    for (const obj of [dep, svc, secret]) {
+    for (const obj of [dep, svc, secret, config]) {
       for (const labels of labelsOf(obj)) for (const value of Object.values(labels)) expect(isLabelValue(value), value).toBe(true);
     }
     const pod = dep.spec.template.spec;
@@ -67,7 +74,7 @@ describe('generated manifests', () => {
   });
 
   it('run non-root with no escalation, bounded resources, probes, a deadline and no surge below capacity', () => {
-    const d = { appName: 'web', deploymentId: randomUUID(), digest: DIGEST, storageKey: 'k' };
+    const d = release({ appName: 'web', deploymentId: randomUUID(), digest: DIGEST, storageKey: 'k' });
     const dep = buildDeployment(d, cfg) as AnyObj;
     expect(dep.metadata.labels).toEqual({ app: 'aether', app_name: 'web', deployment_id: d.deploymentId });
     expect(dep.spec.template.metadata.annotations).toEqual({ 'aether.dev/digest': `sha256:${DIGEST}` });
@@ -146,8 +153,9 @@ describe('generated manifests', () => {
   });
 
   it('refuse what would make an invalid object before any API call', () => {
-    expect(() => buildDeployment({ appName: 'web', deploymentId: 'not-a-uuid', digest: DIGEST, storageKey: 'k' }, cfg)).toThrow(/UUID/);
-    expect(() => buildDeployment({ appName: 'web', deploymentId: randomUUID(), digest: 'xyz', storageKey: 'k' }, cfg)).toThrow(/digest/);
+    expect(() => buildDeployment(release({ appName: 'web', deploymentId: 'not-a-uuid', digest: DIGEST, storageKey: 'k' }), cfg)).toThrow(/UUID/);
+    expect(() => buildDeployment(release({ appName: 'web', deploymentId: randomUUID(), digest: 'xyz', storageKey: 'k' }), cfg)).toThrow(/digest/);
+    expect(() => buildDeployment(release({ appName: 'web', deploymentId: randomUUID(), digest: DIGEST, storageKey: 'k', configVersionId: 'v1' }), cfg)).toThrow(/config version id/);
     expect(() => buildService('-bad', cfg)).toThrow(/DNS-1123/);
   });
 });
@@ -247,7 +255,7 @@ describe("the release's unpacked-size cap on Kubernetes", () => {
   const containersOf = (dep: unknown) => (dep as { spec: { template: { spec: { initContainers: Container[]; containers: Container[] } } } }).spec.template.spec;
 
   it('reaches the init container as AETHER_MAX_UNPACKED_BYTES, and only the init container', () => {
-    const dep = buildDeployment({ appName: 'web', deploymentId: randomUUID(), digest: DIGEST, storageKey: 'k', maxUnpackedBytes: 3 * 1024 ** 2 }, cfg);
+    const dep = buildDeployment(release({ appName: 'web', deploymentId: randomUUID(), digest: DIGEST, storageKey: 'k', maxUnpackedBytes: 3 * 1024 ** 2 }), cfg);
     expect(() => new Deployment(dep as never).validate()).not.toThrow();
     const { initContainers, containers } = containersOf(dep);
     expect(initContainers[0]!.env!.filter((e) => e.name === 'AETHER_MAX_UNPACKED_BYTES')).toEqual([{ name: 'AETHER_MAX_UNPACKED_BYTES', value: '3145728' }]);

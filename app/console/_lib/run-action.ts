@@ -6,19 +6,21 @@ import { FOREIGN_ACTION, isOwnOriginAction } from '../../_lib/same-origin-action
 import { getPortalCaller } from '../../_trpc/server';
 
 type Session = NonNullable<Awaited<ReturnType<typeof getPortalCaller>>>;
+/** What a mutation reports: its message, and a link to what it started, if anything. */
+type Done = { message: string; link?: ActionResult['link'] };
 
 /**
  * Runs one mutation as the signed-in user and reports it to the form. The server checks the
  * role again here whatever the page showed; a refusal comes back as its code and message.
  */
-export async function runAction(work: (session: Session) => Promise<string>): Promise<ActionResult> {
+export async function runAction(work: (session: Session) => Promise<string | Done>): Promise<ActionResult> {
   if (!(await isOwnOriginAction())) return { ok: false, code: 'forbidden', message: FOREIGN_ACTION };
   const session = await getPortalCaller();
   if (!session) return { ok: false, code: 'unauthorized', message: 'Your session has ended. Sign in again.' };
   try {
-    const message = await work(session);
+    const done = await work(session);
     revalidatePath('/console', 'layout');
-    return { ok: true, message };
+    return typeof done === 'string' ? { ok: true, message: done } : { ok: true, ...done };
   } catch (err) {
     const shown = describeError(err);
     return { ok: false, code: shown.code, message: `${shown.title}: ${shown.message}` };

@@ -69,15 +69,20 @@ export async function createTokenAction(_prev: CreateTokenResult, form: FormData
   const session = await getPortalCaller();
   if (!session) return { ok: false, code: 'unauthorized', message: 'Your session has ended. Sign in again.' };
   const days = field(form, 'expires_in_days');
+  // Ticked teams; none ticked: every team (the procedure refuses teams on an admin token).
+  const teams = form.getAll('teams').map(String).filter(Boolean);
   try {
     const created = await session.caller.admin.tokens.create({
       name: field(form, 'name'),
       role: field(form, 'role') as 'reader',
       expires_in_days: days === '' ? undefined : Number(days),
+      teams: teams.length > 0 ? teams : undefined,
     });
     // The list refreshes; the form keeps the secret in its own state until it is dismissed.
     revalidatePath('/console/admin/tokens');
-    return { ok: true, message: `Token “${created.name}” (${created.role}) created.`, token: created.token, name: created.name };
+    const scope = created.teams ? `, teams ${created.teams.join(', ')}` : '';
+    const message = `Token “${created.name}” (${created.role}${scope}) created.`;
+    return { ok: true, message, token: created.token, name: created.name };
   } catch (err) {
     const shown = describeError(err);
     return { ok: false, code: shown.code, message: `${shown.title}: ${shown.message}` };

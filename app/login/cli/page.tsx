@@ -57,14 +57,16 @@ export default async function CliLoginPage({ searchParams }: { searchParams: Pro
     );
   }
 
-  const { name, role } = session.actor;
+  const { name, role, teams } = session.actor;
   return (
     <form action={decideCliLogin} className={`card ${styles.panel}`} aria-labelledby="cli-approve">
       <h1 id="cli-approve">Approve the CLI login?</h1>
       <p>Check that this is the code your terminal shows:</p>
       <p className={styles.code} aria-label={`code ${code.split('').join(' ')}`}>{code}</p>
       <p>
-        Approving logs that terminal in as <strong>{name}</strong> with your role (<strong>{role}</strong>) for {CLI_TOKEN_TTL_SECS / 3600} hours.
+        Approving logs that terminal in as <strong>{name}</strong> with your role (<strong>{role}</strong>)
+        {teams ? <> and your teams (<strong>{teams.join(', ')}</strong>)</> : null}
+        {` for up to ${CLI_TOKEN_TTL_SECS / 3600} hours (never past your own sign-in, and only if it is still valid when the terminal collects it).`}
         Only approve a login you started yourself, just now.
       </p>
       <input type="hidden" name="user_code" value={code} />

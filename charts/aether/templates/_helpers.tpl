@@ -92,6 +92,15 @@ as 8e+06; whole numbers are printed as integers instead.
 {{- if not (or $s.AETHER_API_TOKENS $s.AETHER_API_TOKEN) -}}
 {{- fail "secrets.AETHER_API_TOKENS or secrets.AETHER_API_TOKEN is required (or set existingSecret): nobody could log in otherwise" -}}
 {{- end -}}
+{{- if and (not $.Values.secretsKey.existingSecret) (not $s.AETHER_SECRETS_KEY) -}}
+{{- fail "secrets.AETHER_SECRETS_KEY is required (or set existingSecret or secretsKey.existingSecret): config secrets are encrypted with it; generate one with openssl rand -base64 32 and keep a copy" -}}
+{{- end -}}
+{{- end -}}
+{{- range $name := list "AETHER_SECRETS_KEY" "AETHER_SECRETS_KEY_PREVIOUS" -}}
+{{- $key := toString (index $.Values.secrets $name) -}}
+{{- if and $key (ne (len (b64dec $key)) 32) -}}
+{{- fail (printf "secrets.%s must be base64 of 32 bytes (openssl rand -base64 32)" $name) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -102,9 +111,31 @@ as 8e+06; whole numbers are printed as integers instead.
 
 {{/* Variables the chart sets itself; `config` may not override them. */}}
 {{- define "aether.validateConfig" -}}
-{{- range $name := list "PORT" "AETHER_WORKERS" "AETHER_DATA_DIR" "AETHER_NAMESPACE" -}}
+{{- range $name := list "PORT" "AETHER_WORKERS" "AETHER_DATA_DIR" "AETHER_NAMESPACE" "AETHER_APP_DOMAIN" "AETHER_INGRESS_CLASS" "AETHER_INGRESS_TLS_SECRET" -}}
 {{- if hasKey $.Values.config $name -}}
-{{- fail (printf "config.%s is set by the chart (see values.yaml: web.port, runtime.namespace)" $name) -}}
+{{- fail (printf "config.%s is set by the chart (see values.yaml: web.port, runtime.namespace, runtime.ingress)" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- include "aether.validateAppDomain" . -}}
+{{- end -}}
+
+{{/*
+Fails the render when the control plane's own host (ingress.host, or the host of
+config.AETHER_PUBLIC_URL) lies under runtime.ingress.domain: the app named after its first label
+would get an Ingress for the portal's host. The driver refuses the same at startup.
+*/}}
+{{- define "aether.validateAppDomain" -}}
+{{- with .Values.runtime.ingress.domain -}}
+{{- $domain := lower . -}}
+{{- $hosts := list (urlParse (include "aether.publicUrl" $)).hostname -}}
+{{- if $.Values.ingress.enabled -}}
+{{- $hosts = append $hosts $.Values.ingress.host -}}
+{{- end -}}
+{{- range $hosts -}}
+{{- $host := lower (toString .) -}}
+{{- if or (eq $host $domain) (hasSuffix (printf ".%s" $domain) $host) -}}
+{{- fail (printf "the control plane's host %s (ingress.host or config.AETHER_PUBLIC_URL) lies under runtime.ingress.domain %s: an app could claim it; give apps a domain of their own, e.g. apps.%s" $host $domain $domain) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -115,6 +146,42 @@ as 8e+06; whole numbers are printed as integers instead.
     name: {{ include "aether.fullname" . }}
 - secretRef:
     name: {{ include "aether.secretName" . }}
+{{- end -}}
+
+{{/*
+The secrets key by reference, on top of envFrom: a pod whose Secret lacks it fails to start
+(CreateContainerConfigError) rather than making a key of its own, which no other pod could read.
+*/}}
+{{- define "aether.secretsKeyEnv" -}}
+{{- $secret := default (include "aether.secretName" .) .Values.secretsKey.existingSecret -}}
+- name: AETHER_SECRETS_KEY
+  valueFrom:
+    secretKeyRef: { name: {{ $secret }}, key: AETHER_SECRETS_KEY }
+- name: AETHER_SECRETS_KEY_PREVIOUS
+  valueFrom:
+    secretKeyRef: { name: {{ $secret }}, key: AETHER_SECRETS_KEY_PREVIOUS, optional: true }
+{{- end -}}
+
+{{/*
+The apps' Ingress settings (runtime.ingress) as env of web and worker, which both run the
+Kubernetes driver. In the pod spec rather than the ConfigMap: AETHER_INGRESS_TLS_SECRET names a
+Secret (no secret value), but the ConfigMap's keys are held to names that look like no secret.
+*/}}
+{{- define "aether.appIngressEnv" -}}
+{{- with .Values.runtime.ingress -}}
+{{- if .domain }}
+- name: AETHER_APP_DOMAIN
+  value: {{ .domain | quote }}
+{{- end }}
+{{- if .className }}
+- name: AETHER_INGRESS_CLASS
+  value: {{ .className | quote }}
+{{- end }}
+{{- if .tlsSecretName }}
+- name: AETHER_INGRESS_TLS_SECRET
+  value: {{ .tlsSecretName | quote }}
+{{- end }}
+{{- end -}}
 {{- end -}}
 
 {{/* Rolls web and worker pods when the ConfigMap or the chart-managed Secret changes. */}}

@@ -7,7 +7,8 @@
  *
  * Env: AETHER_FETCH_URL, AETHER_FETCH_TOKEN (from a Secret), AETHER_DIGEST, AETHER_APP_DIR,
  * optional AETHER_FETCH_TIMEOUT_SECS (default 600), AETHER_MAX_UNPACKED_BYTES (default: the
- * extractor's 1 GiB), AETHER_TERMINATION_LOG.
+ * extractor's 1 GiB), AETHER_TERMINATION_LOG, AETHER_SKIP_START_CHECK (`true` when the release
+ * has a start command of its own).
  */
 import { createReadStream } from 'node:fs';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -71,7 +72,7 @@ async function main(): Promise<FetchPhase[] | 'reused'> {
     const unpacked = await safeExtract(createReadStream(archive), appDir, { maxBytes }).catch((err: unknown) => {
       throw err instanceof RolloutError && err.reason === 'archive_refused' ? new Refusal('archive_refused', err.message) : err;
     });
-    await checkStartCommand(appDir);
+    if (env.AETHER_SKIP_START_CHECK !== 'true') await checkStartCommand(appDir);
     done('unpack', `unpacked ${unpacked.files} files, ${unpacked.bytes} bytes`);
   } finally {
     await rm(archive, { force: true });

@@ -3,7 +3,9 @@ import {
   AppsV1Api,
   CoreV1Api,
   KubeConfig,
+  NetworkingV1Api,
   PatchStrategy,
+  PolicyV1Api,
   setHeaderOptions,
   type V1Deployment,
   type V1Pod,
@@ -27,6 +29,8 @@ export class KubernetesApiError extends Error {
   }
 }
 
+type DeletableKind = 'Deployment' | 'Service' | 'Secret' | 'PodDisruptionBudget' | 'Ingress';
+
 type Manifest = Record<string, unknown> & { kind?: unknown; metadata?: { name?: unknown } };
 
 /** Loads the client configuration: the given kubeconfig file, else in-cluster, else ~/.kube/config. */
@@ -46,8 +50,11 @@ export function loadKubeConfig(kubeconfigPath?: string): KubeConfig {
 export class KubeApi {
   readonly #apps: AppsV1Api;
   readonly #core: CoreV1Api;
+  readonly #policy: PolicyV1Api;
+  readonly #networking: NetworkingV1Api;
   readonly #kc: KubeConfig;
   readonly #applyOptions = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+  readonly #mergePatchOptions = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
   constructor(
     kc: KubeConfig,
@@ -55,26 +62,37 @@ export class KubeApi {
   ) {
     this.#apps = kc.makeApiClient(AppsV1Api);
     this.#core = kc.makeApiClient(CoreV1Api);
+    this.#policy = kc.makeApiClient(PolicyV1Api);
+    this.#networking = kc.makeApiClient(NetworkingV1Api);
     this.#kc = kc;
   }
 
-  /** Server-side apply (create or update) of a Deployment, Service or Secret; force takes over conflicting fields. */
+  /** Server-side apply (create or update) of one of the kinds the driver owns; force takes over conflicting fields. */
   async apply(manifest: Manifest): Promise<Record<string, unknown>> {
     const name = String(manifest.metadata?.name);
     const kind = String(manifest.kind);
     const req = { name, namespace: this.namespace, body: manifest, fieldManager: FIELD_MANAGER, force: true };
     const op = `apply ${kind} ${name}`;
     const opts = this.#applyOptions;
-    const run: (() => Promise<unknown>) | null =
-      kind === 'Deployment'
-        ? () => this.#apps.patchNamespacedDeployment(req, opts)
-        : kind === 'Service'
-          ? () => this.#core.patchNamespacedService(req, opts)
-          : kind === 'Secret'
-            ? () => this.#core.patchNamespacedSecret(req, opts)
-            : null;
+    const appliers: Record<string, () => Promise<unknown>> = {
+      Deployment: () => this.#apps.patchNamespacedDeployment(req, opts),
+      Service: () => this.#core.patchNamespacedService(req, opts),
+      Secret: () => this.#core.patchNamespacedSecret(req, opts),
+      PodDisruptionBudget: () => this.#policy.patchNamespacedPodDisruptionBudget(req, opts),
+      Ingress: () => this.#networking.patchNamespacedIngress(req, opts),
+    };
+    const run = Object.hasOwn(appliers, kind) ? appliers[kind] : undefined;
     if (!run) throw new Error(`cannot apply a ${kind}`);
     return (await call(op, run)) as Record<string, unknown>;
+  }
+
+  /**
+   * JSON merge patch of a Deployment (replicas, a template annotation): only the fields given
+   * change. client-node sends JSON patch unless told otherwise.
+   */
+  patchDeployment(name: string, patch: Record<string, unknown>): Promise<V1Deployment> {
+    const req = { name, namespace: this.namespace, body: patch, fieldManager: FIELD_MANAGER };
+    return call(`patch Deployment ${name}`, () => this.#apps.patchNamespacedDeployment(req, this.#mergePatchOptions));
   }
 
   /** The Deployment, or null when it does not exist. */
@@ -89,16 +107,17 @@ export class KubeApi {
   }
 
   /** Deletes; false when it was already gone. */
-  async delete(kind: 'Deployment' | 'Service' | 'Secret', name: string): Promise<boolean> {
+  async delete(kind: DeletableKind, name: string): Promise<boolean> {
     const req = { name, namespace: this.namespace, propagationPolicy: 'Background' };
     const op = `delete ${kind} ${name}`;
-    const run: () => Promise<unknown> =
-      kind === 'Deployment'
-        ? () => this.#apps.deleteNamespacedDeployment(req)
-        : kind === 'Service'
-          ? () => this.#core.deleteNamespacedService(req)
-          : () => this.#core.deleteNamespacedSecret(req);
-    return (await orNull(call(op, run))) !== null;
+    const deleters: Record<DeletableKind, () => Promise<unknown>> = {
+      Deployment: () => this.#apps.deleteNamespacedDeployment(req),
+      Service: () => this.#core.deleteNamespacedService(req),
+      Secret: () => this.#core.deleteNamespacedSecret(req),
+      PodDisruptionBudget: () => this.#policy.deleteNamespacedPodDisruptionBudget(req),
+      Ingress: () => this.#networking.deleteNamespacedIngress(req),
+    };
+    return (await orNull(call(op, deleters[kind]))) !== null;
   }
 
   async listPods(labelSelector: string): Promise<V1Pod[]> {

@@ -36,7 +36,7 @@ export function mergeByTime(entries: KeyedEntry[]): KeyedEntry[] {
     .map(({ e }) => e);
 }
 
-export const toEntry = ({ time, source, line }: KeyedEntry): LogEntry => ({ time, source, line });
+export const toEntry = ({ time, source, line, instance }: KeyedEntry): LogEntry => (instance === undefined ? { time, source, line } : { time, source, line, instance });
 
 export interface PodLogOptions {
   follow: boolean;
@@ -67,7 +67,8 @@ export async function* readPodLog(
     const lines = createInterface({ input: res, crlfDelay: Infinity });
     try {
       for await (const raw of lines) {
-        if (raw !== '') yield parseLogLine(raw, source);
+        // The pod is the instance (`aether logs --instance <pod>`).
+        if (raw !== '') yield { ...parseLogLine(raw, source), instance: pod };
       }
     } catch (err) {
       // A dropped or aborted connection is the end of this read; callers decide to resume.

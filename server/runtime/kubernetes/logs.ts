@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { LogEntry, LogQuery } from '../port';
 import type { KubeApi } from './client';
 import { collectPodLog, mergeByTime, readPodLog, toEntry, type KeyedEntry } from './log-lines';
-import { APP_CONTAINER, deploymentSelector, isDns1123Label } from './names';
+import { AppError } from '../../errors';
+import { APP_CONTAINER, deploymentSelector, isDns1123Label, isDns1123Subdomain } from './names';
 
 /**
  * A deployment's output from its pods (selected by `deployment_id`), merged by timestamp:
@@ -19,7 +20,12 @@ export async function* kubernetesLogs(
   const container = q.container ?? APP_CONTAINER;
   if (!isDns1123Label(container)) throw new Error(`invalid container name ${JSON.stringify(container)}`);
   const selector = deploymentSelector(target.appName, target.deploymentId);
-  const podNames = async () => (await api.listPods(selector)).filter((p) => !p.metadata?.deletionTimestamp).map((p) => String(p.metadata?.name));
+  if (q.instance !== undefined && !isDns1123Subdomain(q.instance)) throw new AppError('bad_request', `invalid instance ${JSON.stringify(q.instance)}: a pod name`);
+  // With `q.instance`, only that pod: one that does not exist (or no longer) has no lines.
+  const podNames = async () =>
+    (await api.listPods(selector))
+      .filter((p) => !p.metadata?.deletionTimestamp && (q.instance === undefined || p.metadata?.name === q.instance))
+      .map((p) => String(p.metadata?.name));
 
   const pods = (await podNames()).sort();
   const readAt = new Date().toISOString().replace('Z', '000000Z');

@@ -20,9 +20,11 @@ export const isDns1123Subdomain = (s: string) => s.length <= 253 && DNS1123_SUBD
 export const isLabelValue = (s: string) => s.length <= 63 && LABEL_VALUE_RE.test(s);
 
 /** Label keys every object carries; `app_name` and `deployment_id` are the seed's names. */
-export const LABELS = { app: 'app', appName: 'app_name', deploymentId: 'deployment_id' } as const;
+export const LABELS = { app: 'app', appName: 'app_name', deploymentId: 'deployment_id', configVersionId: 'config_version_id' } as const;
 export const APP_LABEL_VALUE = 'aether';
 export const DIGEST_ANNOTATION = 'aether.dev/digest';
+/** On the pod template: changing it rolls every pod (`aether restart`), as `kubectl rollout restart` does. */
+export const RESTARTED_AT_ANNOTATION = 'aether.dev/restarted-at';
 export const INIT_CONTAINER = 'fetch-artifact';
 export const APP_CONTAINER = 'app';
 export const FIELD_MANAGER = 'aether-control-plane';
@@ -34,6 +36,10 @@ export function assertAppName(appName: string): void {
 
 export function assertDeploymentId(id: string): void {
   if (!UUID_RE.test(id)) throw new Error(`invalid deployment id ${JSON.stringify(id)}: not a UUID`);
+}
+
+export function assertConfigVersionId(id: string): void {
+  if (!UUID_RE.test(id)) throw new Error(`invalid config version id ${JSON.stringify(id)}: not a UUID`);
 }
 
 /** The Deployment's and the Service's name: the app name when it is a DNS-1035 label. */
@@ -52,6 +58,15 @@ export function fetchSecretName(appName: string, deploymentId: string): string {
   return `${workloadName(appName)}-fetch-${deploymentId}`;
 }
 
+/**
+ * The immutable Secret holding one config version's variables: the same name for every
+ * release of the app that runs with that version.
+ */
+export function configSecretName(appName: string, configVersionId: string): string {
+  assertConfigVersionId(configVersionId);
+  return `${workloadName(appName)}-config-${configVersionId}`;
+}
+
 /** Selects every object of one app. */
 export function appSelector(appName: string): string {
   return `${LABELS.app}=${APP_LABEL_VALUE},${LABELS.appName}=${appName}`;
@@ -64,6 +79,10 @@ export function deploymentSelector(appName: string, deploymentId: string): strin
 
 export function appLabels(appName: string): Record<string, string> {
   return { [LABELS.app]: APP_LABEL_VALUE, [LABELS.appName]: appName };
+}
+
+export function configLabels(appName: string, configVersionId: string): Record<string, string> {
+  return { ...appLabels(appName), [LABELS.configVersionId]: configVersionId };
 }
 
 export function deploymentLabels(appName: string, deploymentId: string): Record<string, string> {

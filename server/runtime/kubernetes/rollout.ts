@@ -2,10 +2,23 @@ import type { V1Deployment, V1PodTemplateSpec } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RolloutError, type PhaseReport, type RolloutPhase, type RolloutResult, type RuntimeDeployment } from '../port';
 import { KubernetesApiError, type KubeApi } from './client';
-import { serviceUrl, type KubernetesRuntimeConfig } from './config';
+import { appUrl, type KubernetesRuntimeConfig } from './config';
+import { syncPodDisruptionBudget } from './disruption-budget';
+import { syncIngress } from './ingress';
+import { deleteOptional } from './optional-kinds';
 import { collectPodLog } from './log-lines';
-import { buildDeployment, buildFetchSecret, buildService } from './manifests';
-import { APP_CONTAINER, appSelector, deploymentSelector, fetchSecretName, LABELS, workloadName } from './names';
+import {
+  buildConfigSecret,
+  buildDeployment,
+  buildFetchSecret,
+  buildService,
+  configSecretBytes,
+  progressDeadlineSecsOf,
+  replicasOf,
+  SECRET_MAX_BYTES,
+  settingsOf,
+} from './manifests';
+import { APP_CONTAINER, appSelector, configSecretName, deploymentSelector, fetchSecretName, LABELS, workloadName } from './names';
 import { observePod, type PodObservation } from './pod-status';
 
 export interface RolloutDeps {
@@ -26,19 +39,36 @@ const OUTPUT_TAIL_LINES = 20;
 const MAX_READ_FAILURES = 5;
 
 /**
- * Applies `d` (fetch-token Secret, Service, Deployment) and watches it to running. On any
- * failure the Deployment gets the previous pod template back (or is removed when there was
- * none), so the previous deployment keeps serving and the cluster does not stay half-rolled.
+ * Applies `d` (fetch-token Secret, config Secret, Service, Ingress and PodDisruptionBudget when
+ * wanted, Deployment) and watches it to running. On any failure the Deployment gets the
+ * previous pod template back (or is removed when there was none), so the previous deployment keeps serving and the cluster does not
+ * stay half-rolled.
  */
 export async function rolloutToKubernetes(deps: RolloutDeps, d: RuntimeDeployment, onPhase: OnPhase): Promise<RolloutResult> {
   const { api, cfg } = deps;
   const name = workloadName(d.appName);
+  const env = d.env ?? {};
+  const configBytes = configSecretBytes(env);
+  if (configBytes > SECRET_MAX_BYTES) {
+    const count = Object.keys(env).length;
+    throw new RolloutError(
+      'config_too_large',
+      `the config (${count} variables, ${configBytes} bytes) does not fit a Kubernetes Secret, which holds at most ${SECRET_MAX_BYTES} bytes`,
+    );
+  }
+  const replicas = replicasOf(d);
   const previous = await api.getDeployment(name);
   const previousId = previous?.spec?.template?.metadata?.labels?.[LABELS.deploymentId] ?? null;
   try {
     await api.apply(buildFetchSecret(d, deps.tokenFor(d.deploymentId), cfg));
+    // Immutable and named by its version: applying it again (a retry, a rollback) changes nothing.
+    await api.apply(buildConfigSecret({ ...d, env }, cfg));
     await api.apply(buildService(d.appName, cfg));
+    await syncIngress(api, cfg, d.appName, deps.log);
+    // Before a Deployment of more than one pod, after one of fewer (see scaleOnKubernetes).
+    if (replicas > 1) await syncPodDisruptionBudget(api, cfg, d.appName, replicas, deps.log);
     const applied = (await api.apply(buildDeployment(d, cfg))) as { metadata?: { generation?: number } };
+    if (replicas <= 1) await syncPodDisruptionBudget(api, cfg, d.appName, replicas, deps.log);
     const generation = applied.metadata?.generation ?? 1;
     await new RolloutWatch(deps, d, name, generation, onPhase).run();
   } catch (err) {
@@ -47,7 +77,7 @@ export async function rolloutToKubernetes(deps: RolloutDeps, d: RuntimeDeploymen
     throw err;
   }
   await deleteStaleSecrets(deps, d);
-  return { url: serviceUrl(name, cfg.namespace) };
+  return { url: appUrl(cfg, d.appName, name) };
 }
 
 /** The Deployment now carries another deployment's template: that rollout owns it now. */
@@ -73,7 +103,7 @@ class RolloutWatch {
 
   async run(): Promise<void> {
     const { api, cfg, pollMs, graceMs } = this.deps;
-    const deadline = Date.now() + cfg.progressDeadlineSecs * 1000 + graceMs;
+    const deadline = Date.now() + progressDeadlineSecsOf(this.d, cfg) * 1000 + graceMs;
     let readFailures = 0;
     for (;;) {
       let dep: V1Deployment | null;
@@ -113,16 +143,16 @@ class RolloutWatch {
     const started = pods.find((p) => p.appStarted);
     if (started) await this.#report('start', `app container running in pod ${started.name}`);
     const ready = pods.filter((p) => p.ready);
-    if (ready[0]) await this.#report('health', `pod ${ready[0].name} passed its readiness probe (GET ${cfg.healthPath})`);
+    if (ready[0]) await this.#report('health', `pod ${ready[0].name} passed its readiness probe (GET ${settingsOf(this.d, cfg).healthPath})`);
 
     const status = dep.status ?? {};
     // Status written before the controller saw our generation describes the old ReplicaSet.
     if ((status.observedGeneration ?? 0) < this.generation) return false;
     const progressing = status.conditions?.find((c) => c.type === 'Progressing');
     if (progressing?.status === 'False' && progressing.reason === 'ProgressDeadlineExceeded') {
-      throw this.#timeout(pods, `no progress within ${cfg.progressDeadlineSecs} s (ProgressDeadlineExceeded)`);
+      throw this.#timeout(pods, `no progress within ${progressDeadlineSecsOf(this.d, cfg)} s (ProgressDeadlineExceeded)`);
     }
-    const want = dep.spec?.replicas ?? cfg.replicas;
+    const want = dep.spec?.replicas ?? 1;
     const complete =
       ready.length >= want &&
       (status.updatedReplicas ?? 0) >= want &&
@@ -201,8 +231,13 @@ async function restorePrevious(
     } else if (!previous) {
       await api.delete('Deployment', name);
       await api.delete('Service', name);
+      await deleteOptional(api, 'Ingress', name, log);
+      await deleteOptional(api, 'PodDisruptionBudget', name, log);
     }
     if (previousId !== d.deploymentId) await api.delete('Secret', fetchSecretName(d.appName, d.deploymentId));
+    // Ours unless the previous release runs with the same config version.
+    const config = configSecretName(d.appName, d.configVersionId);
+    if (!secretsReferencedBy(previous?.spec?.template).has(config)) await api.delete('Secret', config);
   } catch (err) {
     log('kubernetes: could not restore the previous state after a failed rollout', { app: d.appName, error: (err as Error).message });
   }
@@ -222,14 +257,33 @@ async function putTemplateBack(api: KubeApi, name: string, template: V1PodTempla
   }
 }
 
-/** Fetch-token Secrets of the app's earlier deployments: no pod template references them anymore. */
+/**
+ * The app's Secrets no pod template uses anymore, now that the old pods are gone: earlier
+ * deployments' fetch tokens and the config versions only they ran with. A Secret the live
+ * template references (a config version shared with the release before) stays.
+ */
 async function deleteStaleSecrets(deps: RolloutDeps, d: RuntimeDeployment): Promise<void> {
-  const keep = fetchSecretName(d.appName, d.deploymentId);
   try {
+    const live = await deps.api.getDeployment(workloadName(d.appName));
+    const keep = secretsReferencedBy(live?.spec?.template);
+    keep.add(fetchSecretName(d.appName, d.deploymentId));
+    keep.add(configSecretName(d.appName, d.configVersionId));
     for (const secret of await deps.api.listSecretNames(appSelector(d.appName))) {
-      if (secret !== keep) await deps.api.delete('Secret', secret);
+      if (!keep.has(secret)) await deps.api.delete('Secret', secret);
     }
   } catch (err) {
-    deps.log('kubernetes: could not delete stale fetch secrets', { app: d.appName, error: (err as Error).message });
+    deps.log('kubernetes: could not delete stale secrets', { app: d.appName, error: (err as Error).message });
   }
+}
+
+/** Names of the Secrets a pod template reads: envFrom, env valueFrom and volumes. */
+export function secretsReferencedBy(template: V1PodTemplateSpec | undefined): Set<string> {
+  const names = new Set<string>();
+  const pod = template?.spec;
+  for (const c of [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])]) {
+    for (const from of c.envFrom ?? []) if (from.secretRef?.name) names.add(from.secretRef.name);
+    for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef?.name) names.add(e.valueFrom.secretKeyRef.name);
+  }
+  for (const v of pod?.volumes ?? []) if (v.secret?.secretName) names.add(v.secret.secretName);
+  return names;
 }

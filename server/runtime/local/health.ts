@@ -1,10 +1,10 @@
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** The HTTP status `GET http://127.0.0.1:<port>/` answers with, or null (refused, timed out). */
-export function probe(port: number, timeoutMs = 2000): Promise<number | null> {
+/** The HTTP status `GET http://127.0.0.1:<port><path>` answers with, or null (refused, timed out). */
+export function probe(port: number, timeoutMs = 2000, path = '/'): Promise<number | null> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
       res.resume();
       resolve(res.statusCode ?? null);
     });
@@ -22,13 +22,14 @@ export type HealthOutcome =
   | { kind: 'timeout'; lastStatus: number | null };
 
 /**
- * Polls the app until it answers healthily, its process exits, or `timeoutMs` passes,
- * whichever comes first.
+ * Polls `GET <path>` until the app answers healthily, its process exits, or `timeoutMs`
+ * passes, whichever comes first.
  */
 export async function waitHealthy(
   port: number,
   timeoutMs: number,
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
+  path = '/',
 ): Promise<HealthOutcome> {
   let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   void exited.then((e) => (exit = e));
@@ -40,8 +41,10 @@ export async function waitHealthy(
     if (exit) return { kind: 'exited', ...(exit as { code: number | null; signal: NodeJS.Signals | null }) };
     const remaining = deadline - Date.now();
     if (remaining <= 0) return { kind: 'timeout', lastStatus };
-    lastStatus = await probe(port, Math.min(2000, remaining));
-    if (isHealthyStatus(lastStatus)) return { kind: 'healthy', status: lastStatus as number };
+    const status = await probe(port, Math.min(2000, remaining), path);
+    if (isHealthyStatus(status)) return { kind: 'healthy', status: status as number };
+    // A probe cut short by the deadline must not forget the 5xx the app answered before it.
+    if (status !== null) lastStatus = status;
     await Promise.race([sleep(Math.min(delay, Math.max(0, deadline - Date.now()))), exited]);
   }
 }

@@ -8,8 +8,7 @@ import { appDirOf, type Layout } from './layout';
 import { children, isSameProcess, procStat, stopGroup } from './process';
 import { removeCgroup } from './sandbox/cgroups';
 import type { Sandbox } from './sandbox/sandbox';
-import type { LimitHit } from './sandbox/watchdog';
-import type { TInstanceState } from './state';
+import type { TInstanceRecord } from './state';
 
 const run = promisify(execFile);
 const RM_ENV = { PATH: '/usr/bin:/bin' } as unknown as NodeJS.ProcessEnv;
@@ -21,15 +20,11 @@ export interface RuntimeContext {
   sandbox: Promise<Sandbox>;
   /** How often a running instance's limits (cgroup counters, disk use) are checked. */
   watchIntervalMs: number;
-  /** Stops the limit watch of each watched instance, by deployment id. */
-  watches: Map<string, () => void>;
-  /** A current instance hit a limit: the driver stops it and reports (under the app's lock). */
-  onLimitHit: (appName: string, deploymentId: string, hit: LimitHit) => void;
 }
 
-/** Whether the recorded instance is still our process and answers HTTP. */
-export async function isServing(state: TInstanceState): Promise<boolean> {
-  return (await isSameProcess(state.pid, state.procStart)) && isHealthyStatus(await probe(state.port));
+/** Whether the recorded instance is still our process and answers its health check. */
+export async function isServing(state: TInstanceRecord, healthPath = '/'): Promise<boolean> {
+  return (await isSameProcess(state.pid, state.procStart)) && isHealthyStatus(await probe(state.port, 2000, healthPath));
 }
 
 /**
@@ -58,20 +53,6 @@ export async function dropCgroup(ctx: RuntimeContext, cgroups: string[]): Promis
   if (cgroups.length === 0) return;
   const trouble = await removeCgroup(cgroups);
   if (trouble) ctx.log('runtime: could not remove an instance cgroup', { trouble });
-}
-
-/** Stops watching the limits of `deploymentId`'s instance. */
-export function unwatch(ctx: RuntimeContext, deploymentId: string): void {
-  ctx.watches.get(deploymentId)?.();
-  ctx.watches.delete(deploymentId);
-}
-
-/** Stops an instance and deletes its unpacked tree; its log file stays for `logs`. */
-export async function retire(ctx: RuntimeContext, appName: string, state: TInstanceState): Promise<void> {
-  unwatch(ctx, state.deploymentId);
-  await stopInstance(ctx, state.pid, state.procStart, state.cgroups);
-  await fenceOwnPort(ctx, appName, state.port, false);
-  await removeTree(ctx, appName, state.deploymentId);
 }
 
 /** Opens (or closes) the network fence for the app to its instance's own port; trouble is logged. */

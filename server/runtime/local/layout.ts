@@ -38,7 +38,35 @@ export const appDirOf = (l: Layout, appName: string, deploymentId: string) =>
 /** Per app, so that keeping only its last N deployments' logs is one directory listing. */
 export const appLogsDirOf = (l: Layout, appName: string) => path.join(l.logsDir, appName);
 
-export const logFileOf = (l: Layout, appName: string, deploymentId: string) => path.join(appLogsDirOf(l, appName), `${deploymentId}.log`);
+/** A local instance id: '0'..'999', no leading zero, so each instance has one spelling. */
+export const INSTANCE_ID_RE = /^(0|[1-9][0-9]{0,2})$/;
+
+export function assertInstanceId(value: string): void {
+  if (!INSTANCE_ID_RE.test(value)) throw new AppError('bad_request', `invalid instance ${JSON.stringify(value)}: local instances are 0 to 999`);
+}
+
+/**
+ * One file per instance of a deployment, appended to across that instance's restarts:
+ * `<deploymentId>.log` for instance '0' (where a deployment's only log has always been) and
+ * `<deploymentId>.<instance>.log` for the others. The writer rotates each to `<file>.1`.
+ */
+export function logFileOf(l: Layout, appName: string, deploymentId: string, instance = '0'): string {
+  assertInstanceId(instance);
+  const name = instance === '0' ? `${deploymentId}.log` : `${deploymentId}.${instance}.log`;
+  return path.join(appLogsDirOf(l, appName), name);
+}
+
+const LOG_NAME_RE = /^(.+?)(?:\.([1-9][0-9]{0,2}))?\.log(\.1)?$/;
+
+/**
+ * Which deployment and instance a file of an app's log directory belongs to, and whether it is
+ * the rotated part; null for anything else. Ids are uuids, so `<id>.<n>.log` is unambiguous.
+ */
+export function parseLogFileName(name: string): { deploymentId: string; instance: string; rotated: boolean } | null {
+  const m = LOG_NAME_RE.exec(name);
+  if (!m) return null;
+  return { deploymentId: m[1]!, instance: m[2] ?? '0', rotated: m[3] !== undefined };
+}
 
 /** Where logs were kept before they were split per app (raw output, no timestamps). */
 export const legacyLogFileOf = (l: Layout, deploymentId: string) => path.join(l.logsDir, `${deploymentId}.log`);

@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
 import { open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LogEntry, LogQuery } from '../port';
+import { appLogsDirOf, legacyLogFileOf, logFileOf, parseLogFileName, type Layout } from './layout';
 import { LOG_RECORD_RE } from './log-writer';
 
 const CHUNK = 64 * 1024;
@@ -69,54 +71,156 @@ const openIfExists = (file: string) =>
     throw err;
   });
 
+/** One instance's log file. `file` may not exist yet: an instance that has not written. */
+export interface InstanceLog {
+  instance: string;
+  file: string;
+}
+
+/** The log of one instance of a deployment (file, rotated part, legacy location) as entries. */
+export function followEntries(file: string, q: LogQuery, instance = '0'): AsyncGenerator<LogEntry> {
+  return followInstances(async () => [{ instance, file }], q);
+}
+
 /**
- * A deployment's log as entries: the last `tail` (from the rotated `<file>.1` too when the
- * current file has fewer), newer than `sinceSecs` when given; then, with `follow`, each entry
- * appended later until `signal` aborts. Follows by polling an open handle rather than
- * fs.watch: the file may not exist yet or be rotated (the writer renames it to `.1`, and what
- * it wrote there before the switch is still read through the old handle).
+ * The log files of a deployment's instances now, by instance number: each `<id>[.<n>].log`
+ * (or only its rotated part) in the app's directory, and for a deployment from before
+ * per-app directories its legacy file as instance '0'. With `instance`, only that one.
  */
-export async function* followEntries(file: string, q: LogQuery): AsyncGenerator<LogEntry> {
+export async function instanceLogsOf(layout: Layout, appName: string, deploymentId: string, instance?: string): Promise<InstanceLog[]> {
+  const names = await readdir(appLogsDirOf(layout, appName)).catch(() => [] as string[]);
+  const instances = new Set<string>();
+  for (const name of names) {
+    const parsed = parseLogFileName(name);
+    if (parsed?.deploymentId === deploymentId) instances.add(parsed.instance);
+  }
+  const logs = [...instances].sort((a, b) => Number(a) - Number(b)).map((i) => ({ instance: i, file: logFileOf(layout, appName, deploymentId, i) }));
+  if (!instances.has('0') && existsSync(legacyLogFileOf(layout, deploymentId))) logs.unshift({ instance: '0', file: legacyLogFileOf(layout, deploymentId) });
+  return instance === undefined ? logs : logs.filter((l) => l.instance === instance);
+}
+
+/**
+ * A deployment's log across its instances, each entry with its `instance`: the last `tail`
+ * entries of all of them merged by time (ties keep instance order, then file order), newer
+ * than `sinceSecs` when given; then, with `follow`, what any instance appends, also instances
+ * whose file appears later (a scale-up, a restart), until `signal` aborts. An instance with no
+ * file (never started, unknown) has no entries: `q.instance` naming one yields nothing and,
+ * following, waits for it, as for a deployment still starting.
+ */
+export function deploymentLogs(layout: Layout, target: { appName: string; deploymentId: string }, q: LogQuery): AsyncGenerator<LogEntry> {
+  return followInstances(() => instanceLogsOf(layout, target.appName, target.deploymentId, q.instance), q);
+}
+
+/**
+ * Reads and follows the files `list` returns (asked again whenever every known file is caught
+ * up, so new ones are picked up). Follows by polling open handles rather than fs.watch: a file
+ * may not exist yet or be rotated (the writer renames it to `.1`, and what it wrote there
+ * before the switch is still read through the old handle).
+ */
+async function* followInstances(list: () => Promise<InstanceLog[]>, q: LogQuery): AsyncGenerator<LogEntry> {
   const cutoff = q.sinceSecs === undefined ? null : new Date(Date.now() - q.sinceSecs * 1000).toISOString();
   // Records carry ISO times in UTC, which sort as strings; lines without a time pass.
   const keep = (e: LogEntry) => cutoff === null || e.time === null || e.time >= cutoff;
-  let handle = await openIfExists(file);
+  const followers = new Map<string, Follower>();
   try {
-    const tail = handle ? await tailOf(handle, q.tail) : { lines: [], offset: 0, partial: '' };
-    let lines = tail.lines;
-    // The unterminated last line is held back and re-read once its newline arrives.
-    if (q.follow && tail.partial) lines = lines.slice(0, -1);
-    if (lines.length < q.tail) {
-      const older = await readTail(`${file}.1`, q.tail - lines.length);
-      lines = [...older.lines, ...lines];
+    const history: LogEntry[][] = [];
+    for (const log of await list()) {
+      const { follower, lines } = await Follower.open(log, q.tail, q.follow);
+      followers.set(log.file, follower);
+      history.push(lines.map((l) => ({ ...parseRecord(l), instance: log.instance })));
     }
-    for (const l of lines) {
-      const e = parseRecord(l);
-      if (keep(e)) yield e;
-    }
+    const merged = mergeByTime(history).filter(keep);
+    for (const e of q.tail > 0 ? merged.slice(-q.tail) : []) yield e;
     if (!q.follow) return;
-    let offset = tail.offset;
     while (!q.signal?.aborted) {
-      if (handle) {
-        const fresh = await readNew(handle, offset);
-        offset += fresh.consumed;
-        for (const l of fresh.lines) yield parseRecord(l);
-        if (fresh.consumed > 0) continue;
-      }
-      // Caught up with this handle: has the file been rotated, truncated or created meanwhile?
-      const current = await stat(file).catch(() => null);
-      const mine = handle ? await handle.stat() : null;
-      if (current && (!mine || current.ino !== mine.ino)) {
-        await handle?.close();
-        handle = await openIfExists(file);
-        offset = 0;
+      const fresh: LogEntry[][] = [];
+      for (const f of followers.values()) fresh.push((await f.readNew()).map((l) => ({ ...parseRecord(l), instance: f.log.instance })));
+      if (fresh.some((lines) => lines.length > 0)) {
+        for (const e of mergeByTime(fresh)) yield e;
         continue;
       }
-      if (mine && mine.size < offset) offset = 0;
+      // All caught up: files rotated, truncated or created meanwhile, and new instances.
+      for (const f of followers.values()) await f.reopenIfReplaced();
+      for (const log of await list()) {
+        // Written entirely after the history was read: read from its start.
+        if (!followers.has(log.file)) followers.set(log.file, await Follower.fromStart(log));
+      }
       await sleep(POLL_MS, undefined, { signal: q.signal }).catch(() => {});
     }
   } finally {
-    await handle?.close();
+    for (const f of followers.values()) await f.close();
+  }
+}
+
+/**
+ * Entries of several files in time order. A line without a time sorts with the last timed
+ * line before it in its file, so a file's own order is always kept; ties keep file order.
+ */
+export function mergeByTime(perFile: LogEntry[][]): LogEntry[] {
+  if (perFile.length === 1) return perFile[0]!;
+  const keyed = perFile.flatMap((entries, file) => {
+    let key = '';
+    return entries.map((e, i) => {
+      key = e.time ?? key;
+      return { e, key, file, i };
+    });
+  });
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.file - b.file || a.i - b.i));
+  return keyed.map((k) => k.e);
+}
+
+/** Where reading one instance's file has got to. */
+class Follower {
+  private constructor(
+    readonly log: InstanceLog,
+    private handle: FileHandle | null,
+    private offset: number,
+  ) {}
+
+  /** Its last `tail` lines (from the rotated part too when the file has fewer), then following from there. */
+  static async open(log: InstanceLog, tail: number, follow: boolean): Promise<{ follower: Follower; lines: string[] }> {
+    const handle = await openIfExists(log.file);
+    try {
+      const last = handle ? await tailOf(handle, tail) : { lines: [], offset: 0, partial: '' };
+      let lines = last.lines;
+      // The unterminated last line is held back and re-read once its newline arrives.
+      if (follow && last.partial) lines = lines.slice(0, -1);
+      if (lines.length < tail) {
+        const older = await readTail(`${log.file}.1`, tail - lines.length);
+        lines = [...older.lines, ...lines];
+      }
+      return { follower: new Follower(log, handle, last.offset), lines };
+    } catch (err) {
+      await handle?.close();
+      throw err;
+    }
+  }
+
+  static async fromStart(log: InstanceLog): Promise<Follower> {
+    return new Follower(log, await openIfExists(log.file), 0);
+  }
+
+  async readNew(): Promise<string[]> {
+    if (!this.handle) return [];
+    const fresh = await readNew(this.handle, this.offset);
+    this.offset += fresh.consumed;
+    return fresh.lines;
+  }
+
+  /** Called once caught up with this handle: switches to the file now at the path if it changed. */
+  async reopenIfReplaced(): Promise<void> {
+    const current = await stat(this.log.file).catch(() => null);
+    const mine = this.handle ? await this.handle.stat() : null;
+    if (current && (!mine || current.ino !== mine.ino)) {
+      await this.handle?.close();
+      this.handle = await openIfExists(this.log.file);
+      this.offset = 0;
+    } else if (mine && mine.size < this.offset) this.offset = 0;
+  }
+
+  async close(): Promise<void> {
+    await this.handle?.close();
+    this.handle = null;
   }
 }
 
@@ -136,24 +240,31 @@ async function readNew(handle: FileHandle, offset: number): Promise<{ lines: str
 
 /**
  * Keeps the logs of `keep` deployments of an app: those in `protect` (the running one, the one
- * starting, whose file may not exist yet) and then the most recently written others; deletes
- * the rest with their rotated part. Returns the deployment ids whose logs were deleted.
+ * starting, whose files may not exist yet) and then the most recently written others; deletes
+ * the rest. A deployment is one unit however many instances it ran: its files (every
+ * instance's, rotated parts too) count once, as recent as the newest of them, and go together.
+ * Returns the deployment ids whose logs were deleted.
  */
 export async function pruneAppLogs(dir: string, keep: number, protect: ReadonlySet<string>): Promise<string[]> {
   const names = await readdir(dir).catch(() => [] as string[]);
-  const logs = await Promise.all(
-    names
-      .filter((n) => n.endsWith('.log'))
-      .map(async (n) => ({ id: n.slice(0, -'.log'.length), mtime: (await stat(path.join(dir, n)).catch(() => null))?.mtimeMs ?? 0 })),
+  const byDeployment = new Map<string, { files: string[]; mtime: number }>();
+  await Promise.all(
+    names.map(async (name) => {
+      const parsed = parseLogFileName(name);
+      if (!parsed) return;
+      const mtime = (await stat(path.join(dir, name)).catch(() => null))?.mtimeMs ?? 0;
+      const unit = byDeployment.get(parsed.deploymentId) ?? { files: [], mtime: 0 };
+      unit.files.push(name);
+      unit.mtime = Math.max(unit.mtime, mtime);
+      byDeployment.set(parsed.deploymentId, unit);
+    }),
   );
-  logs.sort((a, b) => b.mtime - a.mtime);
-  const doomed = logs
-    .filter((l) => !protect.has(l.id))
-    .slice(Math.max(0, keep - protect.size))
-    .map((l) => l.id);
-  for (const id of doomed) {
-    await rm(path.join(dir, `${id}.log`), { force: true });
-    await rm(path.join(dir, `${id}.log.1`), { force: true });
+  const doomed = [...byDeployment.entries()]
+    .filter(([id]) => !protect.has(id))
+    .sort(([, a], [, b]) => b.mtime - a.mtime)
+    .slice(Math.max(0, keep - protect.size));
+  for (const [, unit] of doomed) {
+    for (const name of unit.files) await rm(path.join(dir, name), { force: true });
   }
-  return doomed;
+  return doomed.map(([id]) => id);
 }

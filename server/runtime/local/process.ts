@@ -40,10 +40,14 @@ export interface SpawnOptions {
   home: string;
   /** The app's sandbox (uid, cgroups, bwrap); null runs it as the control plane's user. */
   prepared: PreparedInstance | null;
+  /** The release's config (secrets decrypted): reaches the app's environment and nothing else. */
+  config: Readonly<Record<string, string>>;
+  /** Run through `sh -c` instead of `npm start`; null: `npm start`. */
+  startCommand: string | null;
 }
 
 /**
- * Runs `npm start` in `cwd` as the leader of a new process group, its stdout and stderr going
+ * Runs `npm start` (or the release's start command) in `cwd` as the leader of a new process group, its stdout and stderr going
  * to the log writer, which appends them line by line with a timestamp to `logFile`. Neither
  * depends on the control plane: the app keeps running and logging if the control plane exits.
  * The writer starts first but both boot at once: the app no longer waits for a second Node.js
@@ -61,18 +65,24 @@ export async function spawnApp(opts: SpawnOptions): Promise<Spawned> {
   writer.unref();
   const logged = new Promise<void>((resolve) => writer.once('exit', () => resolve()));
   const [stdout, stderr] = [writer.stdio[3] as Socket, writer.stdio[4] as Socket];
-  const npm = npmCommand();
-  const command = [npm.file, ...npm.args, 'start'];
-  const unwrapped = { argv: command, env: appEnv(opts), bwrapOptions: null, seccomp: null };
-  const { argv, env, bwrapOptions, seccomp } = opts.prepared ? opts.prepared.wrap(command, appEnv(opts)) : unwrapped;
+  const command = opts.startCommand === null ? npmStart() : ['/bin/sh', '-c', opts.startCommand];
+  const own = platformEnv(opts);
+  const whole = appEnv(own, opts.config);
+  const unwrapped = { argv: command, env: whole, envInput: null, bwrapOptions: null, seccomp: null };
+  const hasConfig = Object.keys(opts.config).length > 0;
+  const launch = opts.prepared ? opts.prepared.wrap(command, appEnv(own, {}), hasConfig ? whole : null) : unwrapped;
+  const { argv, env } = launch;
   let child: ChildProcess;
   try {
-    // fd 3 (BWRAP_ARGS_FD): a pipe bwrap reads its options from; fd 4 (SECCOMP_FD), its filter.
-    const inputs = bwrapOptions ? [bwrapOptions, ...(seccomp ? [seccomp] : [])] : [];
-    const stdio: Array<'ignore' | 'pipe' | Socket> = ['ignore', stdout, stderr, ...inputs.map(() => 'pipe' as const)];
+    // fd 3 (BWRAP_ARGS_FD): a pipe bwrap reads its options from; fd 4 (SECCOMP_FD), its filter;
+    // fd 5 (ENV_FD), the app's environment, read once it runs as the app.
+    const inputs: Array<Buffer | null> = [launch.bwrapOptions, launch.seccomp, launch.envInput];
+    while (inputs.length && inputs[inputs.length - 1] === null) inputs.pop();
+    const stdio: Array<'ignore' | 'pipe' | Socket> = ['ignore', stdout, stderr, ...inputs.map((b) => (b ? ('pipe' as const) : ('ignore' as const)))];
     child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, detached: true, stdio, env: env as NodeJS.ProcessEnv });
     await spawned(child);
     inputs.forEach((bytes, i) => {
+      if (!bytes) return;
       const pipe = child.stdio[3 + i] as Writable;
       pipe.on('error', () => {}); // bwrap gone before reading: its exit tells the rollout
       pipe.end(bytes, () => pipe.destroy());
@@ -103,14 +113,21 @@ async function spawned(child: ChildProcess): Promise<void> {
   child.on('error', () => {});
 }
 
-function appEnv(opts: SpawnOptions): Record<string, string> {
+/**
+ * The app's environment: the release's config, NODE_ENV=production unless the config says
+ * otherwise, and the driver's own variables, which no config overrides.
+ */
+function appEnv(own: Record<string, string>, config: Readonly<Record<string, string>>): Record<string, string> {
+  return { NODE_ENV: 'production', ...config, ...own };
+}
+
+function platformEnv(opts: SpawnOptions): Record<string, string> {
   // Pass-through of the machine's PATH and HOME, not configuration: nothing else of the
   // control plane's environment (secrets included) reaches the app.
   const nodeDir = path.dirname(process.execPath);
   return {
     PATH: `${nodeDir}${path.delimiter}${process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'}`,
     HOME: opts.prepared?.home ?? process.env.HOME ?? opts.home,
-    NODE_ENV: 'production',
     PORT: String(opts.port),
     npm_config_update_notifier: 'false',
     // The control plane user's ~/.npmrc is not the app's business (it would reach the app as
@@ -120,6 +137,11 @@ function appEnv(opts: SpawnOptions): Record<string, string> {
 }
 
 let npmCached: { file: string; args: string[] } | undefined;
+
+const npmStart = () => {
+  const npm = npmCommand();
+  return [npm.file, ...npm.args, 'start'];
+};
 
 /** npm's CLI run by this very node binary when it sits beside it, else `npm` from PATH. */
 function npmCommand(): { file: string; args: string[] } {

@@ -1,83 +1,60 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { safeExtract } from '../extract';
-import {
-  RolloutError,
-  type ArtifactSource,
-  type PhaseReport,
-  type RolloutPhase,
-  type RolloutResult,
-  type RuntimeDeployment,
-} from '../port';
-import { fetchToFile } from './fetch';
-import { waitHealthy } from './health';
-import {
-  dropCgroup,
-  fenceOwnPort,
-  isServing,
-  removeTreesBut,
-  retire,
-  rmTree,
-  stopInstance,
-  unwatch,
-  type RuntimeContext,
-} from './instances';
-import { appDirOf, appLogsDirOf, logFileOf, urlOf } from './layout';
-import { ensureLogWriter } from './log-writer';
-import { outputTail, pruneAppLogs } from './logs';
-import { freePort } from './ports';
-import { spawnApp, stopGroup, type Spawned } from './process';
-import { killCgroup } from './sandbox/cgroups';
-import { limitHit, watchLimits, type LimitHit, type WatchedLimits } from './sandbox/watchdog';
-import { readState, removeState, writeState, type TInstanceState } from './state';
 import { resolveStartCommand } from '../start-command';
+import { RolloutError, type PhaseReport, type RolloutPhase, type RolloutResult, type RuntimeDeployment } from '../port';
+import { fetchToFile } from './fetch';
+import { readopt, retireState } from './adopt';
+import { awaitHealthy, startInstance, stopLive, type LiveInstance } from './instance-set';
+import { removeTreesBut, rmTree } from './instances';
+import { appDirOf, appLogsDirOf, urlOf } from './layout';
+import { pruneAppLogs } from './logs';
+import { readState, type TAppState } from './state';
+import { AppSupervisor } from './supervisor';
+import type { RolloutContext } from './context';
 
-export interface RolloutContext extends RuntimeContext {
-  source: ArtifactSource;
-  healthTimeoutMs: number;
-  /** Size cap of one log file; a deployment keeps at most two (current and rotated). */
-  logMaxBytes: number;
-  /** How many deployments per app keep their logs. */
-  logKeepPerApp: number;
-}
+export type { RolloutContext };
 
 type OnPhase = (report: PhaseReport) => Promise<void>;
 
 /** A rollout's outcome, plus work that may run after it is reported, still under the app's lock. */
 export interface LocalRolloutResult extends RolloutResult {
-  /** Deletes the replaced instance's unpacked tree and any stale one (slow for a big node_modules). */
+  /** Deletes the replaced release's unpacked tree and any stale one (slow for a big node_modules). */
   cleanup: () => Promise<void>;
 }
 
 const nothingToClean = async () => {};
 
-const OUTPUT_TAIL_LINES = 20;
-/** How long a crashed app's output may take to reach its log before the tail is read. */
-const LAST_WORDS_MS = 1000;
+/** Where the app answers: the router's stable URL, else its first instance. */
+export function urlOfApp(ctx: RolloutContext, sup: AppSupervisor | undefined, appName: string): string {
+  const routed = ctx.routerUrl?.(appName);
+  if (routed) return routed;
+  const first = sup ? [...sup.instances.values()][0] : undefined;
+  return first ? urlOf(first.port) : '';
+}
 
 /**
  * fetch -> verify -> unpack -> start -> health -> switch for one deployment; the caller holds
- * the app's lock. Until `switch` commits, the previous instance is untouched, and a failure
- * removes what this attempt made (process, download, unpacked tree; the log stays).
+ * the app's lock. Until `switch` commits, the previous release is untouched, and a failure
+ * removes what this attempt made (processes, download, unpacked tree; the logs stay).
  */
 export async function runRollout(ctx: RolloutContext, d: RuntimeDeployment, onPhase: OnPhase): Promise<LocalRolloutResult> {
   let previous = await readState(ctx.layout, d.appName);
   if (previous?.deploymentId === d.deploymentId) {
     const t0 = performance.now();
-    if (await isServing(previous)) {
-      // A retried job, or restore() finding it alive: re-adopt rather than start a twin.
-      const message = `already running as pid ${previous.pid} on port ${previous.port}`;
-      if (!ctx.watches.has(d.deploymentId)) await watchAdopted(ctx, d, previous);
-      await fenceOwnPort(ctx, d.appName, previous.port, true);
+    const running = ctx.supervisors.get(d.appName);
+    // A retried job, or restore() finding it alive: re-adopt rather than start a twin.
+    const live = running?.d.deploymentId === d.deploymentId && running.supervising && (running.instances.size > 0 || running.desired === 0);
+    const sup = live ? running : await readopt(ctx, d, previous);
+    if (sup) {
+      const message = `already running: ${sup.instances.size} instance${sup.instances.size === 1 ? '' : 's'}`;
       await onPhase({ phase: 'health', message, durationMs: elapsed(t0) });
-      return { url: urlOf(previous.port), cleanup: nothingToClean };
+      return { url: urlOfApp(ctx, sup, d.appName), cleanup: nothingToClean };
     }
-    // Same deployment, but dead (or its pid reused): clear its remains and start it afresh.
-    await retire(ctx, d.appName, previous);
-    await removeState(ctx.layout, d.appName);
+    // Same deployment, but nothing of it alive: clear its remains and start it afresh.
+    await retireState(ctx, d.appName, previous);
     previous = null;
   }
   const attempt = new Attempt(ctx, d, onPhase);
@@ -95,14 +72,7 @@ export async function runRollout(ctx: RolloutContext, d: RuntimeDeployment, onPh
 class Attempt {
   readonly dir: string;
   readonly archive: string;
-  readonly logFile: string;
-  #started: Spawned | null = null;
-  #cgroups: string[] = [];
-  /** The port the fence was opened to for this instance. */
-  #port: number | null = null;
-  #limits: WatchedLimits | null = null;
-  /** A limit the instance hit before it became current (it was killed for it). */
-  #hit: LimitHit | null = null;
+  #started: LiveInstance[] = [];
   #committed = false;
   #pruned: Promise<void> = Promise.resolve();
 
@@ -113,10 +83,9 @@ class Attempt {
   ) {
     this.dir = appDirOf(ctx.layout, d.appName, d.deploymentId);
     this.archive = path.join(ctx.layout.tmpDir, `${d.deploymentId}.${randomUUID()}.tar.gz`);
-    this.logFile = logFileOf(ctx.layout, d.appName, d.deploymentId);
   }
 
-  async run(previous: TInstanceState | null): Promise<LocalRolloutResult> {
+  async run(previous: TAppState | null): Promise<LocalRolloutResult> {
     const { ctx, d } = this;
     const refusal = (await ctx.sandbox).decision.refusal;
     if (refusal) throw new RolloutError('sandbox_unavailable', refusal);
@@ -136,13 +105,31 @@ class Attempt {
       await rm(this.archive, { force: true });
       return [r, `unpacked ${r.files} files, ${r.bytes} bytes`];
     });
-    const port = await freePort();
-    const app = await this.#phase('start', () => this.#start(port));
-    await this.#phase('health', () => this.#health(app, port));
-    await this.#phase('switch', () => this.#switch(app, port, previous));
+    const count = d.instances ?? 1;
+    await this.#phase('start', async () => {
+      // Housekeeping, not on the way to a healthy app: it runs while the instances boot.
+      this.#pruned = this.#pruneLogs(previous);
+      for (let i = 0; i < count; i++) this.#started.push(await startInstance(ctx, d, String(i)));
+      const sandbox = (await ctx.sandbox).decision.mode;
+      const command = d.settings?.startCommand;
+      const script = command ? null : await resolveStartCommand(this.dir);
+      const how = command ? `sh -c ${JSON.stringify(command)}` : script && 'command' in script ? `npm start (${script.command})` : 'npm start';
+      // Names nor values of the config: only how many there are.
+      const vars = Object.keys(d.env ?? {}).length;
+      const withConfig = vars ? ` and ${vars} config variable${vars === 1 ? '' : 's'}` : '';
+      const each = this.#started.map((s) => `as pid ${s.pid}${s.uid == null ? '' : ` uid ${s.uid}`} (sandbox: ${sandbox}) with PORT=${s.port}`);
+      const said = each.length === 1 ? each[0] : each.length ? each.map((e, i) => `instance ${i} ${e}`).join('; ') : 'no instance (scale 0)';
+      return [null, `${how} ${said}${withConfig}`];
+    });
+    await this.#phase('health', async () => {
+      const answers = await Promise.all(this.#started.map((s) => awaitHealthy(ctx, d, s)));
+      const said = answers.length === 1 ? answers[0] : answers.map((a, i) => `instance ${i} ${a}`).join('; ');
+      return [null, said || 'no instance to check (scale 0)'];
+    });
+    await this.#phase('switch', () => this.#switch(previous));
     const pruned = this.#pruned;
     return {
-      url: urlOf(port),
+      url: urlOfApp(ctx, ctx.supervisors.get(d.appName), d.appName),
       cleanup: async () => {
         await pruned;
         await removeTreesBut(ctx, d.appName, d.deploymentId);
@@ -150,105 +137,56 @@ class Attempt {
     };
   }
 
-  /**
-   * Stops and deletes what this attempt made, unless it already became the current instance.
-   * Never throws: the caller reports the rollout's own error, not a cleanup hiccup.
-   */
+  /** Stops and deletes what this attempt made, unless it became current. Never throws. */
   async undo(): Promise<void> {
     if (this.#committed) return;
     try {
-      await this.#pruned; // done under the app's lock, like everything this attempt does
-      unwatch(this.ctx, this.d.deploymentId);
-      if (this.#started) await stopInstance(this.ctx, this.#started.pid, this.#started.procStart, this.#cgroups);
-      else await dropCgroup(this.ctx, this.#cgroups);
-      if (this.#port !== null) await fenceOwnPort(this.ctx, this.d.appName, this.#port, false);
+      await this.#pruned;
+      for (const s of this.#started) await stopLive(this.ctx, this.d.appName, s);
       await rmTree(this.dir);
     } catch (err) {
       this.ctx.log('runtime: cleanup after a failed rollout failed', { deploymentId: this.d.deploymentId, error: String(err) });
     }
   }
 
-  async #start(port: number): Promise<[Spawned, string]> {
-    const { ctx } = this;
-    const command = await startCommand(this.dir);
-    const logsDir = appLogsDirOf(ctx.layout, this.d.appName);
-    await mkdir(logsDir, { recursive: true });
-    const logWriter = await ensureLogWriter(ctx.layout.binDir);
-    const sandbox = await ctx.sandbox;
-    const appsDir = ctx.layout.appsDir;
-    const above = [path.dirname(path.dirname(appsDir)), path.dirname(appsDir), appsDir, path.join(appsDir, this.d.appName)];
-    const prepared = await sandbox.prepare(this.d.appName, this.d.deploymentId, this.dir, above);
-    this.#cgroups = prepared.cgroups;
-    this.#port = port;
-    await fenceOwnPort(ctx, this.d.appName, port, true);
-    const app = await spawnApp({ cwd: this.dir, port, logFile: this.logFile, logWriter, logMaxBytes: ctx.logMaxBytes, home: appsDir, prepared });
-    this.#started = app;
-    this.#limits = prepared.limits;
-    watch(ctx, this.d, prepared.limits, (hit) => {
-      if (this.#committed) return false;
-      // Not current yet: the rollout fails with the hit (see #health), nothing else to tell.
-      this.#hit = hit;
-      void (prepared.cgroups.length ? killCgroup(prepared.cgroups) : stopGroup(app.pid, { graceMs: 0 }));
-      return true;
-    });
-    // Housekeeping, not on the way to a healthy app: it runs while the app boots.
-    this.#pruned = this.#pruneLogs();
-    const as = prepared.uid === null ? '' : ` uid ${prepared.uid}`;
-    return [app, `npm start (${command}) as pid ${app.pid}${as} (sandbox: ${sandbox.decision.mode}) with PORT=${port}`];
-  }
-
-  async #health(app: Spawned, port: number): Promise<[null, string]> {
-    const timeoutMs = this.ctx.healthTimeoutMs;
-    const outcome = await waitHealthy(port, timeoutMs, app.exited);
-    if (outcome.kind === 'healthy') return [null, `answered HTTP ${outcome.status} on port ${port}`];
-    // An app that exited has said its last words; the writer may still be writing them down.
-    if (outcome.kind === 'exited') await Promise.race([app.logged, sleep(LAST_WORDS_MS)]);
-    const lines = await outputTail(this.logFile, OUTPUT_TAIL_LINES);
-    const hit = outcome.kind === 'exited' && this.#limits ? (this.#hit ?? (await limitHit(this.#limits).catch(() => null))) : null;
-    if (hit) throw new RolloutError('limit_exceeded', `the app was stopped: ${hit.message}`, lines);
-    if (outcome.kind === 'exited') {
-      const how = outcome.signal ? `signal ${outcome.signal}` : `code ${outcome.code}`;
-      throw new RolloutError('crashed_on_start', `the app exited (${how}) before answering HTTP`, lines);
-    }
-    // Never reachable: it exceeded its deadline to come up. Reachable but 5xx: it fails its check.
-    if (outcome.lastStatus === null) {
-      throw new RolloutError('timeout', `the app did not answer HTTP on port ${port} within ${timeoutMs} ms`, lines);
-    }
-    const message = `the app answered only HTTP ${outcome.lastStatus} on port ${port} for ${timeoutMs} ms`;
-    throw new RolloutError('health_check_failed', message, lines);
-  }
-
-  async #switch(app: Spawned, port: number, previous: TInstanceState | null): Promise<[null, string]> {
+  async #switch(previous: TAppState | null): Promise<[null, string]> {
     const { ctx, d } = this;
-    await writeState(ctx.layout, d.appName, {
-      deploymentId: d.deploymentId,
-      pid: app.pid,
-      port,
-      digest: d.digest,
-      storageKey: d.storageKey,
-      startedAt: new Date().toISOString(),
-      procStart: app.procStart,
-      cgroups: this.#cgroups,
-    });
+    const sup = new AppSupervisor(ctx, d, this.#started.length);
+    for (const s of this.#started) sup.adopt(s);
+    try {
+      await sup.publish();
+    } catch (err) {
+      // Not committed: undo() stops the instances, so nothing may check or route them.
+      sup.detach();
+      ctx.table.setTargets(d.appName, d.deploymentId, []);
+      throw err;
+    }
     this.#committed = true;
-    // Again, now that it listens: a control plane booting meanwhile prunes ports nobody listens on.
-    await fenceOwnPort(ctx, d.appName, port, true);
-    if (!previous) return [null, `serving at ${urlOf(port)}`];
-    // Committed: failing to stop the old one must not fail the rollout that replaced it. Its
-    // tree is deleted later (cleanup): only the process has to be gone before we report.
-    unwatch(ctx, previous.deploymentId);
-    await stopInstance(ctx, previous.pid, previous.procStart, previous.cgroups).catch((err: unknown) =>
-      ctx.log('runtime: could not stop previous instance', { appName: d.appName, error: String(err) }),
-    );
-    await fenceOwnPort(ctx, d.appName, previous.port, false);
-    return [null, `serving at ${urlOf(port)}, replaced ${previous.deploymentId} (pid ${previous.pid})`];
+    const old = ctx.supervisors.get(d.appName);
+    ctx.supervisors.set(d.appName, sup);
+    // From here on new requests go to the new release.
+    ctx.table.setCurrent(d.appName, d.deploymentId, sup.targets());
+    if (this.#started.length === 0) {
+      ctx.table.setState(d.appName, 'stopped');
+      sup.health = 'stopped';
+    }
+    const where = urlOfApp(ctx, sup, d.appName);
+    if (!previous && !old) return [null, `serving at ${where}`];
+    // Committed: failing to stop the old ones must not fail the rollout that replaced them.
+    const leaving: Array<Parameters<typeof stopLive>[2]> = old ? old.detach() : (previous?.instances ?? []);
+    const oldId = old?.d.deploymentId ?? previous?.deploymentId ?? '';
+    // Unrouted before stopped: no request may reach a freed port that another tenant could bind.
+    if (oldId !== d.deploymentId) ctx.table.removeDeployment(d.appName, oldId);
+    const drained = await ctx.table.drain(leaving.map((i) => i.port), ctx.drainMs);
+    for (const i of leaving) await stopLive(ctx, d.appName, i);
+    const note = drained ? '' : ' (drain timed out)';
+    return [null, `serving at ${where}, replaced ${oldId} (${leaving.length} instance${leaving.length === 1 ? '' : 's'} drained and stopped${note})`];
   }
 
-  /** Bounds the logs kept for the app, never touching the current instance's or this one's. */
-  async #pruneLogs(): Promise<void> {
+  /** Bounds the logs kept for the app, never touching the current release's or this one's. */
+  async #pruneLogs(previous: TAppState | null): Promise<void> {
     const { ctx, d } = this;
-    const current = await readState(ctx.layout, d.appName);
-    const protect = new Set([d.deploymentId, ...(current ? [current.deploymentId] : [])]);
+    const protect = new Set([d.deploymentId, ...(previous ? [previous.deploymentId] : [])]);
     await pruneAppLogs(appLogsDirOf(ctx.layout, d.appName), ctx.logKeepPerApp, protect).catch((err: unknown) =>
       ctx.log('runtime: could not prune old logs', { appName: d.appName, error: String(err) }),
     );
@@ -260,32 +198,6 @@ class Attempt {
     await this.onPhase({ phase, message, durationMs: elapsed(t0) });
     return value;
   }
-}
-
-/**
- * Watches an instance's limits. On a hit, `beforeCommit` handles it while the instance is
- * not current yet (returns true); after that the driver stops the instance and reports it.
- */
-function watch(ctx: RolloutContext, d: RuntimeDeployment, limits: WatchedLimits, beforeCommit: (hit: LimitHit) => boolean): void {
-  unwatch(ctx, d.deploymentId);
-  const stop = watchLimits(limits, ctx.watchIntervalMs, (hit) => {
-    ctx.watches.delete(d.deploymentId);
-    if (!beforeCommit(hit)) ctx.onLimitHit(d.appName, d.deploymentId, hit);
-  });
-  ctx.watches.set(d.deploymentId, stop);
-}
-
-/** Resumes watching an instance re-adopted after a restart, with today's limits. */
-async function watchAdopted(ctx: RolloutContext, d: RuntimeDeployment, state: TInstanceState): Promise<void> {
-  const { settings } = await ctx.sandbox;
-  const limits = { cgroups: state.cgroups ?? [], appDir: appDirOf(ctx.layout, d.appName, d.deploymentId), memoryBytes: settings.memoryBytes, pids: settings.pids, diskBytes: settings.diskBytes };
-  watch(ctx, d, limits, () => false);
-}
-
-async function startCommand(dir: string): Promise<string> {
-  const start = await resolveStartCommand(dir);
-  if ('problem' in start) throw new RolloutError('crashed_on_start', start.problem);
-  return start.command;
 }
 
 const elapsed = (t0: number) => Math.round(performance.now() - t0);

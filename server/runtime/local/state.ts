@@ -4,38 +4,69 @@ import path from 'node:path';
 import { z } from 'zod';
 import { stateFileOf, type Layout } from './layout';
 
-/** What the runtime remembers about an app's current instance, one JSON file per app. */
-export const ZInstanceState = z.object({
+/** One running instance of the app's release. */
+export const ZInstanceRecord = z.object({
+  /** '0', '1'...: names its log file and its place in the router. */
+  id: z.string(),
+  pid: z.number().int().positive(),
+  port: z.number().int().positive(),
+  /** Kernel start time of `pid` (from /proc), to tell our process from a reused pid. */
+  procStart: z.string().nullable().optional(),
+  /** The instance's cgroup dirs, removed when it stops. */
+  cgroups: z.array(z.string()).optional(),
+  startedAt: z.string(),
+});
+export type TInstanceRecord = z.infer<typeof ZInstanceRecord>;
+
+/** What the runtime remembers about an app: its release, how many should run, what runs. */
+export const ZAppState = z.object({
+  deploymentId: z.string(),
+  digest: z.string(),
+  storageKey: z.string(),
+  startedAt: z.string(),
+  /** The app's scale; 0 keeps the release current with nothing running. */
+  desired: z.number().int().min(0),
+  instances: z.array(ZInstanceRecord),
+});
+export type TAppState = z.infer<typeof ZAppState>;
+
+/** The file a single-instance control plane wrote: read as instance '0', so an upgrade re-adopts it. */
+const ZLegacyState = z.object({
   deploymentId: z.string(),
   pid: z.number().int().positive(),
   port: z.number().int().positive(),
   digest: z.string(),
   storageKey: z.string(),
   startedAt: z.string(),
-  /** Kernel start time of `pid` (from /proc), to tell our process from a reused pid. */
   procStart: z.string().nullable().optional(),
-  /** The instance's cgroup dirs, removed when it stops. */
   cgroups: z.array(z.string()).optional(),
 });
-export type TInstanceState = z.infer<typeof ZInstanceState>;
 
-/** The app's current instance, or null when there is none (or the file is unreadable). */
-export async function readState(layout: Layout, appName: string): Promise<TInstanceState | null> {
+export function parseState(json: unknown): TAppState | null {
+  const current = ZAppState.safeParse(json);
+  if (current.success) return current.data;
+  const legacy = ZLegacyState.safeParse(json);
+  if (!legacy.success) return null;
+  const { pid, port, procStart, cgroups, ...release } = legacy.data;
+  return { ...release, desired: 1, instances: [{ id: '0', pid, port, procStart, cgroups, startedAt: release.startedAt }] };
+}
+
+/** The app's state, or null when there is none (or the file is unreadable). */
+export async function readState(layout: Layout, appName: string): Promise<TAppState | null> {
   const raw = await readFile(stateFileOf(layout, appName), 'utf8').catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
     throw err;
   });
   if (raw === null) return null;
   try {
-    const parsed = ZInstanceState.safeParse(JSON.parse(raw));
-    return parsed.success ? parsed.data : null;
+    return parseState(JSON.parse(raw));
   } catch {
     return null;
   }
 }
 
 /** Replaces the state file atomically (write, fsync, rename): a crash leaves old or new, never half. */
-export async function writeState(layout: Layout, appName: string, state: TInstanceState): Promise<void> {
+export async function writeState(layout: Layout, appName: string, state: TAppState): Promise<void> {
   const file = stateFileOf(layout, appName);
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { ROLES } from '../../../db/schema/enums';
+import { ZTokenTeams } from '../../contract/teams';
 import { QUEUE_DEFS } from '../../queues/definitions';
 
 /** Inputs and outputs of the admin procedures (queues, metrics, API tokens). */
 
-export const QUEUE_NAMES = [QUEUE_DEFS.artifactVerify.name, QUEUE_DEFS.rollout.name, QUEUE_DEFS.retention.name, QUEUE_DEFS.maintenance.name] as const;
+export const QUEUE_NAMES = [QUEUE_DEFS.artifactVerify.name, QUEUE_DEFS.rollout.name, QUEUE_DEFS.retention.name, QUEUE_DEFS.maintenance.name, QUEUE_DEFS.secretsRekey.name] as const;
 export const ZQueueName = z.enum(QUEUE_NAMES);
 export type TQueueName = z.infer<typeof ZQueueName>;
 
@@ -90,10 +91,13 @@ export const ZMetricsInput = z.object({ range: ZMetricsRange.default('24h') });
 // ---------------------------------------------------------------- tokens
 
 export const ZCreateTokenInput = z.object({
-  name: z.string().trim().min(1, 'give the token a name').max(100),
+  // The name becomes the actor in the audit log and in terminals: no control or bidi characters.
+  name: z.string().trim().min(1, 'give the token a name').max(100).regex(/^[^\p{Cc}\u202a-\u202e\u2066-\u2069]*$/u, 'the name must not contain control characters'),
   role: z.enum(ROLES),
   /** Days until it stops working; omitted: it never expires (revoke it instead). */
   expires_in_days: z.coerce.number().int().min(1).max(3650).optional(),
+  /** The teams whose apps it may see and act on; omitted or null: every team. Not for admin tokens. */
+  teams: ZTokenTeams.nullish(),
 });
 export type TCreateTokenInput = z.input<typeof ZCreateTokenInput>;
 

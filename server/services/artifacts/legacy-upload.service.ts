@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { ArtifactStatus } from '../../../db/schema';
 import { AppError, isAppError } from '../../errors';
 import { writeTemp } from '../../storage/fs-io';
-import { getAppOrThrow, type AppRow } from '../apps/apps.service';
+import { getAppForActor, type AppRow } from '../apps/app-access';
 import type { ServiceCtx } from '../context';
 import { toArtifactDto } from '../dto';
 import { findArtifact, type ArtifactRow } from './artifacts.repo';
@@ -53,7 +53,7 @@ export interface LegacyUploadOptions {
  * Everything that can be refused without the body is refused before the body is read.
  */
 export async function legacyUpload(ctx: ServiceCtx, input: LegacyUploadInput, body: AsyncIterable<Uint8Array>, opts: LegacyUploadOptions): Promise<LegacyUploadResult> {
-  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const app = await getAppForActor(ctx, ctx.db, input.app_name);
   if (input.declared_size_bytes !== undefined) assertSizeAllowed(ctx, input.declared_size_bytes, ctx.storage.limits.maxPutBytes);
   const existing = await findArtifact(ctx.db, app.id, input.digest);
   // Already uploaded (verified, or being verified). Keys are content-addressed, so the body

@@ -12,7 +12,7 @@ import {
 } from '../../contract/schemas';
 import { AppError, isAppError } from '../../errors';
 import { slotOf } from '../../storage/fs-part-layout';
-import { getAppOrThrow, type AppRow } from '../apps/apps.service';
+import { getAppForActor, type AppRow } from '../apps/app-access';
 import type { ServiceCtx } from '../context';
 import { findArtifact, type ArtifactRow } from './artifacts.repo';
 import { assertIdempotencyKey, beginVerification } from './begin-verification';
@@ -38,7 +38,7 @@ function assertPendingUpload(row: ArtifactRow | null | undefined, uploadId: stri
  * the store how the parts are cut.
  */
 export async function initMultipart(ctx: ServiceCtx, input: TMultipartInitInput): Promise<TMultipartInitResult> {
-  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const app = await getAppForActor(ctx, ctx.db, input.app_name);
   assertSizeAllowed(ctx, input.size_bytes);
   const previous = await findArtifact(ctx.db, app.id, input.digest);
   if (previous?.status === 'stored' || previous?.status === 'verifying') throw new AppError('already_stored', `artifact is already ${previous.status}`);
@@ -76,7 +76,7 @@ export async function presignMultipartParts(
   ctx: ServiceCtx,
   input: TMultipartPresignPartsInput,
 ): Promise<{ parts: Array<{ part_number: number; url: string; method: 'PUT'; headers: Record<string, string> }>; expires_at: string }> {
-  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const app = await getAppForActor(ctx, ctx.db, input.app_name);
   const row = await pendingUpload(ctx, app, input.digest, input.upload_id);
   // A long upload is alive while it asks for parts: keep pending-upload GC away from it.
   await ctx.db.update(artifacts).set({ updatedAt: new Date() }).where(eq(artifacts.id, row.id));
@@ -109,7 +109,7 @@ async function presignParts(ctx: ServiceCtx, row: ArtifactRow, uploadId: string,
 export async function completeMultipart(ctx: ServiceCtx, input: TMultipartCompleteInput): Promise<TCompleteResult> {
   const t0 = performance.now();
   try {
-    const app = await getAppOrThrow(ctx.db, input.app_name);
+    const app = await getAppForActor(ctx, ctx.db, input.app_name);
     assertSizeAllowed(ctx, input.size_bytes);
     const existing = await findArtifact(ctx.db, app.id, input.digest);
     // Idempotent replay: the upload was assembled and completed already.
@@ -163,7 +163,7 @@ export async function completeMultipart(ctx: ServiceCtx, input: TMultipartComple
 
 /** Discards an unfinished multipart upload and its pending row. */
 export async function abortMultipart(ctx: ServiceCtx, input: TMultipartAbortInput): Promise<{ aborted: boolean }> {
-  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const app = await getAppForActor(ctx, ctx.db, input.app_name);
   const row = await pendingUpload(ctx, app, input.digest, input.upload_id);
   await ctx.storage.abortMultipart(row.storageKey, { uploadId: input.upload_id });
   await ctx.db.delete(artifacts).where(eq(artifacts.id, row.id));

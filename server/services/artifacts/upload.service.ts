@@ -4,7 +4,7 @@ import { artifactStorageKey } from '../../contract/digest';
 import type { TCompleteResult, TPresignResult } from '../../contract/outputs';
 import type { TCompleteInput, TPresignInput } from '../../contract/schemas';
 import { AppError, isAppError } from '../../errors';
-import { getAppOrThrow, type AppRow } from '../apps/apps.service';
+import { getAppForActor, type AppRow } from '../apps/app-access';
 import type { ServiceCtx } from '../context';
 import { toArtifactDto } from '../dto';
 import { findArtifact, getArtifactOrThrow, type ArtifactRow } from './artifacts.repo';
@@ -91,7 +91,7 @@ export async function reservePending(ctx: ServiceCtx, app: AppRow, digest: strin
  */
 export async function presignArtifact(ctx: ServiceCtx, input: TPresignInput): Promise<TPresignResult> {
   ctx.metrics.artifactPresigns.inc();
-  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const app = await getAppForActor(ctx, ctx.db, input.app_name);
   assertSizeAllowed(ctx, input.size_bytes, ctx.storage.limits.maxPutBytes);
   const row = await reservePending(ctx, app, input.digest, input.size_bytes);
   if (!row) {
@@ -118,7 +118,7 @@ export async function presignArtifact(ctx: ServiceCtx, input: TPresignInput): Pr
 export async function completeArtifact(ctx: ServiceCtx, input: TCompleteInput): Promise<TCompleteResult> {
   const t0 = performance.now();
   try {
-    const app = await getAppOrThrow(ctx.db, input.app_name);
+    const app = await getAppForActor(ctx, ctx.db, input.app_name);
     assertSizeAllowed(ctx, input.size_bytes);
     let row = (await findArtifact(ctx.db, app.id, input.digest)) ?? null;
     await assertIdempotencyKey(ctx, app, row, input.idempotency_key);

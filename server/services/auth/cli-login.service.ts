@@ -1,6 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { and, eq, gt, lt } from 'drizzle-orm';
-import { cliLogins } from '../../../db/schema';
+import { and, eq, gt, isNull, lt, or } from 'drizzle-orm';
+import type { Queryable } from '../../../db/client';
+import { apiTokens, cliLogins } from '../../../db/schema';
 import { isUniqueViolation } from '../../../db/errors';
 import { hashToken } from '../../auth/tokens';
 import {
@@ -13,6 +14,7 @@ import {
   type TUserCodeInput,
 } from '../../contract/auth';
 import { AppError } from '../../errors';
+import { recordAudit } from '../audit/record';
 import type { ServiceCtx, Services } from '../context';
 import { issueApiToken } from '../tokens/tokens.service';
 
@@ -91,20 +93,50 @@ async function consume(ctx: Pick<Services, 'db' | 'log'>, row: Row, now: Date): 
       .where(and(eq(cliLogins.id, row.id), eq(cliLogins.status, 'approved')))
       .returning();
     if (!claimed?.approvedByName || !claimed.approvedRole) return null;
-    const expiresAt = new Date(now.getTime() + CLI_TOKEN_TTL_SECS * 1000);
-    const issued = await issueApiToken(tx, { name: `${claimed.approvedByName} (cli)`, role: claimed.approvedRole, expiresAt });
+    let expiresAt = new Date(now.getTime() + CLI_TOKEN_TTL_SECS * 1000);
+    if (claimed.approvedByTokenId) {
+      // Approved with a database token: only while its grant lives, and never for longer.
+      const approver = await liveGrantOf(tx, claimed.approvedByTokenId, now);
+      if (!approver) return null;
+      if (approver.expiresAt && approver.expiresAt < expiresAt) expiresAt = approver.expiresAt;
+    }
+    const issued = await issueApiToken(tx, {
+      name: `${claimed.approvedByName} (cli)`,
+      role: claimed.approvedRole,
+      teams: claimed.approvedTeams,
+      expiresAt,
+    });
     await tx.update(cliLogins).set({ tokenId: issued.id }).where(eq(cliLogins.id, row.id));
-    return { token: issued.token, expiresAt, user: claimed.approvedByName, role: claimed.approvedRole };
+    return { token: issued.token, tokenId: issued.id, expiresAt, user: claimed.approvedByName, role: claimed.approvedRole };
   });
   if (!result) return { status: 'expired' };
   ctx.log.info('cli login completed', { login_id: row.id, user: result.user, role: result.role });
+  // The poll is anonymous (the device code is its credential), so the sign-in is recorded here.
+  const actor = { name: `${result.user} (cli)`, role: result.role, tokenId: result.tokenId };
+  const detail = { via: 'cli', login_id: row.id };
+  await recordAudit(ctx, { actor, action: 'auth.signIn', outcome: 'ok', target: result.user, detail });
   return { status: 'approved', token: result.token, expires_at: result.expiresAt.toISOString(), user: result.user, role: result.role };
 }
 
 /**
- * The signed-in user approves (with their own role: a reader's approval yields a reader
- * token) or denies a pending login by its user code. Anything not pending and unexpired under
- * that code is `not_found`, so codes cannot be probed for their state.
+ * The live token of the grant `tokenId` belongs to (a refresh since the approval moved it on),
+ * or null when the grant was revoked or has expired.
+ */
+async function liveGrantOf(tx: Queryable, tokenId: string, now: Date): Promise<{ expiresAt: Date | null } | null> {
+  const [token] = await tx.select({ grantId: apiTokens.grantId }).from(apiTokens).where(eq(apiTokens.id, tokenId)).limit(1);
+  if (!token) return null;
+  const [live] = await tx
+    .select({ expiresAt: apiTokens.expiresAt })
+    .from(apiTokens)
+    .where(and(eq(apiTokens.grantId, token.grantId), isNull(apiTokens.revokedAt), or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, now))))
+    .limit(1);
+  return live ?? null;
+}
+
+/**
+ * The signed-in user approves (with their own role and teams: a reader limited to team `a`
+ * yields a reader token limited to `a`) or denies a pending login by its user code. Anything
+ * not pending and unexpired under that code is `not_found`, so codes cannot be probed.
  */
 export async function decideCliLogin(
   ctx: ServiceCtx,
@@ -117,7 +149,13 @@ export async function decideCliLogin(
     ? await ctx.db
         .update(cliLogins)
         // approved_by_name records whoever decided, so a denial is attributable too.
-        .set({ status: decision, approvedByName: baseUserName(ctx.actor.name), approvedRole: decision === 'approved' ? ctx.actor.role : null })
+        .set({
+          status: decision,
+          approvedByName: baseUserName(ctx.actor.name),
+          approvedRole: decision === 'approved' ? ctx.actor.role : null,
+          approvedTeams: decision === 'approved' && ctx.actor.teams ? [...ctx.actor.teams] : null,
+          approvedByTokenId: decision === 'approved' ? ctx.actor.tokenId : null,
+        })
         .where(and(eq(cliLogins.userCode, userCode), eq(cliLogins.status, 'pending'), gt(cliLogins.expiresAt, now)))
         .returning({ id: cliLogins.id })
     : [];

@@ -32,6 +32,7 @@ export async function refreshSessionToken(ctx: ServiceCtx, now = new Date()): Pr
     const fresh = await issueApiToken(tx, {
       name: old.name,
       role: old.role,
+      teams: old.teams,
       userId: old.userId,
       expiresAt: old.expiresAt,
       parent: { id: old.id, grantId: old.grantId },

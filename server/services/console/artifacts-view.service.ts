@@ -1,7 +1,7 @@
 import { and, desc, eq, ne, type SQL } from 'drizzle-orm';
 import { artifacts, publicKeys } from '../../../db/schema';
 import type { TConsoleArtifactsPage } from '../../contract/console';
-import { getAppOrThrow } from '../apps/apps.service';
+import { getAppForActor } from '../apps/app-access';
 import type { ServiceCtx } from '../context';
 import { toArtifactDto } from '../dto';
 import { publicKeyFingerprint } from '../keys/signature';
@@ -12,10 +12,10 @@ import { keysetPage, olderThanCursor } from '../keyset-cursor';
  * the signature), keyset-paginated. Deleted rows are left out unless asked for by status.
  */
 export async function listArtifactsWithKeys(
-  ctx: Pick<ServiceCtx, 'db'>,
+  ctx: Pick<ServiceCtx, 'db' | 'actor'>,
   input: { app_name: string; status?: 'pending' | 'verifying' | 'stored' | 'failed' | 'deleted'; limit: number; cursor?: string },
 ): Promise<TConsoleArtifactsPage> {
-  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const app = await getAppForActor(ctx, ctx.db, input.app_name);
   const where: Array<SQL | undefined> = [eq(artifacts.appId, app.id), input.status ? eq(artifacts.status, input.status) : ne(artifacts.status, 'deleted')];
   if (input.cursor) where.push(olderThanCursor(input.cursor, artifacts, artifacts.createdAt, artifacts.id));
   const rows = await ctx.db

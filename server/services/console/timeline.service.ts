@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, inArray, type SQL } from 'drizzle-orm';
 import { deploymentEvents, deployments } from '../../../db/schema';
 import type { TTimelinePage } from '../../contract/console';
-import { getAppOrThrow } from '../apps/apps.service';
+import { getAppForActor } from '../apps/app-access';
 import type { ServiceCtx } from '../context';
 import { toDeploymentDto, toDeploymentEventDto } from '../dto';
 import { keysetPage, olderThanCursor } from '../keyset-cursor';
@@ -10,8 +10,8 @@ import { keysetPage, olderThanCursor } from '../keyset-cursor';
  * One page of an app's deployments, newest first, each with its phases: two indexed queries
  * per page (deployments by app + created_at, then their events), however long the history.
  */
-export async function getDeploymentTimeline(ctx: Pick<ServiceCtx, 'db'>, input: { app_name: string; limit: number; cursor?: string }): Promise<TTimelinePage> {
-  const app = await getAppOrThrow(ctx.db, input.app_name);
+export async function getDeploymentTimeline(ctx: Pick<ServiceCtx, 'db' | 'actor'>, input: { app_name: string; limit: number; cursor?: string }): Promise<TTimelinePage> {
+  const app = await getAppForActor(ctx, ctx.db, input.app_name);
   const where: Array<SQL | undefined> = [eq(deployments.appId, app.id)];
   if (input.cursor) where.push(olderThanCursor(input.cursor, deployments, deployments.createdAt, deployments.id));
   const rows = await ctx.db

@@ -3,7 +3,7 @@ import { deployments, type DeploymentStatus } from '../../../db/schema';
 import type { TLogsInput } from '../../contract/schemas';
 import { notFound } from '../../errors';
 import type { LogEntry } from '../../runtime/port';
-import { getAppOrThrow } from '../apps/apps.service';
+import { getAppForActor } from '../apps/app-access';
 import type { ServiceCtx } from '../context';
 import { getDeploymentWithApp } from './deployments.repo';
 
@@ -18,15 +18,16 @@ export type LogsInput = TLogsInput & { signal?: AbortSignal };
  * deployment, container), so callers can still answer with an error instead of a stream.
  */
 export async function streamAppLogs(
-  ctx: Pick<ServiceCtx, 'db' | 'runtime'>,
+  ctx: Pick<ServiceCtx, 'db' | 'runtime' | 'actor' | 'audit'>,
   input: LogsInput,
 ): Promise<{ deploymentId: string; entries: AsyncIterable<LogEntry> }> {
-  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const app = await getAppForActor(ctx, ctx.db, input.app_name);
   let target: { id: string; status: DeploymentStatus } | undefined;
   if (input.deployment) {
-    const { deployment } = await getDeploymentWithApp(ctx.db, input.deployment);
-    if (deployment.appId !== app.id) throw notFound(`deployment ${input.deployment} of app "${app.name}"`);
-    target = deployment;
+    // One answer for a missing id and another app's: ids of hidden apps don't show.
+    const found = await getDeploymentWithApp(ctx.db, input.deployment).catch(() => null);
+    if (found?.deployment.appId !== app.id) throw notFound(`deployment ${input.deployment} of app "${app.name}"`);
+    target = found.deployment;
   } else {
     const cols = { id: deployments.id, status: deployments.status };
     const [running] = await ctx.db.select(cols).from(deployments).where(and(eq(deployments.appId, app.id), eq(deployments.status, 'running'))).limit(1);
@@ -35,7 +36,7 @@ export async function streamAppLogs(
   }
   const entries = ctx.runtime.logs(
     { deploymentId: target.id, appName: app.name },
-    { tail: input.tail, follow: input.follow && !DONE.has(target.status), sinceSecs: input.since, container: input.container, signal: input.signal },
+    { tail: input.tail, follow: input.follow && !DONE.has(target.status), sinceSecs: input.since, container: input.container, instance: input.instance, signal: input.signal },
   );
   return { deploymentId: target.id, entries };
 }

@@ -4,20 +4,49 @@ import { deploymentTopic } from '../../queues/notifier';
 import { RolloutError, type RuntimeDeployment } from '../../runtime/port';
 import { maxUnpackedBytesOf } from '../artifacts/quota';
 import type { Services } from '../context';
-import { addDeploymentEvent, getDeploymentWithApp, transitionDeployment } from './deployments.repo';
+import { getConfigVersion } from '../config/config-versions';
+import { releaseEnv, releaseSettings, secretMasker } from '../config/release-runtime';
+import type { Tx } from '../../../db/client';
+import { addDeploymentEvent, getDeploymentWithApp, transitionDeployment, type DeploymentRow } from './deployments.repo';
+import { findCurrentDeployment } from './rollback-target';
+import { describeStatus, recordHealth } from '../apps/health.service';
+import { maxInstancesOf } from '../apps/limits.service';
 
-type RolloutServices = Pick<Services, 'db' | 'env' | 'runtime' | 'log' | 'metrics' | 'notifier'>;
+type RolloutServices = Pick<Services, 'db' | 'env' | 'runtime' | 'log' | 'metrics' | 'notifier' | 'secrets'>;
 
-async function runtimeDeploymentOf(svc: Pick<Services, 'db' | 'env'>, deploymentId: string, appName: string, artifactId: string, digest: string): Promise<RuntimeDeployment> {
+/**
+ * What the driver runs: the artifact with its release's config (secrets opened), settings and
+ * the app's scale; `mask` hides those secrets in the app's output quoted by a failure.
+ * `startStopped`: a rollout of a stopped app (instances 0) runs it again with its last count.
+ */
+export async function releaseOf(
+  svc: Pick<Services, 'db' | 'env' | 'secrets'>,
+  d: DeploymentRow,
+  appName: string,
+  opts: { startStopped?: boolean } = {},
+): Promise<{ target: RuntimeDeployment; mask: (text: string) => string }> {
+  const { id: deploymentId, artifactId, digest } = d;
   const [artifact] = await svc.db
-    .select({ storageKey: artifacts.storageKey, appMaxUnpackedBytes: applications.maxUnpackedBytes })
+    .select({
+      storageKey: artifacts.storageKey,
+      appMaxUnpackedBytes: applications.maxUnpackedBytes,
+      instances: applications.instances,
+      lastInstances: applications.lastInstances,
+      maxInstances: applications.maxInstances,
+    })
     .from(artifacts)
     .innerJoin(applications, eq(applications.id, artifacts.appId))
     .where(eq(artifacts.id, artifactId))
     .limit(1);
   if (!artifact) throw new Error(`artifact ${artifactId} of deployment ${deploymentId} is gone`);
   const maxUnpackedBytes = maxUnpackedBytesOf({ maxUnpackedBytes: artifact.appMaxUnpackedBytes }, svc.env);
-  return { deploymentId, appName, digest, storageKey: artifact.storageKey, maxUnpackedBytes };
+  // Never past today's max_instances: the limit may have been lowered while the app was stopped.
+  const instances = artifact.instances === 0 && opts.startStopped ? Math.min(artifact.lastInstances, maxInstancesOf(artifact, svc.env)) : artifact.instances;
+  const config = await getConfigVersion(svc.db, d.configVersionId);
+  const env = releaseEnv(svc.secrets, config);
+  const settings = releaseSettings(svc.env, config.settings);
+  const target = { deploymentId, appName, digest, storageKey: artifact.storageKey, maxUnpackedBytes, configVersionId: config.id, env, settings, instances };
+  return { target, mask: secretMasker(config, env) };
 }
 
 /**
@@ -43,11 +72,15 @@ export async function runRollout(svc: RolloutServices, deploymentId: string): Pr
   const changed = () => svc.notifier.publish(deploymentTopic(deploymentId));
   await changed();
   const t0 = Date.now();
-  const target = await runtimeDeploymentOf(svc, deploymentId, appName, deployment.artifactId, deployment.digest);
   // Phase events are written in order but off the rollout's path: a write and a publish per
   // phase cost more than some phases. All are in before the outcome is written.
   let recorded: Promise<void> = Promise.resolve();
+  let mask = (text: string) => text;
   try {
+    // Inside the try: a release whose secrets cannot be opened (a lost key) fails, not hangs.
+    const release = await releaseOf(svc, deployment, appName, { startStopped: true });
+    const target = release.target;
+    mask = release.mask;
     const { url } = await svc.runtime.rollout(target, async (p) => {
       const event = { phase: p.phase, message: p.message, durationMs: Math.round(p.durationMs) };
       // A lost phase event must not fail a rollout: the outcome's transition is the record.
@@ -63,6 +96,7 @@ export async function runRollout(svc: RolloutServices, deploymentId: string): Pr
         message: `answering at ${url}`,
         durationMs: Date.now() - t0,
       });
+      await markReleaseRunning(tx, deployment.appId, target.instances ?? 1);
       const replaced = await tx
         .select({ id: deployments.id })
         .from(deployments)
@@ -75,24 +109,68 @@ export async function runRollout(svc: RolloutServices, deploymentId: string): Pr
     });
     await changed();
     svc.metrics.rollouts.inc({ outcome: 'running' });
+    await recordHealthAfterSwitch(svc, { deploymentId, appName });
   } catch (err) {
     const reason = err instanceof RolloutError ? err.reason : 'internal';
     const tail = err instanceof RolloutError && err.outputTail.length ? `\n--- last output ---\n${err.outputTail.join('\n')}` : '';
-    const message = err instanceof Error ? err.message : String(err);
+    const message = mask(err instanceof Error ? err.message : String(err));
     svc.log.warn('rollout failed', { deploymentId, reason, message });
     await recorded; // the phases that did happen come before the failure
-    await svc.db.transaction((tx) =>
-      transitionDeployment(tx, deploymentId, ['rolling_out'], 'failed', { failureReason: reason, rolloutCompletedAt: new Date() }, {
+    await svc.db.transaction(async (tx) => {
+      const failed = await transitionDeployment(tx, deploymentId, ['rolling_out'], 'failed', { failureReason: reason, rolloutCompletedAt: new Date() }, {
         phase: 'failed',
-        message: `${reason}: ${message}${tail}`,
+        message: `${reason}: ${message}${mask(tail)}`,
         durationMs: Date.now() - t0,
-      }),
-    );
+      });
+      if (failed?.rollbackOf) await keepConfigOfWhatRuns(tx, failed);
+    });
     await changed();
     svc.metrics.rollouts.inc({ outcome: 'failed' });
   } finally {
     svc.metrics.rolloutDuration.observe((Date.now() - t0) / 1000);
   }
+}
+
+/**
+ * A release that rolled out runs `instances` healthy instances: a stopped app deployed again is
+ * started (its scale back to the count it ran), and its health is that of the new release.
+ */
+async function markReleaseRunning(tx: Tx, appId: string, instances: number): Promise<void> {
+  const health = instances === 0 ? ('stopped' as const) : ('healthy' as const);
+  const message = instances === 0 ? 'stopped (0 instances)' : `${instances} instance${instances === 1 ? '' : 's'} healthy after the rollout`;
+  await tx
+    .update(applications)
+    .set({ instances, health, healthMessage: message, healthChangedAt: new Date(), updatedAt: new Date() })
+    .where(eq(applications.id, appId));
+}
+
+/**
+ * The release became current only now: what its supervisor reported meanwhile (an instance
+ * that died while the old release drained) was about a deployment not yet running, and was
+ * ignored. Ask the runtime once, so `healthy` is never merely assumed.
+ */
+async function recordHealthAfterSwitch(svc: RolloutServices, target: { deploymentId: string; appName: string }): Promise<void> {
+  try {
+    const status = await svc.runtime.status(target);
+    if (status.health !== 'healthy') await recordHealth(svc, { ...target, health: status.health, message: describeStatus(status) });
+  } catch (err) {
+    svc.log.warn('could not read the health of a new release', { ...target, error: String(err) });
+  }
+}
+
+/**
+ * A rollback points the app's config at its target's when it starts; when it fails, the
+ * release that keeps serving decides again, so the next deploy does not quietly run the
+ * config that was rolled back to (perhaps with a secret replaced since). Only while nothing
+ * else moved the pointer meanwhile.
+ */
+async function keepConfigOfWhatRuns(tx: Tx, rollback: DeploymentRow): Promise<void> {
+  const running = await findCurrentDeployment(tx, rollback.appId);
+  if (!running) return;
+  await tx
+    .update(applications)
+    .set({ configVersionId: running.configVersionId, updatedAt: new Date() })
+    .where(and(eq(applications.id, rollback.appId), eq(applications.configVersionId, rollback.configVersionId)));
 }
 
 /**
@@ -104,11 +182,16 @@ export async function restoreRunningDeployments(svc: RolloutServices): Promise<v
   const rows = await svc.db.select().from(deployments).where(eq(deployments.status, 'running'));
   if (rows.length === 0) return;
   const desired: RuntimeDeployment[] = [];
+  const unrunnable: Array<{ deploymentId: string; url: null; error: string }> = [];
   for (const d of rows) {
     const { appName } = await getDeploymentWithApp(svc.db, d.id);
-    desired.push(await runtimeDeploymentOf(svc, d.id, appName, d.artifactId, d.digest));
+    // One release that cannot be built (its secrets' key is gone) must not keep the others down.
+    await releaseOf(svc, d, appName).then(
+      (r) => desired.push(r.target),
+      (err: unknown) => unrunnable.push({ deploymentId: d.id, url: null, error: err instanceof Error ? err.message : String(err) }),
+    );
   }
-  const outcomes = await svc.runtime.restore(desired);
+  const outcomes = [...(await svc.runtime.restore(desired)), ...unrunnable];
   for (const o of outcomes) {
     if (o.error) {
       await svc.db.transaction((tx) =>

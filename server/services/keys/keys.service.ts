@@ -4,7 +4,7 @@ import { publicKeys } from '../../../db/schema';
 import { SIGNATURE_HEX_RE, type TAddPublicKeyInput, type TPublicKey, type TPublicKeyRef } from '../../contract/keys';
 import type { TAppRef } from '../../contract/schemas';
 import { AppError, notFound } from '../../errors';
-import { getAppOrThrow, type AppRow } from '../apps/apps.service';
+import { getAppForActor, type AppRow } from '../apps/app-access';
 import type { ServiceCtx } from '../context';
 import { isUsablePublicKey, publicKeyFingerprint, verifyDigestSignature } from './signature';
 
@@ -34,7 +34,7 @@ export async function addPublicKey(ctx: ServiceCtx, input: TAddPublicKeyInput): 
   if (!isUsablePublicKey(input.public_key_hex)) {
     throw new AppError('bad_request', 'public_key_hex is not a usable Ed25519 public key (not a curve point, or of small order)');
   }
-  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const app = await getAppForActor(ctx, ctx.db, input.app_name);
   const [row] = await ctx.db
     .insert(publicKeys)
     .values({ appId: app.id, publicKeyHex: input.public_key_hex })
@@ -47,8 +47,11 @@ export async function addPublicKey(ctx: ServiceCtx, input: TAddPublicKeyInput): 
 }
 
 /** Every key of an app, active or not, oldest first. */
-export async function listPublicKeys(ctx: Pick<ServiceCtx, 'db'>, input: TAppRef): Promise<TPublicKey[]> {
-  const app = await getAppOrThrow(ctx.db, input.app_name);
+export async function listPublicKeys(
+  ctx: Pick<ServiceCtx, 'db' | 'actor' | 'audit'>,
+  input: TAppRef,
+): Promise<TPublicKey[]> {
+  const app = await getAppForActor(ctx, ctx.db, input.app_name);
   const rows = await ctx.db.select().from(publicKeys).where(eq(publicKeys.appId, app.id)).orderBy(asc(publicKeys.createdAt), asc(publicKeys.id));
   return rows.map((row) => toPublicKeyDto(row, app));
 }
@@ -59,7 +62,7 @@ export async function listPublicKeys(ctx: Pick<ServiceCtx, 'db'>, input: TAppRef
  * another app is `not_found`, like an unknown one, so ids don't leak across apps.
  */
 export async function deactivatePublicKey(ctx: ServiceCtx, input: TPublicKeyRef): Promise<TPublicKey> {
-  const app = await getAppOrThrow(ctx.db, input.app_name);
+  const app = await getAppForActor(ctx, ctx.db, input.app_name);
   const [row] = await ctx.db
     .update(publicKeys)
     .set({ active: false, deactivatedAt: sql`coalesce(${publicKeys.deactivatedAt}, now())` })

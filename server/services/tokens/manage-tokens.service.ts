@@ -1,8 +1,8 @@
-import { and, desc, gt, isNull, or, type SQL } from 'drizzle-orm';
+import { and, desc, gt, inArray, isNull, or, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../../../db/client';
-import { apiTokens, type Role } from '../../../db/schema';
+import { apiTokens, teams, type Role } from '../../../db/schema';
 import type { StaticToken } from '../../auth/tokens';
-import { notFound } from '../../errors';
+import { AppError, notFound } from '../../errors';
 import { issueApiToken, revokeGrantOf } from './tokens.service';
 
 /** A token as an admin sees it: never its hash or plaintext, only the last four characters. */
@@ -10,6 +10,8 @@ export interface TokenView {
   id: string | null;
   name: string;
   role: Role;
+  /** The teams it is limited to; null: every team. */
+  teams: string[] | null;
   /** `environment`: configured in AETHER_API_TOKENS / AETHER_API_TOKEN; changed by redeploying, not here. */
   source: 'database' | 'environment';
   status: 'active' | 'expired' | 'revoked';
@@ -38,6 +40,7 @@ export async function listApiTokens(db: Queryable, staticTokens: StaticToken[], 
     id: null,
     name: t.name,
     role: t.role,
+    teams: t.teams ? [...t.teams] : null,
     source: 'environment',
     status: 'active',
     hint: null,
@@ -52,6 +55,7 @@ export async function listApiTokens(db: Queryable, staticTokens: StaticToken[], 
       id: r.id,
       name: r.name,
       role: r.role,
+      teams: r.teams ?? null,
       source: 'database' as const,
       status: statusOf(r, now),
       hint: r.hint,
@@ -67,16 +71,45 @@ export interface CreatedToken {
   id: string;
   name: string;
   role: Role;
+  teams: string[] | null;
   /** Shown once; only its sha256 is kept. */
   token: string;
   hint: string;
   expires_at: string | null;
 }
 
-export async function createApiToken(db: Queryable, input: { name: string; role: Role; expiresInDays?: number }, now = new Date()): Promise<CreatedToken> {
+export interface CreateTokenInput {
+  name: string;
+  role: Role;
+  expiresInDays?: number;
+  teams?: readonly string[] | null;
+}
+
+/**
+ * Issues a token, optionally limited to existing teams. The teams are share-locked until the
+ * token exists, so none of them can be deleted in between (deleting a team checks its tokens).
+ */
+export async function createApiToken(db: Queryable, input: CreateTokenInput, now = new Date()): Promise<CreatedToken> {
+  const teamList = input.teams ? [...input.teams] : null;
+  if (teamList && input.role === 'admin') {
+    throw new AppError('bad_request', 'admin tokens see every team: leave teams out, or give it the deployer or reader role');
+  }
   const expiresAt = input.expiresInDays ? new Date(now.getTime() + input.expiresInDays * 24 * 3600 * 1000) : null;
-  const issued = await issueApiToken(db, { name: input.name, role: input.role, expiresAt });
-  return { id: issued.id, name: input.name, role: input.role, token: issued.token, hint: issued.hint, expires_at: iso(expiresAt) };
+  const issued = await db.transaction(async (tx) => {
+    if (teamList) await lockExistingTeams(tx, teamList);
+    return issueApiToken(tx, { name: input.name, role: input.role, teams: teamList, expiresAt });
+  });
+  const { id, token, hint } = issued;
+  return { id, name: input.name, role: input.role, teams: teamList, token, hint, expires_at: iso(expiresAt) };
+}
+
+async function lockExistingTeams(tx: Queryable, names: string[]): Promise<void> {
+  const found = await tx.select({ name: teams.name }).from(teams).where(inArray(teams.name, names)).for('share');
+  const missing = names.filter((n) => !found.some((f) => f.name === n));
+  if (missing.length === 0) return;
+  const named = missing.map((n) => `"${n}"`).join(', ');
+  const many = missing.length > 1;
+  throw new AppError('bad_request', `unknown team${many ? 's' : ''}: ${named}; create ${many ? 'them' : 'it'} first`);
 }
 
 /**

@@ -15,6 +15,8 @@ export interface IssuedToken {
 export interface IssueTokenInput {
   name: string;
   role: Role;
+  /** The teams it is limited to; null or absent: every team. Never set for an admin token. */
+  teams?: readonly string[] | null;
   expiresAt?: Date | null;
   userId?: string | null;
   /** The token this one replaces (a refresh): the new token joins its grant. */
@@ -33,6 +35,7 @@ export async function issueApiToken(db: Queryable, input: IssueTokenInput): Prom
     hint,
     name: input.name,
     role: input.role,
+    teams: input.role === 'admin' || !input.teams ? null : [...input.teams],
     expiresAt: input.expiresAt ?? null,
     userId: input.userId ?? null,
     grantId: input.parent?.grantId ?? id,

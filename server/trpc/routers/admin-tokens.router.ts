@@ -9,9 +9,10 @@ export const adminTokensRouter = createTRPCRouter({
     .input(z.object({ include_inactive: z.boolean().default(false) }).default({ include_inactive: false }))
     .query(({ ctx, input }) => listApiTokens(ctx.svc.db, ctx.svc.staticTokens, { includeInactive: input.include_inactive })),
   create: adminProcedure.input(ZCreateTokenInput).mutation(async ({ ctx, input }) => {
-    const created = await createApiToken(ctx.svc.db, { name: input.name, role: input.role, expiresInDays: input.expires_in_days });
+    const { name, role, teams } = input;
+    const created = await createApiToken(ctx.svc.db, { name, role, teams, expiresInDays: input.expires_in_days });
     // The plaintext goes to the caller only; the log names the token by id and hint.
-    ctx.svc.log.info('admin created api token', { id: created.id, hint: created.hint, role: created.role, by: ctx.actor.name });
+    ctx.svc.log.info('admin created api token', { id: created.id, hint: created.hint, role, teams: created.teams, by: ctx.actor.name });
     return created;
   }),
   revoke: adminProcedure.input(ZTokenRef).mutation(async ({ ctx, input }) => {

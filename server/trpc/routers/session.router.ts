@@ -8,5 +8,5 @@ export const sessionRouter = createTRPCRouter({
     .meta({ openapi: { method: 'GET', path: '/whoami', tags: ['session'], summary: 'Who the bearer token belongs to', protect: true } })
     .input(z.object({}).optional())
     .output(ZWhoami)
-    .query(({ ctx }) => ({ name: ctx.actor.name, role: ctx.actor.role })),
+    .query(({ ctx }) => ({ name: ctx.actor.name, role: ctx.actor.role, teams: ctx.actor.teams === null ? null : [...ctx.actor.teams] })),
 });

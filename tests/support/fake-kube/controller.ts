@@ -47,8 +47,8 @@ export function nowNs(): bigint {
 
 /**
  * The deployment controller, ReplicaSet controller and kubelet of the fake cluster, in one
- * loop: a ReplicaSet per pod template hash, rolling update with the Deployment's maxSurge 1 /
- * maxUnavailable 0 (old pods go only when new ones are ready), pod status moved along by the
+ * loop: a ReplicaSet per pod template hash, rolling update honouring the Deployment's
+ * maxUnavailable (with 0, old pods go only when new ones are ready) and maxSurge, pod status moved along by the
  * behaviour of its deployment, Deployment status and conditions (including
  * ProgressDeadlineExceeded) as the real controller writes them.
  */
@@ -160,17 +160,19 @@ export class FakeController {
     }
     const want: number = dep.spec.replicas;
     const newPods = this.#podsOf(ns, current);
-    for (let i = newPods.length; i < want; i++) newPods.push(this.#createPod(ns, current));
     for (const extra of newPods.splice(want)) this.deletePod(ns, extra.metadata.name);
     const isReady = (p: KubeObject) => this.sims.get(`${ns}/${p.metadata.name}`)?.stage === 'ready';
     const newReady = newPods.filter(isReady).length;
     const oldPods = all.filter((r) => r !== current && r.metadata.uid !== current?.metadata.uid).flatMap((r) => this.#podsOf(ns, r));
-    // maxUnavailable 0: keep as many old pods as new ones are missing.
-    const keepOld = Math.max(0, want - newReady);
+    // The Deployment's maxUnavailable: with 0, keep as many old pods as new ones are missing.
+    const keepOld = Math.max(0, want - rollingBound(dep, 'maxUnavailable') - newReady);
     const byReadiness = [...oldPods].sort((a, b) => Number(isReady(a)) - Number(isReady(b)));
     for (const pod of byReadiness.slice(0, Math.max(0, oldPods.length - keepOld))) this.deletePod(ns, pod.metadata.name);
     const remainingOld = oldPods.length - Math.max(0, oldPods.length - keepOld);
     const oldReady = byReadiness.slice(Math.max(0, oldPods.length - keepOld)).filter(isReady).length;
+    // And its maxSurge: never more than want + maxSurge pods, old and new together.
+    const room = Math.max(0, want + rollingBound(dep, 'maxSurge') - remainingOld - newPods.length);
+    for (let i = 0, missing = want - newPods.length; i < Math.min(missing, room); i++) newPods.push(this.#createPod(ns, current));
 
     const total = newPods.length + remainingOld;
     const available = newReady + oldReady;
@@ -215,7 +217,7 @@ export class FakeController {
       {
         apiVersion: 'v1',
         kind: 'Pod',
-        metadata: { name, labels: { ...rs.metadata.labels }, ownerReferences: [{ kind: 'ReplicaSet', name: rs.metadata.name, uid: rs.metadata.uid }] },
+        metadata: { name, labels: { ...rs.metadata.labels }, annotations: { ...template.metadata.annotations }, ownerReferences: [{ kind: 'ReplicaSet', name: rs.metadata.name, uid: rs.metadata.uid }] },
         spec: structuredClone(template.spec),
         status: { phase: 'Pending', conditions: [{ type: 'Ready', status: 'False' }] },
       },
@@ -265,6 +267,10 @@ export class FakeController {
     ] as const;
     const initDone = { ...initRunning, state: { terminated: { exitCode: 0, reason: 'Completed', message: encodeTerminationMessage({ ok: true, phases: [...phases] }) } } };
     const running = { name: APP_CONTAINER, ready: false, started: true, restartCount: 0, image: 'aether-nodejs:20-slim', state: { running: { startedAt: new Date().toISOString() } } };
+    // The kubelet cannot start a container whose envFrom Secret does not exist.
+    const app = (pod.spec.containers ?? []).find((c: { name: string }) => c.name === APP_CONTAINER);
+    const missing = (app?.envFrom ?? []).some((f: { secretRef?: { name: string } }) => f.secretRef && !this.store.get('secrets', sim.ns, f.secretRef.name));
+    if (missing) return status(initDone, appWaiting('CreateContainerConfigError'), 'Pending', false);
     if (sim.stage === 'init') {
       sim.stage = 'running';
       for (const line of b.logs ?? []) this.appendLog(sim.ns, sim.name, APP_CONTAINER, line, b.kind === 'crash');
@@ -282,4 +288,18 @@ export class FakeController {
     }
     return status(initDone, running, 'Running', false);
   }
+}
+
+/**
+ * spec.strategy.rollingUpdate.maxUnavailable or maxSurge as a pod count: a percentage of the
+ * replicas, rounded down for maxUnavailable and up for maxSurge, as the real controller does.
+ */
+function rollingBound(dep: KubeObject, which: 'maxUnavailable' | 'maxSurge'): number {
+  const want: number = dep.spec.replicas ?? 1;
+  const raw: unknown = dep.spec.strategy?.rollingUpdate?.[which] ?? '25%';
+  if (typeof raw === 'number') return raw;
+  const pct = /^(\d+)%$/.exec(String(raw));
+  if (!pct) return Number(raw);
+  const exact = (want * Number(pct[1])) / 100;
+  return which === 'maxSurge' ? Math.ceil(exact) : Math.floor(exact);
 }

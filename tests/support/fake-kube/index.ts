@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { KUBERNETES_RBAC_RULES } from '../../../server/runtime/kubernetes/rbac';
 import { FakeController, type ControllerOptions, type LogLine, type PodBehaviour } from './controller';
-import { ObjectStore, GROUP_OF, target, type KubeObject, type Resource } from './store';
+import { API_PREFIX_OF, apiVersionOf, GROUP_OF, KIND_OF, ObjectStore, target, type KubeObject, type Resource } from './store';
 import {
   badRequest,
   forbidden,
@@ -38,6 +38,8 @@ export interface FakeKube {
   requests: RecordedRequest[];
   /** `<group>/<resource>:<verb>` pairs the driver used, checked against KUBERNETES_RBAC_RULES. */
   used: Set<string>;
+  /** `<group>/<resource>:<verb>` pairs refused (403) although rbac.ts has them: a Role from an older chart. */
+  denied: Set<string>;
   /** How pods of a deployment (by id, or by `sha256:<digest>`) behave; default: they start fine. */
   behave(key: string, b: PodBehaviour): void;
   /** The next `times` requests matching answer `status` with a Status body instead. */
@@ -52,7 +54,7 @@ const ALLOWED = new Set(KUBERNETES_RBAC_RULES.flatMap((r) => r.resources.flatMap
 
 /**
  * A Kubernetes API server for tests, on real HTTP: the requests @kubernetes/client-node sends
- * for Deployments, Services, Secrets, pods and pod logs, with Status errors, resourceVersion
+ * for Deployments, Services, Secrets, PodDisruptionBudgets, Ingresses, pods and pod logs, with Status errors, resourceVersion
  * and generation bookkeeping, server-side apply / merge-patch / replace, RBAC from rbac.ts,
  * a simulated controller (see controller.ts) and injected failures.
  */
@@ -63,6 +65,7 @@ export async function startFakeKube(dir: string, opts: Partial<ControllerOptions
   const failures: Array<{ method?: string; path?: RegExp; times: number; status: number }> = [];
   const requests: RecordedRequest[] = [];
   const used = new Set<string>();
+  const denied = new Set<string>();
 
   controller.onLog = (key, line) => {
     for (const res of followers.get(key) ?? []) res.write(formatLine(line, true));
@@ -101,8 +104,9 @@ export async function startFakeKube(dir: string, opts: Partial<ControllerOptions
     const verb = verbOf(req.method ?? 'GET', Boolean(name), url.searchParams.get('watch') === 'true');
     const rbacResource = sub ? `${resource}/${sub}` : resource;
     const authorize = (v: string) => {
-      used.add(`${GROUP_OF[resource]}/${rbacResource}:${v}`);
-      if (!ALLOWED.has(`${GROUP_OF[resource]}/${rbacResource}:${v}`)) throw forbidden(target(resource, name), v, ns);
+      const rule = `${GROUP_OF[resource]}/${rbacResource}:${v}`;
+      used.add(rule);
+      if (!ALLOWED.has(rule) || denied.has(rule)) throw forbidden(target(resource, name), v, ns);
     };
     authorize(verb);
     const body = await readBody(req);
@@ -112,7 +116,7 @@ export async function startFakeKube(dir: string, opts: Partial<ControllerOptions
       if (req.method !== 'GET') throw pathNotFound();
       const selector = parseSelector(url.searchParams.get('labelSelector'));
       const items = store.list(resource, ns, selector);
-      return send(res, 200, { apiVersion: resource === 'deployments' || resource === 'replicasets' ? 'apps/v1' : 'v1', kind: `${kindOf(resource)}List`, metadata: { resourceVersion: store.resourceVersion }, items });
+      return send(res, 200, { apiVersion: apiVersionOf(resource), kind: `${kindOf(resource)}List`, metadata: { resourceVersion: store.resourceVersion }, items });
     }
     switch (req.method) {
       case 'GET':
@@ -210,6 +214,7 @@ export async function startFakeKube(dir: string, opts: Partial<ControllerOptions
     controller,
     requests,
     used,
+    denied,
     behave: (key, b) => void controller.behaviours.set(key, b),
     failNext: (match, o = {}) => void failures.push({ ...match, times: o.times ?? 1, status: o.status ?? 500 }),
     dropLogStreams() {
@@ -240,14 +245,15 @@ function kubeconfig(server: string): string {
   ].join('\n');
 }
 
-const ROUTE_RE = /^\/(?:apis\/apps\/v1|api\/v1)\/namespaces\/([^/]+)\/(deployments|replicasets|pods|services|secrets)(?:\/([^/]+))?(?:\/(log))?$/;
+const ROUTE_RE =
+  /^\/(?:apis\/apps\/v1|api\/v1|apis\/policy\/v1|apis\/networking\.k8s\.io\/v1)\/namespaces\/([^/]+)\/(deployments|replicasets|pods|services|secrets|poddisruptionbudgets|ingresses)(?:\/([^/]+))?(?:\/(log))?$/;
 
 function parseRoute(pathname: string): { resource: Resource; ns: string; name?: string; sub?: string } | null {
   const m = ROUTE_RE.exec(pathname);
   if (!m) return null;
   const resource = m[2] as Resource;
-  // Deployments live under /apis/apps/v1, core resources under /api/v1.
-  if ((GROUP_OF[resource] === 'apps') !== pathname.startsWith('/apis/apps/v1')) return null;
+  // Each resource is served under its own group's prefix only (core: /api/v1).
+  if (!pathname.startsWith(`${API_PREFIX_OF[GROUP_OF[resource]]}/`)) return null;
   if (m[4] && resource !== 'pods') return null;
   return { resource, ns: decodeURIComponent(m[1] as string), name: m[3] ? decodeURIComponent(m[3]) : undefined, sub: m[4] };
 }
@@ -257,7 +263,7 @@ function verbOf(method: string, named: boolean, watch: boolean): string {
   return { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: named ? 'delete' : 'deletecollection' }[method] ?? method.toLowerCase();
 }
 
-const kindOf = (r: Resource) => ({ deployments: 'Deployment', replicasets: 'ReplicaSet', pods: 'Pod', services: 'Service', secrets: 'Secret' })[r];
+const kindOf = (r: Resource) => KIND_OF[r];
 
 /** Equality-based label selectors: `k=v`, `k==v`, `k!=v`, `k`, `!k`. */
 function parseSelector(raw: string | null): ((labels: Record<string, string>) => boolean) | undefined {

@@ -1,5 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Deployment } from 'kubernetes-models/apps/v1';
+import { Ingress } from 'kubernetes-models/networking.k8s.io/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { Secret, Service } from 'kubernetes-models/v1';
 import { isDns1035Label, isDns1123Label, isDns1123Subdomain, isLabelValue } from '../../../server/runtime/kubernetes/names';
 import { conflict, invalid, notFound, type Target } from './status';
@@ -25,12 +27,41 @@ export interface KubeObject {
   status?: any;
   data?: Record<string, string>;
   type?: string;
+  immutable?: boolean;
 }
 
-export type Resource = 'deployments' | 'replicasets' | 'pods' | 'services' | 'secrets';
+export type Resource = 'deployments' | 'replicasets' | 'pods' | 'services' | 'secrets' | 'poddisruptionbudgets' | 'ingresses';
 
-export const GROUP_OF: Record<Resource, string> = { deployments: 'apps', replicasets: 'apps', pods: '', services: '', secrets: '' };
-const KIND_OF: Record<Resource, string> = { deployments: 'Deployment', replicasets: 'ReplicaSet', pods: 'Pod', services: 'Service', secrets: 'Secret' };
+export const GROUP_OF: Record<Resource, string> = {
+  deployments: 'apps',
+  replicasets: 'apps',
+  pods: '',
+  services: '',
+  secrets: '',
+  poddisruptionbudgets: 'policy',
+  ingresses: 'networking.k8s.io',
+};
+export const KIND_OF: Record<Resource, string> = {
+  deployments: 'Deployment',
+  replicasets: 'ReplicaSet',
+  pods: 'Pod',
+  services: 'Service',
+  secrets: 'Secret',
+  poddisruptionbudgets: 'PodDisruptionBudget',
+  ingresses: 'Ingress',
+};
+/** Where each resource's group and version are served. */
+export const API_PREFIX_OF: Record<string, string> = { apps: '/apis/apps/v1', '': '/api/v1', policy: '/apis/policy/v1', 'networking.k8s.io': '/apis/networking.k8s.io/v1' };
+export const apiVersionOf = (r: Resource) => API_PREFIX_OF[GROUP_OF[r]]?.replace(/^\/apis?\//, '') as string;
+
+// The official schemas (kubernetes-models) every written object is validated against.
+const MODEL_OF: Partial<Record<Resource, unknown>> = {
+  deployments: Deployment,
+  services: Service,
+  secrets: Secret,
+  poddisruptionbudgets: PodDisruptionBudget,
+  ingresses: Ingress,
+};
 
 const clone = <T>(v: T): T => structuredClone(v);
 export const stableJson = (v: unknown): string =>
@@ -194,7 +225,7 @@ function validate(resource: Resource, obj: KubeObject, existing: KubeObject | un
   if (resource === 'services') check(isDns1035Label(name), 'metadata.name', `"${name}": a DNS-1035 label is required`);
   else check(isDns1123Subdomain(name), 'metadata.name', `"${name}": a lowercase RFC 1123 subdomain is required`);
   checkLabels(obj.metadata.labels, 'metadata.labels', check);
-  const model = resource === 'deployments' ? Deployment : resource === 'services' ? Service : resource === 'secrets' ? Secret : null;
+  const model = MODEL_OF[resource];
   if (model) {
     try {
       new (model as unknown as new (o: unknown) => { validate(): void })({ ...obj, status: undefined }).validate();
@@ -205,7 +236,41 @@ function validate(resource: Resource, obj: KubeObject, existing: KubeObject | un
     }
   }
   if (resource === 'deployments') validateDeployment(obj, existing, check);
+  if (resource === 'secrets') validateSecret(obj, existing, check);
+  if (resource === 'poddisruptionbudgets') validatePdb(obj, check);
+  if (resource === 'ingresses') validateIngress(obj, check);
   if (causes.length) throw invalid(obj.kind, target(resource, name), causes);
+}
+
+/** What the API server checks of a PodDisruptionBudget beyond its schema: one of the two bounds. */
+function validatePdb(obj: KubeObject, check: (ok: boolean, field: string, message: string) => void): void {
+  const spec = obj.spec ?? {};
+  check((spec.minAvailable === undefined) !== (spec.maxUnavailable === undefined), 'spec', 'minAvailable and maxUnavailable cannot be both set (and one is needed)');
+  check(Object.keys(spec.selector?.matchLabels ?? {}).length > 0, 'spec.selector', 'an empty selector selects every pod of the namespace');
+}
+
+/** What the API server checks of an Ingress beyond its schema: host names, path types, backends. */
+function validateIngress(obj: KubeObject, check: (ok: boolean, field: string, message: string) => void): void {
+  for (const rule of obj.spec?.rules ?? []) {
+    check(isDns1123Subdomain(rule.host ?? ''), 'spec.rules.host', `"${rule.host}": a lowercase RFC 1123 subdomain is required`);
+    for (const p of rule.http?.paths ?? []) {
+      check(['Exact', 'Prefix', 'ImplementationSpecific'].includes(p.pathType), 'spec.rules.http.paths.pathType', `"${p.pathType}": supported values: "Exact", "ImplementationSpecific", "Prefix"`);
+      check(isDns1035Label(p.backend?.service?.name ?? ''), 'spec.rules.http.paths.backend.service.name', 'a DNS-1035 label is required');
+    }
+  }
+  for (const tls of obj.spec?.tls ?? []) for (const h of tls.hosts ?? []) check(isDns1123Subdomain(h), 'spec.tls.hosts', `"${h}": a lowercase RFC 1123 subdomain is required`);
+}
+
+/** What the API server checks of a Secret beyond its schema: the 1 MiB cap and immutability. */
+function validateSecret(obj: KubeObject, existing: KubeObject | undefined, check: (ok: boolean, field: string, message: string) => void): void {
+  const data: Record<string, string> = obj.data ?? {};
+  const bytes = Object.entries(data).reduce((n, [k, v]) => n + k.length + Buffer.from(v, 'base64').length, 0);
+  check(bytes <= 1024 * 1024, 'data', 'Too long: may not be more than 1048576 bytes');
+  for (const k of Object.keys(data)) check(/^[-._a-zA-Z0-9]+$/.test(k), `data[${k}]`, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'");
+  if (existing?.immutable === true) {
+    check(obj.immutable === true, 'immutable', 'field is immutable when `immutable` is set');
+    check(stableJson(existing.data ?? {}) === stableJson(data), 'data', 'field is immutable when `immutable` is set');
+  }
 }
 
 function checkLabels(labels: Record<string, string> | undefined, field: string, check: (ok: boolean, field: string, message: string) => void): void {

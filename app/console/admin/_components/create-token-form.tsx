@@ -8,8 +8,9 @@ const IDLE: CreateTokenResult = { ok: false, message: null };
 /**
  * Issues a token and shows its secret this once: it lives only in this component's state
  * (never in the URL, the page's server render, or storage) and goes away when dismissed.
+ * `teams`: the existing teams, offered as checkboxes; none ticked means every team.
  */
-export function CreateTokenForm() {
+export function CreateTokenForm({ teams }: { teams: readonly string[] }) {
   const [state, action, pending] = useActionState(createTokenAction, IDLE);
   const [dismissed, setDismissed] = useState<string | null>(null);
   const [copied, setCopied] = useState(false);
@@ -54,6 +55,17 @@ export function CreateTokenForm() {
           <option value="deployer">deployer: upload and deploy</option>
           <option value="admin">admin: everything</option>
         </select>
+        <fieldset className="span-all" aria-describedby="token-teams-help">
+          <legend>Teams</legend>
+          {teams.map((team) => (
+            <label key={team} className="row-start">
+              <input type="checkbox" name="teams" value={team} /> {team}
+            </label>
+          ))}
+          <span id="token-teams-help" className="muted small">
+            None ticked: every team. Deployer and reader tokens only; admins see every team.
+          </span>
+        </fieldset>
         <label htmlFor="token-expiry">Expires after (days)</label>
         <input id="token-expiry" name="expires_in_days" type="number" min={1} max={3650} placeholder="never" />
         <button type="submit" disabled={pending}>{pending ? 'Creating…' : 'Create token'}</button>

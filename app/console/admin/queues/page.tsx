@@ -16,6 +16,7 @@ const PURPOSE: Record<string, string> = {
   rollout: 'Runs deployments: fetch, unpack, start, health check, switch.',
   retention: 'Deletes old artifacts beyond each app’s retention limit.',
   maintenance: 'Periodic sweep: stale uploads, retention passes, gauges.',
+  'secrets-rekey': 'Re-encrypts config secrets under the current key after a key rotation.',
 };
 
 /** Every queue at a glance: counts per state, paused or not, failures first. */

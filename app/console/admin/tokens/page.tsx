@@ -15,14 +15,17 @@ type Search = Promise<Record<string, string | string[] | undefined>>;
 
 const STATUS = { active: 'ok', expired: 'idle', revoked: 'bad' } as const;
 
-/** API tokens: create (the secret is shown once), list by name and hint, revoke. */
+/** API tokens: create (the secret is shown once, optionally limited to teams), list by name, hint and teams, revoke. */
 export default async function TokensPage({ searchParams }: { searchParams: Search }) {
   const session = await getPortalCaller();
   if (!session) return null;
   const all = (await searchParams).all === '1';
-  let tokens;
+  let tokens, teams;
   try {
-    tokens = await session.caller.admin.tokens.list({ include_inactive: all });
+    [tokens, teams] = await Promise.all([
+      session.caller.admin.tokens.list({ include_inactive: all }),
+      session.caller.teams.list(),
+    ]);
   } catch (err) {
     return <ErrorPanel error={describeError(err)} what="Loading the API tokens" />;
   }
@@ -31,7 +34,7 @@ export default async function TokensPage({ searchParams }: { searchParams: Searc
     <>
       <h1>API tokens</h1>
       <p className="muted">Tokens sign in the CLI, CI jobs and the portal. Only a hash and the last four characters are kept.</p>
-      <CreateTokenForm />
+      <CreateTokenForm teams={teams.map((t) => t.name)} />
       <div className="row">
         <h2>{all ? 'All tokens' : 'Active tokens'} <span className="count">{tokens.length}</span></h2>
         <Link href={all ? '/console/admin/tokens' : '/console/admin/tokens?all=1'}>{all ? 'Show active only' : 'Show revoked and expired too'}</Link>
@@ -46,6 +49,7 @@ export default async function TokensPage({ searchParams }: { searchParams: Searc
               <tr>
                 <th scope="col">Name</th>
                 <th scope="col">Role</th>
+                <th scope="col">Teams</th>
                 <th scope="col">Status</th>
                 <th scope="col">Ends in</th>
                 <th scope="col">Created</th>
@@ -61,6 +65,7 @@ export default async function TokensPage({ searchParams }: { searchParams: Searc
                     {t.id === session.actor.tokenId && t.id ? <span className="tag">this session</span> : null}
                   </th>
                   <td data-label="Role"><span className={`role role-${t.role}`}>{t.role}</span></td>
+                  <td data-label="Teams">{t.teams ? t.teams.join(', ') : <span className="muted">all</span>}</td>
                   <td data-label="Status"><Badge tone={STATUS[t.status]}>{t.status}</Badge></td>
                   <td data-label="Ends in">{t.source === 'environment' ? <span className="muted">environment</span> : <code>…{t.hint}</code>}</td>
                   <td data-label="Created">

@@ -7,10 +7,13 @@ import { DeploymentStatus, Serving } from '../../../_components/status';
 import { getPortalCaller } from '../../../_trpc/server';
 import { roleAllows } from '../../../../server/auth/roles';
 import { ArtifactsSection } from './_sections/artifacts';
+import { ConfigSection } from './_sections/config';
 import { DeploymentsSection } from './_sections/deployments';
 import { KeysSection } from './_sections/keys';
+import { LifecycleControls, RuntimeFacts } from './_sections/lifecycle';
 import { LogsSection } from './_sections/logs';
 import { QuotasSection } from './_sections/quotas';
+import { SettingsSection } from './_sections/settings';
 import { safeDecode } from '../../../../server/url-segment';
 
 export const dynamic = 'force-dynamic';
@@ -18,6 +21,8 @@ export const dynamic = 'force-dynamic';
 const TABS = [
   ['deployments', 'Deployments'],
   ['logs', 'Logs'],
+  ['config', 'Config'],
+  ['settings', 'Settings'],
   ['artifacts', 'Artifacts'],
   ['keys', 'Signing keys'],
   ['quotas', 'Quotas'],
@@ -32,7 +37,7 @@ export async function generateMetadata({ params }: { params: Params }) {
   return { title: safeDecode((await params).app) };
 }
 
-/** One app, Backstage-style: what runs and who owns it on top; history, logs, bytes, keys and quota a click away. */
+/** One app, Backstage-style: what runs, how healthy, and who owns it on top, with its instance controls; history, logs, config, settings, bytes, keys and quota a click away. */
 export default async function AppPage({ params, searchParams }: { params: Params; searchParams: Search }) {
   const session = await getPortalCaller();
   if (!session) return null;
@@ -65,14 +70,12 @@ export default async function AppPage({ params, searchParams }: { params: Params
         </div>
         <dl className="facts">
           <div><dt>Owner</dt><dd>{app.owner}</dd></div>
+          <div><dt>Team</dt><dd><Link href={`/console?team=${app.team}`}>{app.team}</Link></dd></div>
           <div>
             <dt>Current version</dt>
             <dd>{app.current ? <code title={app.current.digest}>{shortDigest(app.current.digest)}</code> : <span className="muted">nothing running</span>}</dd>
           </div>
-          <div>
-            <dt>Serving at</dt>
-            <dd>{app.current?.url ? <a href={app.current.url}>{app.current.url}</a> : <span className="muted">–</span>}</dd>
-          </div>
+          <RuntimeFacts app={app} />
           <div>
             <dt>Last deploy</dt>
             <dd>
@@ -88,6 +91,7 @@ export default async function AppPage({ params, searchParams }: { params: Params
           </div>
         </dl>
       </section>
+      <LifecycleControls app={app} canDeploy={can.deploy} />
       <nav aria-label="App sections" className="tabs">
         {TABS.map(([id, label]) => (
           <Link key={id} href={id === 'deployments' ? base : `${base}?tab=${id}`} aria-current={tab === id ? 'page' : undefined}>
@@ -99,6 +103,8 @@ export default async function AppPage({ params, searchParams }: { params: Params
       </nav>
       {tab === 'deployments' ? <DeploymentsSection caller={session.caller} app={app} cursor={one(search.cursor)} canDeploy={can.deploy} now={now} /> : null}
       {tab === 'logs' ? <LogsSection caller={session.caller} app={app} deploymentId={one(search.deployment)} /> : null}
+      {tab === 'config' ? <ConfigSection caller={session.caller} app={app} canEdit={can.deploy} now={now} /> : null}
+      {tab === 'settings' ? <SettingsSection caller={session.caller} app={app} canEdit={can.deploy} isAdmin={can.admin} /> : null}
       {tab === 'artifacts' ? <ArtifactsSection caller={session.caller} app={app} cursor={one(search.cursor)} status={one(search.status)} now={now} /> : null}
       {tab === 'keys' ? <KeysSection caller={session.caller} app={app} canEdit={can.admin} /> : null}
       {tab === 'quotas' ? <QuotasSection caller={session.caller} app={app} canEdit={can.admin} /> : null}

@@ -8,6 +8,8 @@ export const SANDBOX_APP_DIR = '/app';
 export const BWRAP_ARGS_FD = 3;
 /** The child's fd that bwrap reads the seccomp filter from (`--seccomp`), the next pipe. */
 export const SECCOMP_FD = 4;
+/** The child's fd the app's environment is read from once it runs as the app (see {@link LOAD_ENV}). */
+export const ENV_FD = 5;
 
 export interface LaunchSpec {
   mode: SandboxMode;
@@ -30,8 +32,14 @@ export interface LaunchSpec {
   tmpBytes: number;
   /** The seccomp filter (seccomp.ts) bwrap installs; null: none. */
   seccomp?: Buffer | null;
+  /** The driver's own variables (PORT, PATH, HOME...): nothing of the release's config. */
   env: Record<string, string>;
-  /** The app's command as it runs inside: node and npm's CLI. */
+  /**
+   * The app's whole environment, the release's config included; null when it is just `env`.
+   * It never reaches argv, bwrap's options or a process running as root (see {@link LOAD_ENV}).
+   */
+  appEnv?: Record<string, string> | null;
+  /** The app's command as it runs inside: node and npm's CLI, or `sh -c <start command>`. */
   command: string[];
 }
 
@@ -99,9 +107,30 @@ const closeLeakedFds = (keep: number[]) =>
   `for f in /proc/$$/fd/*; do n=\${f##*/}; case $n in ${[0, 1, 2, ...keep].join('|')}) ;; ` +
   '*) eval "exec $n>&-" 2>/dev/null ;; esac; done; ';
 
+/**
+ * Runs as the app, after the uid drop and inside bwrap: reads its environment from ENV_FD,
+ * then execs the app with it. The config (secrets) thus never sits on an argv (world-readable
+ * /proc/<pid>/cmdline) nor in the environment of the wrappers that run as root before the drop,
+ * where LD_PRELOAD, BASH_ENV or GCONV_PATH would run the app's own code as root.
+ */
+const LOAD_ENV = `env=$(cat <&${ENV_FD}) || exit 125; eval "$env"; exec ${ENV_FD}<&-; exec "$@"`;
+const POSIX_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `env` as POSIX shell exports for {@link LOAD_ENV}; `command` keeps a readonly name from ending the shell. */
+export function envScript(env: Record<string, string>): Buffer {
+  const lines = Object.entries(env).map(([name, value]) => {
+    if (!POSIX_NAME_RE.test(name)) throw new Error(`not a POSIX environment variable name: ${JSON.stringify(name)}`);
+    if (value.includes('\0')) throw new Error(`environment variable ${name} holds a NUL byte`);
+    return `command export ${name}='${value.replaceAll("'", "'\\''")}'\n`;
+  });
+  return Buffer.from(lines.join(''));
+}
+
 export interface Launch {
   argv: string[];
   env: Record<string, string>;
+  /** The app's environment as {@link envScript}, to write to the child's {@link ENV_FD}; null: none. */
+  envInput: Buffer | null;
   /** bwrap's options, NUL-separated, to write to the child's {@link BWRAP_ARGS_FD}. */
   bwrapOptions: Buffer | null;
   /** The seccomp filter, to write to the child's {@link SECCOMP_FD} (only with bwrapOptions). */
@@ -114,20 +143,23 @@ export interface Launch {
  * would show host paths (the data dir's) and the mounts.
  */
 export function launchArgv(spec: LaunchSpec): Launch {
-  if (spec.mode === 'none') return { argv: spec.command, env: spec.env, bwrapOptions: null, seccomp: null };
+  // Unsandboxed, the app is the control plane's own user: nothing to keep its environment from.
+  if (spec.mode === 'none') return { argv: spec.command, env: spec.appEnv ?? spec.env, envInput: null, bwrapOptions: null, seccomp: null };
   const drop = spec.uid === null ? [] : setprivArgs(spec);
   const uidOnly = spec.mode === 'uid';
   const bwrap = [spec.bwrap!, '--args', String(BWRAP_ARGS_FD), '--'];
-  const inner = uidOnly ? [...drop, ...spec.command] : [...bwrap, ...drop, ...spec.command];
+  const envInput = spec.appEnv ? envScript(spec.appEnv) : null;
+  const command = envInput ? ['/bin/sh', '-c', LOAD_ENV, 'aether-env', ...spec.command] : spec.command;
+  const inner = uidOnly ? [...drop, ...command] : [...bwrap, ...drop, ...command];
   const bwrapOptions = uidOnly ? null : Buffer.from(bwrapOptionsOf(spec).map((a) => `${a}\0`).join(''));
   const limits = [`--nofile=${spec.nofile}:${spec.nofile}`, `--fsize=${spec.fsizeBytes}:${spec.fsizeBytes}`];
   // Its own uid: RLIMIT_NPROC then counts only its processes (a second fork-bomb bound).
   if (spec.uid !== null) limits.push(`--nproc=${spec.nproc}:${spec.nproc}`);
   const argv = [spec.prlimit!, ...limits, '--', ...inner];
   const seccomp = uidOnly ? null : (spec.seccomp ?? null);
-  const keep = [...(bwrapOptions ? [BWRAP_ARGS_FD] : []), ...(seccomp ? [SECCOMP_FD] : [])];
+  const keep = [...(bwrapOptions ? [BWRAP_ARGS_FD] : []), ...(seccomp ? [SECCOMP_FD] : []), ...(envInput ? [ENV_FD] : [])];
   const script = spec.bash ? closeLeakedFds(keep) + JOIN_CGROUPS : JOIN_CGROUPS;
   const joined = [spec.bash ?? '/bin/sh', '-c', script, 'aether-join', ...spec.cgroupProcs, '--', ...argv];
-  // bwrap sets the app's env itself; the wrappers before it get only PATH.
-  return { argv: joined, env: uidOnly ? spec.env : { PATH: '/usr/bin:/bin' }, bwrapOptions, seccomp };
+  // bwrap sets the driver's variables itself; the wrappers before it get only PATH.
+  return { argv: joined, env: uidOnly ? spec.env : { PATH: '/usr/bin:/bin' }, envInput, bwrapOptions, seccomp };
 }

@@ -48,7 +48,8 @@ export interface PreparedInstance {
   cgroups: string[];
   /** HOME and the app dir as the app sees them. */
   home: string | null;
-  wrap(command: string[], env: Record<string, string>): Launch;
+  /** `env`: the driver's own variables; `appEnv`: the whole environment, config included (see launch.ts). */
+  wrap(command: string[], env: Record<string, string>, appEnv?: Record<string, string> | null): Launch;
   limits: WatchedLimits;
 }
 
@@ -95,7 +96,7 @@ export async function createSandbox(stateDir: string, settings: SandboxSettings,
       cgroups: groups,
       // uid mode: the control plane's HOME is not the app's to write; its own dir is.
       home: sandboxed ? '/tmp' : uid !== null ? dir : null,
-      wrap: (command, env) =>
+      wrap: (command, env, appEnv) =>
         launchArgv({
           mode: decision.mode,
           ...tools,
@@ -108,6 +109,7 @@ export async function createSandbox(stateDir: string, settings: SandboxSettings,
           tmpBytes: settings.tmpBytes,
           seccomp,
           env,
+          appEnv,
           command,
         }),
       limits: { cgroups: groups, appDir: dir, memoryBytes: settings.memoryBytes, pids: settings.pids, diskBytes: settings.diskBytes },

@@ -12,6 +12,8 @@ import type { App, Caller } from './types';
 
 /** Phases that are transitions, not timed work: shown as markers, not as steps with durations. */
 const MARKERS = new Set(['created', 'rolling_out', 'running', 'failed', 'superseded', 'rolled_back']);
+/** Notes about the release rather than steps of its rollout: shown above the phases. */
+const NOTES = new Set(['config']);
 /** A deployment that ran once can be run again; one that never ran is no rollback target. */
 const ROLLBACK_TARGETS = new Set(['superseded', 'rolled_back']);
 const IN_FLIGHT = new Set(['pending', 'rolling_out']);
@@ -22,7 +24,7 @@ function timeToRunning(d: TTimelineEntry): number | null {
 }
 
 function Phases({ d }: { d: TTimelineEntry }) {
-  const steps = d.events.filter((e) => !MARKERS.has(e.phase) || e.phase === 'failed');
+  const steps = d.events.filter((e) => (!MARKERS.has(e.phase) && !NOTES.has(e.phase)) || e.phase === 'failed');
   if (steps.length === 0) return <p className="muted small">{d.status === 'pending' ? 'Waiting for a worker to pick up the rollout.' : 'No phases recorded.'}</p>;
   return (
     <ol className="phases" aria-label={`Phases of deployment ${shortId(d.id)}`}>
@@ -61,6 +63,13 @@ function Entry({ d, app, canDeploy, now }: { d: TTimelineEntry; app: App; canDep
           {failure} <code className="muted">({d.failure_reason})</code>
         </p>
       ) : null}
+      {d.events
+        .filter((e) => e.phase === 'config' && e.message)
+        .map((e) => (
+          <p key={e.id} className="small config-note">
+            <span className="tag">config</span> {e.message?.replace(/^config /, '')}
+          </p>
+        ))}
       <Phases d={d} />
       <div className="row-start">
         <Link href={`/console/apps/${app.name}?tab=logs&deployment=${d.id}`}>Logs</Link>

@@ -12,7 +12,7 @@ export const dynamic = 'force-dynamic';
 /**
  * `GET /console/apps/{app}/logs?deployment=<id>&follow=1&tail=500`: a deployment's output
  * (`{ time, source, line }` per line) for the portal as NDJSON, authenticated by the session
- * cookie (any signed-in role may read logs). A GET that only reads, so the cookie alone is
+ * cookie (any signed-in role may read logs, of the apps its teams own). A GET that only reads, so the cookie alone is
  * enough; the stream ends when the tab closes.
  */
 export async function GET(req: Request, { params }: { params: Promise<{ app: string }> }) {
@@ -23,7 +23,7 @@ export async function GET(req: Request, { params }: { params: Promise<{ app: str
     const url = new URL(req.url);
     const parsed = ZLogsInput.safeParse({ ...Object.fromEntries(url.searchParams), app_name: safeDecode((await params).app) });
     if (!parsed.success) throw new AppError('bad_request', z.prettifyError(parsed.error));
-    return await logsResponse(services, req, parsed.data, 'ndjson');
+    return await logsResponse({ ...services, actor: session.actor }, req, parsed.data, 'ndjson');
   } catch (err) {
     return errorResponse(services, err);
   }
