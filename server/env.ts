@@ -106,7 +106,7 @@ const ZEnv = z
      * `auto`: HAProxy in front of the Node.js router when haproxy (2.4+) is installed; `node`: the
      * Node.js router alone (the default until the control plane's restart path is proven with HAProxy).
      */
-    AETHER_ROUTER_ENGINE: z.enum(['auto', 'haproxy', 'node']).default('node'),
+    AETHER_ROUTER_ENGINE: z.enum(['auto', 'haproxy', 'node']).default('auto'),
     /** The hostname suffix apps answer under; `localhost` resolves to loopback in browsers and curl. */
     AETHER_ROUTER_DOMAIN: z.string().regex(DNS_NAME, 'a DNS name: lower-case labels of 1-63 characters joined by dots').default('localhost'),
     /** Local runtime supervision: health checks after the rollout, and what counts as a crash loop. */
