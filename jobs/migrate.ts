@@ -4,9 +4,9 @@
  * one-shot service, so new code never starts on an old schema. Web and worker still migrate
  * at boot (a no-op by then), under the same advisory lock, so running both is safe.
  */
-import { openDb } from '../db/client';
 import { loadEnv } from '../server/env';
 import { createLogger } from '../server/logger';
+import { migrateDatabase } from '../server/migrate';
 
 const env = loadEnv();
 const log = createLogger(env.AETHER_LOG_LEVEL, { svc: 'aether-migrate' });
@@ -19,14 +19,11 @@ if (!env.DATABASE_URL) {
 }
 
 const started = performance.now();
-const handle = await openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.AETHER_DATA_DIR, poolMax: 1 });
 try {
-  await handle.migrate();
+  await migrateDatabase({ databaseUrl: env.DATABASE_URL, dataDir: env.AETHER_DATA_DIR });
   log.info('migrations applied', { durationMs: Math.round(performance.now() - started) });
 } catch (err) {
   // The driver's message names the failing statement or host, never the URL's password.
   log.error('migration failed', { err });
   process.exitCode = 1;
-} finally {
-  await handle.close();
 }

@@ -27,6 +27,10 @@ ensureHaproxy();
 // The packaging tests render the chart and read docker-compose.yml with the real tools.
 const tools = { AETHER_HELM_BIN: ensureHelm(), AETHER_COMPOSE_BIN: ensureCompose() };
 let code = 1;
+// The layering lint (scripts/lint.mjs) takes a second: run it first so a break is the first thing
+// read, go on with the suite anyway, and count it as a failure in the closing line.
+const lint = spawnSync('node', ['scripts/lint.mjs'], { cwd: root, stdio: 'inherit' });
+const lintFailed = lint.status !== 0;
 try {
   if (!skipBuild) {
     run('node', ['scripts/build-cli.mjs']);
@@ -58,6 +62,11 @@ try {
     failed = Math.max(1, failed);
   }
   if (code !== 0 && failed === 0) failed = 1;
+  if (lintFailed) {
+    console.log('lint failed: npm run lint lists the layering breaks');
+    failed += 1;
+    code = code || 1;
+  }
   console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 } finally {
   redis.stop();
