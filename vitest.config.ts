@@ -1,6 +1,9 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // `@/x` is the project root's x, as tsconfig.json's `paths` say (tsc, tsx, Next and esbuild read it there).
+  resolve: { alias: [{ find: /^@\//, replacement: fileURLToPath(new URL('./', import.meta.url)) }] },
   test: {
     include: ['tests/**/*.test.ts'],
     // Real processes, databases and servers: generous but bounded.

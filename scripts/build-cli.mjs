@@ -19,6 +19,9 @@ await build({
   minify: true,
   sourcemap: false,
   legalComments: 'none',
+  // Its `paths` map `@/x` to the project root's x (esbuild would find it alone; named so a
+  // build run from elsewhere cannot miss it).
+  tsconfig: new URL('../tsconfig.json', import.meta.url).pathname,
   define: { AETHER_CLI_VERSION: JSON.stringify(pkg.version) },
   // CommonJS dependencies bundled into ESM still call require() for node builtins.
   banner: { js: "#!/usr/bin/env node\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },

@@ -1,7 +1,7 @@
 import 'server-only';
 import { TRPCError } from '@trpc/server';
 import { ZodError, z } from 'zod';
-import { isErrorCode, type ErrorCode } from '../../server/contract/errors';
+import { isErrorCode, type ErrorCode } from '@/server/contract/errors';
 import { isAppError } from '../../server/errors';
 import { ERROR_TITLES } from './plain-words';
 

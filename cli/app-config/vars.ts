@@ -1,4 +1,4 @@
-import { configNameProblem, configValueProblem } from '../../server/contract/config-rules';
+import { configNameProblem, configValueProblem } from '@/server/contract/config-rules';
 import { CliError, EXIT } from '../errors';
 
 /** One `config set` argument: `KEY=VALUE`, or a bare `KEY` whose value comes from stdin. */

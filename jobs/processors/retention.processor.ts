@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { QUEUE_DEFS, type JobPayload } from '../../server/queues/definitions';
 import type { Services } from '../../server/services/context';
-import { applyRetention } from '../../server/services/artifacts/retention.service';
+import { applyRetention } from '@/server/services/artifacts/retention.service';
 
 /** One app's retention pass; idempotent, so BullMQ's retries are safe. */
 export function retentionProcessor(svc: Services) {

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Command } from 'commander';
 import { readSecretValue } from '../../cli/app-config/secret-input';
-import { parseAssignments, parseDotenv, splitAssignment, toVars, valueFromStdin } from '../../cli/app-config/vars';
+import { parseAssignments, parseDotenv, splitAssignment, toVars, valueFromStdin } from '@/cli/app-config/vars';
 import { describeChanges } from '../../cli/commands/config';
 import { parseTimeFlag } from '../../cli/commands/audit';
 import { bashCompletion } from '../../cli/completions';
