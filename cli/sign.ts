@@ -1,11 +1,10 @@
 /**
- * Ed25519 signing of artifact digests on the CLI side, with node:crypto only. Mirrors the
- * signing half of server/services/keys/signature.ts (which the CLI must not import); the wire
- * formats are the same: keys are the raw 32 bytes as 64 lowercase hex, a signature the raw 64
- * bytes as 128 lowercase hex, and the signed message is the ASCII digest string itself.
+ * Artifact signing on the CLI side: the signing key from the environment and the `.sig`
+ * sidecar. The Ed25519 itself, and its wire formats, live in server/contract/ed25519.ts, which
+ * the server verifies with.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
+import { publicKeyFromSeed, signDigest } from '../server/contract/ed25519';
 import { CliError, EXIT } from './errors.js';
 import { packTempPath } from './pack/ignore-rules.js';
 
@@ -16,10 +15,6 @@ export interface SigningEnv {
   AETHER_SIGNING_KEY?: string;
 }
 
-const HEX64_RE = /^[0-9a-f]{64}$/;
-// DER wrappers that turn raw key bytes into PKCS#8 / SPKI documents node can import (RFC 8410).
-const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const KEY_HINT = 'set AETHER_SIGNING_KEY to the 64 hex characters written by `aether keys generate`, or unset it to deploy unsigned';
 
 /**
@@ -41,39 +36,6 @@ export function loadSigningKey(env: SigningEnv): string | null {
     throw new CliError(EXIT.config, `${SIGNING_KEY_ENV} has ${value.length} hex characters: expected 64 (a 32-byte Ed25519 seed)`, KEY_HINT);
   }
   return value;
-}
-
-function privateKeyObject(seedHex: string): KeyObject {
-  const seed = seedHex.toLowerCase();
-  if (!HEX64_RE.test(seed)) throw new TypeError('signing seed must be 64 hex characters');
-  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, Buffer.from(seed, 'hex')]), format: 'der', type: 'pkcs8' });
-}
-
-/** The 128-hex Ed25519 signature of the ASCII string `digestHex` (64 lowercase hex). */
-export function signDigest(seedHex: string, digestHex: string): string {
-  if (!HEX64_RE.test(digestHex)) throw new TypeError('digest must be 64 lowercase hex characters');
-  return sign(null, Buffer.from(digestHex, 'ascii'), privateKeyObject(seedHex)).toString('hex');
-}
-
-/** The raw public key (64 hex) of a seed (64 hex): what `aether keys add` registers. */
-export function publicKeyFromSeed(seedHex: string): string {
-  const spki = createPublicKey(privateKeyObject(seedHex)).export({ format: 'der', type: 'spki' });
-  return spki.subarray(SPKI_PREFIX.length).toString('hex');
-}
-
-/** A fresh key pair: the 32-byte seed and the raw public key, both as lowercase hex. */
-export function generateSigningKeyPair(): { seedHex: string; publicKeyHex: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  return {
-    seedHex: privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(PKCS8_PREFIX.length).toString('hex'),
-    publicKeyHex: publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length).toString('hex'),
-  };
-}
-
-/** `SHA256:` + unpadded base64 of sha256(raw key), as the server and `ssh-keygen -l` show it. */
-export function publicKeyFingerprint(publicKeyHex: string): string {
-  const b64 = createHash('sha256').update(Buffer.from(publicKeyHex, 'hex')).digest('base64');
-  return `SHA256:${b64.replace(/=+$/, '')}`;
 }
 
 /** The signature sidecar of an artifact. */

@@ -5,7 +5,8 @@ import { CliError, EXIT } from '../errors.js';
 import type { Output } from '../output.js';
 import { loadPathFilter } from '../pack/ignore-rules.js';
 import { readProject, resolveAppName } from '../project.js';
-import { generateSigningKeyPair, publicKeyFingerprint, SIGNING_KEY_ENV } from '../sign.js';
+import { generateSigningKeyPair, publicKeyFingerprint } from '../../server/contract/ed25519';
+import { SIGNING_KEY_ENV } from '../sign.js';
 
 export interface KeysGenerateOptions {
   /** Private key file; the public key goes to `<out>.pub`. Default `./aether-signing.key`. */
@@ -29,14 +30,14 @@ export async function keysGenerateCommand(opts: KeysGenerateOptions, _env: CliEn
   const given = opts.out ?? `./${DEFAULT_KEY_FILE}`;
   const privateFile = path.resolve(cwd, given);
   const publicFile = `${privateFile}.pub`;
-  const { seedHex, publicKeyHex } = generateSigningKeyPair();
+  const { privateSeedHex, publicKeyHex } = generateSigningKeyPair();
 
   for (const file of [privateFile, publicFile]) await refuseExisting(file);
   // Public first (the exclusive create still guards against a race): if the private write then
   // fails, the public key goes too.
   await createFile(publicFile, `${publicKeyHex}\n`, 0o644);
   try {
-    await createFile(privateFile, `${seedHex}\n`, 0o600);
+    await createFile(privateFile, `${privateSeedHex}\n`, 0o600);
   } catch (err) {
     await rm(publicFile, { force: true });
     throw err;

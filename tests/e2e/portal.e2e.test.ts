@@ -10,7 +10,7 @@ import { cp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSigningKeyPair, publicKeyFingerprint } from '../../server/services/keys/signature';
+import { generateSigningKeyPair, publicKeyFingerprint } from '../../server/contract/ed25519';
 import { launchBrowser, newPortalContext, screenshot } from '../support/browser';
 import { ROOT, runCli, startE2EWorkspace, type E2EWorkspace } from '../support/control-plane-process';
 

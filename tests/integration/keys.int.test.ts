@@ -5,7 +5,7 @@ import { ZodError } from 'zod';
 import { publicKeys } from '../../db/schema';
 import { isAppError } from '../../server/errors';
 import { findVerifyingKey } from '../../server/services/keys/keys.service';
-import { generateSigningKeyPair, publicKeyFingerprint, signDigest } from '../../server/services/keys/signature';
+import { generateSigningKeyPair, publicKeyFingerprint, signDigest } from '../../server/contract/ed25519';
 import { DB_KINDS, startTestPlane, TOKENS, type TestPlane } from '../support/harness';
 
 const DIGEST = createHash('sha256').update('signed artifact').digest('hex');

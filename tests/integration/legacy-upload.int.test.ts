@@ -9,7 +9,7 @@ import { applications, artifacts } from '../../db/schema';
 import { artifactStorageKey } from '../../server/contract/digest';
 import { uploadSemaphore } from '../../server/rest/legacy-upload';
 import { LEGACY_UPLOAD_DIR } from '../../server/services/artifacts/legacy-upload.service';
-import { generateSigningKeyPair, signDigest } from '../../server/services/keys/signature';
+import { generateSigningKeyPair, signDigest } from '../../server/contract/ed25519';
 import { startStoreFor, type TestS3 } from '../support/s3';
 import { drivers, type StartedDriver } from '../support/storage-drivers';
 import { startTestPlane, TOKENS, type TestPlane } from '../support/harness';

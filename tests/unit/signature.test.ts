@@ -7,7 +7,7 @@ import {
   publicKeyFromSeed,
   signDigest,
   verifyDigestSignature,
-} from '../../server/services/keys/signature';
+} from '../../server/contract/ed25519';
 
 const digestOf = (text: string) => createHash('sha256').update(text).digest('hex');
 const DIGEST = digestOf('artifact bytes');

@@ -4,7 +4,7 @@ import type { TConsoleArtifactsPage } from '../../contract/console';
 import { getAppForActor } from '../apps/app-access';
 import type { ServiceCtx } from '../context';
 import { toArtifactDto } from '../dto';
-import { publicKeyFingerprint } from '../keys/signature';
+import { publicKeyFingerprint } from '../../contract/ed25519';
 import { keysetPage, olderThanCursor } from '../keyset-cursor';
 
 /**

@@ -6,7 +6,7 @@ import type { TAppRef } from '../../contract/schemas';
 import { AppError, notFound } from '../../errors';
 import { getAppForActor, type AppRow } from '../apps/app-access';
 import type { ServiceCtx } from '../context';
-import { isUsablePublicKey, publicKeyFingerprint, verifyDigestSignature } from './signature';
+import { isUsablePublicKey, publicKeyFingerprint, verifyDigestSignature } from '../../contract/ed25519';
 
 type KeyRow = typeof publicKeys.$inferSelect;
 

@@ -1,10 +1,11 @@
 /**
- * Ed25519 over artifact digests, with node:crypto only (the CLI mirrors the signing half).
+ * Ed25519 over artifact digests, with node:crypto only: the CLI signs with it, the server
+ * verifies with it, so both read one definition of the wire formats.
  *
  * Wire formats: a public key is the raw 32-byte key as 64 lowercase hex characters, a private
- * key is the raw 32-byte seed as 64 lowercase hex characters, a signature is the raw 64 bytes
- * as 128 lowercase hex characters. The signed message is the ASCII digest string itself (the
- * seed's contract), not the 32 bytes it encodes.
+ * key is the raw 32-byte seed as 64 hex characters, a signature is the raw 64 bytes as 128
+ * lowercase hex characters. The signed message is the ASCII digest string itself (the seed's
+ * contract), not the 32 bytes it encodes.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 
@@ -123,19 +124,25 @@ export function generateSigningKeyPair(): { privateSeedHex: string; publicKeyHex
   };
 }
 
+// The seed's case is accepted either way: it names the same 32 bytes, and a user may paste it
+// uppercased. The digest's is not, since the ASCII string itself is what gets signed.
+function privateKeyObject(privateSeedHex: string): KeyObject {
+  const seed = privateSeedHex.toLowerCase();
+  if (!KEY_HEX_RE.test(seed)) throw new TypeError('private seed must be 64 hex characters');
+  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, Buffer.from(seed, 'hex')]), format: 'der', type: 'pkcs8' });
+}
+
 /**
  * The 128-hex Ed25519 signature over the ASCII `digestHex` with the 64-hex private seed.
  * Throws on a malformed seed or digest: signing is done by the key's owner, who should hear it.
  */
 export function signDigest(privateSeedHex: string, digestHex: string): string {
-  if (!KEY_HEX_RE.test(privateSeedHex)) throw new TypeError('private seed must be 64 lowercase hex characters');
   if (!DIGEST_HEX_RE.test(digestHex)) throw new TypeError('digest must be 64 lowercase hex characters');
-  const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, Buffer.from(privateSeedHex, 'hex')]), format: 'der', type: 'pkcs8' });
-  return sign(null, Buffer.from(digestHex, 'ascii'), key).toString('hex');
+  return sign(null, Buffer.from(digestHex, 'ascii'), privateKeyObject(privateSeedHex)).toString('hex');
 }
 
-/** The public key (64 hex) that belongs to a private seed (64 hex). */
+/** The public key (64 hex) that belongs to a private seed (64 hex): what `aether keys add` registers. */
 export function publicKeyFromSeed(privateSeedHex: string): string {
-  const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, Buffer.from(privateSeedHex, 'hex')]), format: 'der', type: 'pkcs8' });
-  return createPublicKey(key).export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length).toString('hex');
+  const spki = createPublicKey(privateKeyObject(privateSeedHex)).export({ format: 'der', type: 'spki' });
+  return spki.subarray(SPKI_PREFIX.length).toString('hex');
 }
