@@ -1,6 +1,7 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { openDb, type DbHandle } from '../db/client';
+import { attachTokenCache } from './auth/token-cache';
 import { parseStaticTokens } from './auth/tokens';
 import { loadEnv, type Env } from './env';
 import { createLogger, type Logger } from './logger';
@@ -48,6 +49,8 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
   redis.on('error', (err) => log.warn('redis connection error', { err }));
   const queues = createQueues(redis, env.AETHER_QUEUE_PREFIX);
   const notifier = createNotifier(redis, () => createRedis(env.REDIS_URL), `${env.AETHER_QUEUE_PREFIX}:changes`);
+  const metrics = getMetrics();
+  const detachTokenCache = attachTokenCache(dbHandle.db, notifier, { onLookup: (result) => metrics.tokenCacheLookups.inc({ result }) });
   const runtimeLog = (msg: string, fields?: object) => log.info(msg, fields as Record<string, unknown>);
   const routes = new RouteTable();
   const router = env.AETHER_RUNTIME === 'kubernetes' ? undefined : appRouterOf(env, routes, log);
@@ -81,7 +84,7 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
     notifier,
     runtime,
     log,
-    metrics: getMetrics(),
+    metrics,
     staticTokens: parseStaticTokens(env.AETHER_API_TOKENS, env.AETHER_API_TOKEN),
     secrets,
     router,
@@ -90,6 +93,7 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
     services,
     async close() {
       await router?.close();
+      detachTokenCache();
       await notifier.close();
       await queues.close();
       redis.disconnect();

@@ -17,6 +17,12 @@ function createMetrics() {
       registers: [registry],
     }),
     appsCreated: new Counter({ name: 'aether_apps_created_total', help: 'Applications created', registers: [registry] }),
+    tokenCacheLookups: new Counter({
+      name: 'aether_token_cache_lookups_total',
+      help: 'Database token lookups by cache outcome (bypass: the revocation feed was down)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
 
     // ---- the seed's artifact metrics (readme 4.6 and 4.9): exact names, no per-app labels ----
     artifactPresigns: new Counter({ name: 'artifact_presign_requests_total', help: 'Presign attempts', registers: [registry] }),

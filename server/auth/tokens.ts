@@ -5,6 +5,7 @@ import { apiTokens } from '../../db/schema';
 import { AppError } from '../errors';
 import { APP_NAME_RE as TEAM_NAME_RE } from '../contract/app-name';
 import { isRole, type Actor, type Role } from './roles';
+import { tokenCacheOf } from './token-cache';
 
 /** Tokens are kept and compared only as sha256 hex: a leaked table or log reveals no token. */
 export function hashToken(token: string): string {
@@ -60,13 +61,18 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 
 /**
  * Resolves a bearer token to an actor: environment tokens first, then database tokens that
- * are neither revoked nor expired. Throws `unauthorized` for an unknown token.
+ * are neither revoked nor expired, through the process's token cache when `db` has one (see
+ * ./token-cache.ts). Throws `unauthorized` for an unknown token.
  */
 export async function authenticateToken(db: Queryable, staticTokens: StaticToken[], token: string, now = new Date()): Promise<Actor> {
   const hash = hashToken(token);
   const fromEnv = findStatic(staticTokens, hash);
   if (fromEnv) return { name: fromEnv.name, role: fromEnv.role, tokenId: null, teams: fromEnv.teams };
 
+  const cache = tokenCacheOf(db);
+  const cached = cache?.get(hash, now);
+  if (cached) return cached;
+  const stamp = cache?.stamp() ?? 0;
   const [row] = await db.select().from(apiTokens).where(eq(apiTokens.tokenHash, hash)).limit(1);
   if (!row || row.revokedAt || (row.expiresAt && row.expiresAt <= now)) {
     throw new AppError('unauthorized', 'invalid, expired or revoked token');
@@ -79,7 +85,9 @@ export async function authenticateToken(db: Queryable, staticTokens: StaticToken
       .set({ lastUsedAt: now })
       .where(and(eq(apiTokens.id, row.id), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, staleBefore))));
   }
-  return { name: row.name, role: row.role, tokenId: row.id, teams: row.role === 'admin' ? null : (row.teams ?? null) };
+  const actor: Actor = { name: row.name, role: row.role, tokenId: row.id, teams: row.role === 'admin' ? null : (row.teams ?? null) };
+  cache?.set(hash, stamp, { actor, grantId: row.grantId, expiresAt: row.expiresAt });
+  return actor;
 }
 
 /** Extracts the token from an `Authorization: Bearer <token>` header value. */

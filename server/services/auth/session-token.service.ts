@@ -1,6 +1,7 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import { apiTokens } from '../../../db/schema';
 import type { TLogoutResult, TRefreshResult } from '../../contract/auth';
+import { publishTokenChange } from '../../auth/token-cache';
 import { AppError } from '../../errors';
 import type { ServiceCtx } from '../context';
 import { issueApiToken, lockGrant, revokeApiToken } from '../tokens/tokens.service';
@@ -37,8 +38,9 @@ export async function refreshSessionToken(ctx: ServiceCtx, now = new Date()): Pr
       expiresAt: old.expiresAt,
       parent: { id: old.id, grantId: old.grantId },
     });
-    return { token: fresh.token, expiresAt: old.expiresAt, name: old.name, role: old.role, id: fresh.id };
+    return { token: fresh.token, expiresAt: old.expiresAt, name: old.name, role: old.role, id: fresh.id, grantId: old.grantId };
   });
+  await publishTokenChange(ctx.db, issued.grantId);
   ctx.log.info('session token refreshed', { old_id: tokenId, new_id: issued.id, by: ctx.actor.name });
   return { token: issued.token, expires_at: issued.expiresAt.toISOString(), name: issued.name, role: issued.role };
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, isNull } from 'drizzle-orm';
 import type { Queryable } from '../../../db/client';
 import { apiTokens, type Role } from '../../../db/schema';
+import { publishTokenChange } from '../../auth/token-cache';
 import { generateToken, hashToken } from '../../auth/tokens';
 import { notFound } from '../../errors';
 
@@ -58,14 +59,18 @@ export async function lockGrant(tx: Queryable, grantId: string): Promise<void> {
  * the time they were replaced. Null when there is no such token.
  */
 export async function revokeGrantOf(db: Queryable, id: string, now = new Date()): Promise<{ id: string; revokedAt: Date } | null> {
-  return db.transaction(async (tx) => {
+  const revoked = await db.transaction(async (tx) => {
     const [token] = await tx.select({ grantId: apiTokens.grantId }).from(apiTokens).where(eq(apiTokens.id, id)).limit(1);
     if (!token) return null;
     await lockGrant(tx, token.grantId);
     await tx.update(apiTokens).set({ revokedAt: now }).where(and(eq(apiTokens.grantId, token.grantId), isNull(apiTokens.revokedAt)));
     const [row] = await tx.select({ id: apiTokens.id, revokedAt: apiTokens.revokedAt }).from(apiTokens).where(eq(apiTokens.id, id));
-    return row?.revokedAt ? { id: row.id, revokedAt: row.revokedAt } : null;
+    return row?.revokedAt ? { id: row.id, revokedAt: row.revokedAt, grantId: token.grantId } : null;
   });
+  if (!revoked) return null;
+  // After the commit: a process that re-reads the token on the message must see it revoked.
+  await publishTokenChange(db, revoked.grantId);
+  return { id: revoked.id, revokedAt: revoked.revokedAt };
 }
 
 export async function revokeApiToken(db: Queryable, id: string): Promise<void> {
