@@ -102,6 +102,8 @@ const ZEnv = z
     /** Local runtime: the router every app answers behind, `<app>.<AETHER_ROUTER_DOMAIN>:<port>`; 0 takes a free port (tests). */
     AETHER_ROUTER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     AETHER_ROUTER_HOST: z.string().min(1).default('127.0.0.1'),
+    /** `npm run worker`: where its own /healthz and /metrics listen (all interfaces, for probes); 0 takes a free port. */
+    AETHER_WORKER_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
     /**
      * `auto`: HAProxy in front of the Node.js router when haproxy (2.4+) is installed; `node`: the
      * Node.js router alone (the default until the control plane's restart path is proven with HAProxy).

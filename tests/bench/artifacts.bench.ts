@@ -93,7 +93,7 @@ async function uploadOnce(plane: PlaneUrl, tag: string, out: { presign: number[]
 async function startWorkerProcess(env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'jobs/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, ...env, NODE_ENV: 'production' },
+    env: { ...process.env, AETHER_WORKER_PORT: '0', ...env, NODE_ENV: 'production' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

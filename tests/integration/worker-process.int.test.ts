@@ -28,6 +28,8 @@ describe('standalone worker process (npm run worker)', () => {
         AETHER_QUEUE_PREFIX: env.AETHER_QUEUE_PREFIX,
         AETHER_DATA_DIR: env.AETHER_DATA_DIR,
         AETHER_LOG_LEVEL: 'info',
+        // Files run in parallel: its /healthz and /metrics take a free port.
+        AETHER_WORKER_PORT: '0',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

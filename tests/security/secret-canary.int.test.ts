@@ -81,6 +81,7 @@ function startWorkerProcess(plane: TestPlane, output: string[]): ChildProcessByS
       AETHER_PUBLIC_URL: env.AETHER_PUBLIC_URL,
       AETHER_HEALTH_TIMEOUT_SECS: '60',
       AETHER_LOG_LEVEL: 'trace',
+      AETHER_WORKER_PORT: '0',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
