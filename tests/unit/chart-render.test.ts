@@ -183,7 +183,19 @@ describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
     }
     const worker = one(docs, 'Deployment', 'rel-aether-worker').spec.template.spec.containers[0];
     expect(worker.args).toEqual(['node', '--import', 'tsx', 'jobs/main.ts']);
-    expect(worker.readinessProbe).toBeUndefined();
+  });
+
+  it('probes the worker pods on their own /healthz, at the port AETHER_WORKER_PORT gives the worker', () => {
+    const c = one(docs, 'Deployment', 'rel-aether-worker').spec.template.spec.containers[0];
+    const port = Number(one(docs, 'ConfigMap').data.AETHER_WORKER_PORT);
+    expect(port).toBe(9464);
+    expect(c.ports).toEqual([{ name: 'metrics', containerPort: port, protocol: 'TCP' }]);
+    for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
+      expect(c[probe].httpGet, probe).toEqual({ path: '/healthz', port: 'metrics' });
+    }
+    // Booting migrates and restores apps: the startup probe allows it minutes before liveness counts.
+    expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold).toBeGreaterThanOrEqual(120);
+    expect(loadEnv(podEnv(docs)).AETHER_WORKER_PORT).toBe(port);
   });
 
   it('probes the web pods on /healthz and /readyz at the port the Service targets', () => {
