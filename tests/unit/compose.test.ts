@@ -47,7 +47,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('health-checks every long-running service and starts each after what it needs', () => {
-    for (const s of ['postgres', 'redis', 'minio', 'web']) expect(services[s]!.healthcheck?.test.length, s).toBeGreaterThan(1);
+    for (const s of ['postgres', 'redis', 'minio', 'web', 'worker']) expect(services[s]!.healthcheck?.test.length, s).toBeGreaterThan(1);
     expect(services['minio-init']!.depends_on).toEqual({ minio: { condition: 'service_healthy' } });
     expect(services.migrate!.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
     for (const s of ['web', 'worker']) {
@@ -59,6 +59,8 @@ describe('docker-compose.yml', () => {
     }
     // web is healthy when /readyz (database + Redis) answers 200.
     expect(services.web!.healthcheck!.test.join(' ')).toContain(`127.0.0.1:${envOf('web').PORT}/readyz`);
+    // worker is healthy when its own /healthz (AETHER_WORKER_PORT) answers 200.
+    expect(services.worker!.healthcheck!.test.join(' ')).toContain(`127.0.0.1:${envOf('worker').AETHER_WORKER_PORT}/healthz`);
   });
 
   it('runs web, worker and migrations from the one image built by the root Dockerfile', () => {
