@@ -15,10 +15,18 @@ function sendJson(res: ServerResponse, status: number, body: object): void {
   res.end(JSON.stringify(body));
 }
 
-async function handle(svc: Services, state: () => WorkerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  svc: Services,
+  state: () => WorkerState,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const { pathname } = new URL(req.url ?? '/', 'http://worker');
   if (pathname !== '/healthz' && pathname !== '/metrics') {
-    return sendJson(res, 404, { code: 'not_found', message: `${pathname} not found: the worker serves /healthz and /metrics` });
+    return sendJson(res, 404, {
+      code: 'not_found',
+      message: `${pathname} not found: the worker serves /healthz and /metrics`,
+    });
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
@@ -41,7 +49,11 @@ async function handle(svc: Services, state: () => WorkerState, req: IncomingMess
  * The worker process's own `/healthz` and `/metrics` on AETHER_WORKER_PORT, for the chart's
  * probes and scrapes: the workers' counters live in this process, not in the web's registry.
  */
-export async function startHealthServer(svc: Services, state: () => WorkerState, port = svc.env.AETHER_WORKER_PORT): Promise<HealthServer> {
+export async function startHealthServer(
+  svc: Services,
+  state: () => WorkerState,
+  port = svc.env.AETHER_WORKER_PORT,
+): Promise<HealthServer> {
   const server = createServer((req, res) => {
     handle(svc, state, req, res).catch((err: unknown) => {
       svc.log.error('worker health endpoint failed', { err, path: req.url });

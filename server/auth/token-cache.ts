@@ -70,7 +70,12 @@ export class TokenCache {
     if (!this.#live || stamp !== this.#generation) return;
     if (this.#entries.size >= this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
     const actor = Object.freeze({ ...value.actor, teams: value.actor.teams && Object.freeze([...value.actor.teams]) });
-    this.#entries.set(hash, { actor, grantId: value.grantId, cachedUntil: Date.now() + this.#ttlMs, expiresAt: value.expiresAt?.getTime() ?? null });
+    this.#entries.set(hash, {
+      actor,
+      grantId: value.grantId,
+      cachedUntil: Date.now() + this.#ttlMs,
+      expiresAt: value.expiresAt?.getTime() ?? null,
+    });
   }
 
   /** Drops every token of a grant (a revocation or refresh ends the whole grant). */
@@ -143,5 +148,7 @@ export async function publishTokenChange(db: object, grantId: string): Promise<v
   binding.cache.evictGrant(grantId);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, PUBLISH_TIMEOUT_MS)));
-  await Promise.race([binding.notifier.publish(`${GRANT_TOPIC}${grantId}`), timeout]).finally(() => clearTimeout(timer));
+  await Promise.race([binding.notifier.publish(`${GRANT_TOPIC}${grantId}`), timeout]).finally(() =>
+    clearTimeout(timer),
+  );
 }

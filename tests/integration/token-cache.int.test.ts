@@ -40,7 +40,10 @@ async function redisRelay() {
     restore() {
       cut = false;
     },
-    close: () => new Promise<void>((resolve) => (cut = true, [...sockets].forEach((s) => s.destroy()), server.close(() => resolve()))),
+    close: () =>
+      new Promise<void>(
+        (resolve) => ((cut = true), [...sockets].forEach((s) => s.destroy()), server.close(() => resolve())),
+      ),
   };
 }
 
@@ -78,9 +81,11 @@ describe('token cache across two control planes (PostgreSQL, Redis pub/sub)', ()
   };
   const ok = { status: 200, code: null };
   const refused = { status: 401, code: 'unauthorized' };
-  const newToken = () => a.caller('admin').admin.tokens.create({ name: `ci-${Math.random().toString(36).slice(2)}`, role: 'deployer' });
+  const newToken = () =>
+    a.caller('admin').admin.tokens.create({ name: `ci-${Math.random().toString(36).slice(2)}`, role: 'deployer' });
   /** Revokes behind the caches' back: straight in the database, nothing published. */
-  const revokeSilently = (token: string) => sql`update api_tokens set revoked_at = now() where token_hash = ${hashToken(token)}`;
+  const revokeSilently = (token: string) =>
+    sql`update api_tokens set revoked_at = now() where token_hash = ${hashToken(token)}`;
 
   it('both planes are subscribed before the tests start', () => {
     expect([cacheOf(a).live, cacheOf(b).live]).toEqual([true, true]);
@@ -94,7 +99,11 @@ describe('token cache across two control planes (PostgreSQL, Redis pub/sub)', ()
 
     await a.caller('admin').admin.tokens.revoke({ id: t.id });
     const revokedAt = Date.now();
-    const onB = await pollUntil(() => whoami(b, t.token), (r) => r.status === 401, 1_000);
+    const onB = await pollUntil(
+      () => whoami(b, t.token),
+      (r) => r.status === 401,
+      1_000,
+    );
     expect(onB).toEqual(refused);
     expect(Date.now() - revokedAt).toBeLessThan(1_000);
     expect(await whoami(a, t.token)).toEqual(refused);
@@ -109,7 +118,11 @@ describe('token cache across two control planes (PostgreSQL, Redis pub/sub)', ()
     expect(await whoami(b, t.token)).toEqual(ok);
     expect(await whoami(b, t.token)).toEqual(ok);
     // The TTL (5 s) is only the bound for changes nobody published.
-    const seen = await pollUntil(() => whoami(b, t.token), (r) => r.status === 401, 7_000);
+    const seen = await pollUntil(
+      () => whoami(b, t.token),
+      (r) => r.status === 401,
+      7_000,
+    );
     expect(seen).toEqual(refused);
   });
 
@@ -123,7 +136,13 @@ describe('token cache across two control planes (PostgreSQL, Redis pub/sub)', ()
     });
     expect(res.status).toBe(200);
     const fresh = ((await res.json()) as { result: { data: { token: string } } }).result.data.token;
-    expect(await pollUntil(() => whoami(b, t.token), (r) => r.status === 401, 1_000)).toEqual(refused);
+    expect(
+      await pollUntil(
+        () => whoami(b, t.token),
+        (r) => r.status === 401,
+        1_000,
+      ),
+    ).toEqual(refused);
     expect(await whoami(b, fresh)).toEqual(ok);
   });
 
@@ -133,7 +152,13 @@ describe('token cache across two control planes (PostgreSQL, Redis pub/sub)', ()
     expect(cacheOf(b).size).toBeGreaterThan(0);
 
     relay.cut();
-    expect(await pollUntil(async () => cacheOf(b).live, (live) => !live, 2_000)).toBe(false);
+    expect(
+      await pollUntil(
+        async () => cacheOf(b).live,
+        (live) => !live,
+        2_000,
+      ),
+    ).toBe(false);
     expect(cacheOf(b).size).toBe(0);
     // Published on A while B cannot receive it; B refuses anyway.
     await a.caller('admin').admin.tokens.revoke({ id: t.id });

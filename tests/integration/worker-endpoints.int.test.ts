@@ -46,7 +46,11 @@ describe('worker process /healthz and /metrics (AETHER_WORKER_PORT)', () => {
     });
     worker.stdout.on('data', (d: Buffer) => (output += d.toString()));
     worker.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const port = await pollUntil(async () => /"msg":"worker health server listening".*?"port":(\d+)/.exec(output)?.[1], Boolean, 30_000);
+    const port = await pollUntil(
+      async () => /"msg":"worker health server listening".*?"port":(\d+)/.exec(output)?.[1],
+      Boolean,
+      30_000,
+    );
     expect(port, output).toBeTruthy();
     base = `http://127.0.0.1:${port}`;
     await plane.caller('deployer').apps.create({ name: 'probed' });
@@ -58,7 +62,11 @@ describe('worker process /healthz and /metrics (AETHER_WORKER_PORT)', () => {
   });
 
   it('answers /healthz 200 {status: "ok"} once the workers run', async () => {
-    const res = await pollUntil(() => get(`${base}/healthz`), (r) => r.status === 200, 30_000);
+    const res = await pollUntil(
+      () => get(`${base}/healthz`),
+      (r) => r.status === 200,
+      30_000,
+    );
     expect(res.status, output).toBe(200);
     expect(res.json()).toEqual({ status: 'ok' });
     expect(output).toContain('workers started');
@@ -73,7 +81,9 @@ describe('worker process /healthz and /metrics (AETHER_WORKER_PORT)', () => {
     expect(anonymous.status).toBe(401);
     expect(anonymous.json()).toMatchObject({ code: 'unauthorized' });
     expect(anonymous.headers.get('www-authenticate')).toBe('Bearer realm="metrics"');
-    expect((await get(`${base}/metrics`, { headers: { authorization: 'Bearer wrong-token-000000' } })).status).toBe(401);
+    expect((await get(`${base}/metrics`, { headers: { authorization: 'Bearer wrong-token-000000' } })).status).toBe(
+      401,
+    );
 
     const res = await get(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     expect(res.status).toBe(200);

@@ -23,7 +23,7 @@ describe('TokenCache', () => {
     expect(seen).toEqual(['miss', 'hit', 'miss']);
   });
 
-  it("never serves a token past its own expiry, even within the TTL", () => {
+  it('never serves a token past its own expiry, even within the TTL', () => {
     const { cache } = liveCache();
     const expiresAt = new Date(Date.now() + 1_000);
     cache.set('h1', cache.stamp(), { actor, grantId: 'g1', expiresAt });
