@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Job } from 'kubernetes-models/batch/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
-import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { PodMonitor, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { parseAllDocuments } from 'yaml';
@@ -40,6 +40,7 @@ const REQUIRED = {
 const MODELS: Record<string, new (o: Obj) => { validate(): void }> = {
   'apps/v1/Deployment': Deployment,
   'batch/v1/Job': Job,
+  'monitoring.coreos.com/v1/PodMonitor': PodMonitor,
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
   'networking.k8s.io/v1/Ingress': Ingress,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
@@ -474,5 +475,25 @@ describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
     expect(one(withToken, 'Secret', 'rel-aether').stringData.AETHER_METRICS_TOKEN).toBe(token);
     expect(loadEnv(podEnv(withToken)).AETHER_METRICS_TOKEN).toBe(token);
     expect(one(existing, 'ServiceMonitor').spec.endpoints[0].bearerTokenSecret).toEqual({ name: 'ops-aether', key: 'AETHER_METRICS_TOKEN' });
+  });
+
+  it("adds a PodMonitor for the worker's own /metrics beside it, on the worker pods' metrics port, with the same token", async () => {
+    expect(find(docs, 'PodMonitor')).toEqual([]);
+    const token = 'm'.repeat(24);
+    const [open, withToken] = await Promise.all([
+      render({ 'monitoring.serviceMonitor.enabled': 'true' }),
+      render({ 'monitoring.serviceMonitor.enabled': 'true', 'secrets.AETHER_METRICS_TOKEN': token }),
+    ]);
+    for (const d of [open, withToken]) {
+      const pm = one(d, 'PodMonitor');
+      expect(() => new PodMonitor(pm).validate(), 'PodMonitor schema').not.toThrow();
+      const worker = one(d, 'Deployment', 'rel-aether-worker').spec.template;
+      expect(worker.metadata.labels).toMatchObject(pm.spec.selector.matchLabels);
+      expect(one(d, 'Deployment', 'rel-aether-web').spec.template.metadata.labels).not.toMatchObject(pm.spec.selector.matchLabels);
+      expect(worker.spec.containers[0].ports.map((p: Obj) => p.name)).toContain(pm.spec.podMetricsEndpoints[0].port);
+      expect(pm.spec.namespaceSelector).toEqual({ matchNames: ['aether'] });
+    }
+    expect(one(open, 'PodMonitor').spec.podMetricsEndpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '30s', scrapeTimeout: '10s' }]);
+    expect(one(withToken, 'PodMonitor').spec.podMetricsEndpoints[0].bearerTokenSecret).toEqual({ name: 'rel-aether', key: 'AETHER_METRICS_TOKEN' });
   });
 });
