@@ -24,6 +24,40 @@ function createMetrics() {
       registers: [registry],
     }),
 
+    // ---- the seed's HTTP and deployment metrics: its names and label sets, no per-app labels ----
+    httpRequests: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests answered, by route template (never the raw path)',
+      labelNames: ['method', 'path', 'status', 'outcome'] as const,
+      registers: [registry],
+    }),
+    httpRequestDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Time to answer an HTTP request (to its headers, for a stream)',
+      labelNames: ['method', 'path'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    deploymentStatus: new Counter({
+      name: 'deployment_status_total',
+      help: 'Deployments entering each status',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
+    deploymentTimeToRunning: new Histogram({
+      name: 'deployment_time_to_running_seconds',
+      help: 'From a deployment created to running',
+      buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300],
+      registers: [registry],
+    }),
+    deploymentsRunning: new Gauge({ name: 'deployments_running_total', help: 'Deployments running (as of the last rollout)', registers: [registry] }),
+    artifactVerifyFailures: new Counter({
+      name: 'artifact_verify_failure_total',
+      help: 'Artifacts refused by verification, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+
     // ---- the seed's artifact metrics (readme 4.6 and 4.9): exact names, no per-app labels ----
     artifactPresigns: new Counter({ name: 'artifact_presign_requests_total', help: 'Presign attempts', registers: [registry] }),
     artifactPresignFailures: new Counter({ name: 'artifact_presign_failures_total', help: 'Presign errors (storage backend failures)', registers: [registry] }),

@@ -13,3 +13,11 @@ export const ZDigest = z.string().regex(DIGEST_RE, 'digest must be 64 lowercase 
 export function artifactStorageKey(appName: string, digest: string): string {
   return `artifacts/${appName}/${digest}/app.tar.gz`;
 }
+
+/**
+ * The digest an `artifact_url` names (the seed's deploy body: a storage key or a URL): its first
+ * path or query segment of 64 lowercase hex characters; null when it names none.
+ */
+export function digestOfArtifactUrl(artifactUrl: string): string | null {
+  return artifactUrl.split(/[/?&=]/).find((segment) => DIGEST_RE.test(segment)) ?? null;
+}

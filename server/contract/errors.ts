@@ -46,3 +46,22 @@ export interface ErrorEnvelope {
   code: ErrorCode;
   message: string;
 }
+
+/** A validation issue as zod reports it (and trpc-to-openapi passes on). */
+export interface IssueLike {
+  code?: string;
+  path?: ReadonlyArray<PropertyKey>;
+  message?: string;
+}
+
+/**
+ * The code for refused input: `invalid_digest` when a digest was given but malformed (the
+ * seed's code for it on presign, complete, multipart and deployments), else `bad_request`.
+ * A digest left out is a plain `bad_request`.
+ */
+export function validationCodeOf(issues: ReadonlyArray<IssueLike>): 'invalid_digest' | 'bad_request' {
+  const malformedDigest = issues.some(
+    (i) => i.path?.at(-1) === 'digest' && !(i.code === 'invalid_type' && /received undefined/.test(i.message ?? '')),
+  );
+  return malformedDigest ? 'invalid_digest' : 'bad_request';
+}

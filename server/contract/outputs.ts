@@ -102,6 +102,9 @@ export const ZCreateDeploymentResult = z.object({
 });
 export type TCreateDeploymentResult = z.infer<typeof ZCreateDeploymentResult>;
 
+/** The seed's answer to `POST /deployments`: 201 `{id, status}` (tRPC's `create` answers more). */
+export const ZSeedCreateDeploymentResult = z.object({ id: z.uuid(), status: z.enum(DEPLOYMENT_STATUSES) });
+
 /** `teams`: the only teams whose apps the caller sees; null: every team. */
 export const ZWhoami = z.object({ name: z.string(), role: z.enum(ROLES), teams: z.array(z.string()).nullable() });
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ZAppName } from './apps';
-import { ZDigest } from './digest';
+import { digestOfArtifactUrl, ZDigest } from './digest';
 import { ZTeamName } from './teams';
 
 /**
@@ -23,7 +23,11 @@ export type TCreateAppInput = z.infer<typeof ZCreateAppInput>;
 export const ZArtifactRef = z.object({ app_name: ZAppName, digest: ZDigest });
 export type TArtifactRef = z.infer<typeof ZArtifactRef>;
 
-export const ZPresignInput = ZArtifactRef.extend({ size_bytes: ZSize });
+/**
+ * Without `size_bytes` (the seed's body) the URL is not bound to a length, and the size and byte
+ * quota are checked at complete, against what storage holds.
+ */
+export const ZPresignInput = ZArtifactRef.extend({ size_bytes: ZSize.optional() });
 export type TPresignInput = z.infer<typeof ZPresignInput>;
 
 const ZIdempotencyKey = z.string().min(1).max(200);
@@ -126,7 +130,39 @@ export type TScaleInput = z.infer<typeof ZScaleInput>;
 export const ZCreateDeploymentInput = ZArtifactRef;
 export type TCreateDeploymentInput = z.infer<typeof ZCreateDeploymentInput>;
 
+/**
+ * The seed's `POST /deployments` body: the artifact by `digest`, or by an `artifact_url` (its
+ * storage key) that names one. `dev_hot` is accepted and has no effect here.
+ */
+export const ZSeedCreateDeploymentInput = z
+  .object({
+    app_name: ZAppName,
+    digest: ZDigest.optional(),
+    artifact_url: z.string().min(1).max(1024).optional(),
+    signature: ZSignature.optional(),
+    dev_hot: z.boolean().optional(),
+  })
+  .transform((input, ctx) => {
+    const digest = input.digest ?? (input.artifact_url === undefined ? null : digestOfArtifactUrl(input.artifact_url));
+    if (digest === null) {
+      ctx.addIssue({ code: 'custom', path: ['digest'], message: 'give digest, or an artifact_url naming a 64-hex sha256 digest' });
+      return z.NEVER;
+    }
+    return { app_name: input.app_name, digest, signature: input.signature };
+  });
+export type TSeedCreateDeploymentInput = z.output<typeof ZSeedCreateDeploymentInput>;
+
 export const ZDeploymentRef = z.object({ id: z.uuid() });
+
+/** The seed's `PATCH /deployments/{id}`: roll the deployment's app out to another stored digest. */
+export const ZPatchDeploymentInput = z.object({ id: z.uuid(), digest: ZDigest });
+
+/** The seed's `GET /deployments`: every deployment the caller sees, or one app's. */
+export const ZListAllDeploymentsInput = z.object({
+  app_name: ZAppName.optional(),
+  limit: ZLimit(1000, 100),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+});
 
 export const ZListDeploymentsInput = z.object({ app_name: ZAppName, limit: ZLimit(200, 20) });
 
@@ -176,3 +212,14 @@ export const ZLogsInput = z.object({
     .optional(),
 });
 export type TLogsInput = z.infer<typeof ZLogsInput>;
+
+/**
+ * A logs query string as {@link ZLogsInput} reads it: the seed's CLI says `tail_lines`, ours
+ * `tail`. Both with different values is refused rather than guessed.
+ */
+export function logsQueryOf(params: Record<string, string>): Record<string, string> {
+  const { tail_lines: tailLines, ...rest } = params;
+  if (tailLines === undefined) return rest;
+  if (rest.tail !== undefined && rest.tail !== tailLines) return { ...rest, tail: 'tail and tail_lines differ' };
+  return { ...rest, tail: tailLines };
+}

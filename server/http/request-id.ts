@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
+export const TRACE_ID_HEADER = 'x-trace-id';
 
 /** What a caller may choose as its request id: short, and safe in logs, headers and filters. */
 const SANE_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -10,21 +11,32 @@ const SANE_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
  * a CLI run or a proxy can follow its call into the audit log; otherwise a fresh UUID.
  */
 export function requestIdOf(headers: Pick<Headers, 'get'>): string {
-  for (const name of [REQUEST_ID_HEADER, 'x-trace-id']) {
-    const value = headers.get(name)?.trim();
-    if (value && SANE_ID_RE.test(value)) return value;
-  }
-  return randomUUID();
+  return saneHeader(headers, REQUEST_ID_HEADER) ?? saneHeader(headers, TRACE_ID_HEADER) ?? randomUUID();
 }
 
-/** `res` answering with the request's id; a copy when its headers are immutable (a fetched response). */
-export function withRequestId(res: Response, requestId: string): Response {
+/** The caller's `X-Trace-Id` when sane (a CLI run's one id over all its calls), else the request's id. */
+export function traceIdOf(headers: Pick<Headers, 'get'>, requestId: string): string {
+  return saneHeader(headers, TRACE_ID_HEADER) ?? requestId;
+}
+
+function saneHeader(headers: Pick<Headers, 'get'>, name: string): string | null {
+  const value = headers.get(name)?.trim();
+  return value && SANE_ID_RE.test(value) ? value : null;
+}
+
+/**
+ * `res` answering with the request's id and trace id (the request's id unless the caller sent
+ * its own); a copy when its headers are immutable (a fetched response).
+ */
+export function withRequestId(res: Response, requestId: string, traceId = requestId): Response {
   try {
     res.headers.set(REQUEST_ID_HEADER, requestId);
+    res.headers.set(TRACE_ID_HEADER, traceId);
     return res;
   } catch {
     const headers = new Headers(res.headers);
     headers.set(REQUEST_ID_HEADER, requestId);
+    headers.set(TRACE_ID_HEADER, traceId);
     return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
   }
 }

@@ -1,10 +1,11 @@
 import { createOpenApiFetchHandler } from 'trpc-to-openapi';
-import { isErrorCode, type ErrorCode, type ErrorEnvelope } from '../contract/errors';
+import { isErrorCode, validationCodeOf, type ErrorCode, type ErrorEnvelope } from '../contract/errors';
 import { ZArtifactMetaInput } from '../contract/schemas';
 import { isAppError } from '../errors';
 import { actorFromRequest, errorResponse, requireRole } from '../http';
 import { methodNotAllowed } from '../http/method-not-allowed';
-import { requestIdOf, withRequestId } from '../http/request-id';
+import { observeHttpRequest, UNMATCHED_ROUTE } from '../http/request-metrics';
+import { requestIdOf, traceIdOf, withRequestId } from '../http/request-id';
 import { jsonRequest } from './json-request';
 import { handleLegacyUpload } from './legacy-upload';
 import { handleLogsRequest, LOGS_PATH_RE } from './logs';
@@ -12,14 +13,15 @@ import { isStored } from '../services/artifacts/query.service';
 import type { Services } from '../services/context';
 import { createInnerContext } from '../trpc/init';
 import { appRouter } from '../trpc/root';
-import { restRouteTable } from './routes';
+import { restRouteTable, restRouteTemplate } from './routes';
 import { pinBodyInputCoercion } from './strict-inputs';
 
 pinBodyInputCoercion(appRouter);
 const allowedMethods = restRouteTable(appRouter);
+const routeOf = restRouteTemplate(appRouter);
 
 /** Procedures whose success creates something: 201 on REST, as the seed answers. */
-const CREATED = new Set(['apps.create', 'keys.add']);
+const CREATED = new Set(['apps.create', 'keys.add', 'deployments.register']);
 
 const CODE_BY_TRPC: Record<string, ErrorCode> = {
   PARSE_ERROR: 'bad_request',
@@ -39,7 +41,7 @@ interface OpenApiErrorBody {
   message?: string;
   code?: string;
   data?: { code?: string };
-  issues?: Array<{ path?: Array<string | number>; message?: string }>;
+  issues?: Array<{ code?: string; path?: Array<string | number>; message?: string }>;
 }
 
 /**
@@ -50,7 +52,7 @@ export function toEnvelope(body: OpenApiErrorBody): ErrorEnvelope {
   const code: ErrorCode = isErrorCode(body.data?.code) ? body.data.code : (CODE_BY_TRPC[body.code ?? ''] ?? 'internal');
   if (body.issues?.length) {
     const parts = body.issues.map((i) => `${(i.path ?? []).join('.') || 'body'}: ${i.message ?? 'invalid'}`);
-    return { code: 'bad_request', message: `invalid input: ${parts.join(', ')}` };
+    return { code: validationCodeOf(body.issues), message: `invalid input: ${parts.join(', ')}` };
   }
   if (code === 'internal') return { code, message: 'internal error' };
   return { code, message: body.message ?? code };
@@ -59,11 +61,19 @@ export function toEnvelope(body: OpenApiErrorBody): ErrorEnvelope {
 /**
  * The REST face of the tRPC procedures: every procedure with `meta.openapi` answers at its
  * seed path, with the same auth, validation and services. Errors use the seed's envelope.
- * Every answer carries the request's id (`X-Request-Id`).
+ * Every answer carries the request's id (`X-Request-Id`) and trace id (`X-Trace-Id`), and is
+ * logged with them and counted in the seed's HTTP metrics.
  */
 export async function handleRestRequest(services: Services, req: Request): Promise<Response> {
+  const t0 = performance.now();
   const requestId = requestIdOf(req.headers);
-  return withRequestId(await serveRest(services, req, requestId), requestId);
+  const traceId = traceIdOf(req.headers, requestId);
+  const res = await serveRest(services, req, requestId);
+  const seconds = (performance.now() - t0) / 1000;
+  const route = routeOf(new URL(req.url).pathname) ?? UNMATCHED_ROUTE;
+  observeHttpRequest(services.metrics, { method: req.method, route, status: res.status }, seconds);
+  services.log.info('request.complete', { method: req.method, route, status: res.status, took_ms: Math.round(seconds * 1000), request_id: requestId, trace_id: traceId });
+  return withRequestId(res, requestId, traceId);
 }
 
 async function serveRest(services: Services, req: Request, requestId: string): Promise<Response> {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ZLogsInput } from '../contract/schemas';
+import { logsQueryOf, ZLogsInput } from '../contract/schemas';
 import { AppError } from '../errors';
 import { errorResponse, requireRole } from '../http';
 import type { Actor } from '../auth/roles';
@@ -13,7 +13,7 @@ export const LOGS_PATH_RE = /^\/apps\/([^/]+)\/logs\/?$/;
 const NDJSON = 'application/x-ndjson';
 
 /**
- * `GET /apps/{app}/logs?tail=&follow=&since=&container=&deployment=&instance=[&format=ndjson]`:
+ * `GET /apps/{app}/logs?tail=(or tail_lines=)&follow=&since=&container=&deployment=&instance=[&format=ndjson]`:
  * the app's output as text lines, or NDJSON `{time,source,line,instance}` (with `Accept:
  * application/x-ndjson` or `format=ndjson`). With `follow` it streams until the client goes
  * away, which stops the read at once (the runtime stops polling, the iterator is closed).
@@ -23,7 +23,7 @@ export async function handleLogsRequest(services: Services, req: Request, appSeg
     const appName = safeDecode(appSegment);
     const actor = await requireRole(services, req, 'reader');
     const url = new URL(req.url);
-    const { format, ...query } = Object.fromEntries(url.searchParams);
+    const { format, ...query } = logsQueryOf(Object.fromEntries(url.searchParams));
     if (format !== undefined && format !== 'text' && format !== 'ndjson') throw new AppError('bad_request', 'format must be text or ndjson');
     const parsed = ZLogsInput.safeParse({ ...query, app_name: appName });
     if (!parsed.success) throw new AppError('bad_request', z.prettifyError(parsed.error));

@@ -23,6 +23,7 @@ const LOGS_OPERATION = {
       { name: 'app_name', in: 'path' as const, required: true, schema: { type: 'string' } as SchemaObject },
       query('deployment', 'a deployment of the app, also one that was replaced; default: the running one, else the latest', { type: 'string', format: 'uuid' }),
       query('tail', 'entries of history first (0-10000, default 100)', { type: 'integer', minimum: 0, maximum: 10_000 }),
+      query('tail_lines', 'the same as tail (the seed CLI\'s name)', { type: 'integer', minimum: 0, maximum: 10_000 }),
       query('follow', 'keep streaming new entries until the client goes away', { type: 'boolean' }),
       query('since', 'only entries newer than this: seconds, a duration (5m, 2h, 1d) or an RFC 3339 time', { type: 'string' }),
       query('container', 'Kubernetes container; the local runtime has one, "app"', { type: 'string' }),

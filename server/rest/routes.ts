@@ -8,8 +8,11 @@ const HAND_ROUTES: Array<{ method: string; path: string }> = [
 ];
 
 interface Route {
+  path: string;
   re: RegExp;
   methods: Set<string>;
+  /** Path parameters: of several matching templates, the one with fewest is the route. */
+  params: number;
 }
 
 function templateRe(path: string): RegExp {
@@ -20,11 +23,7 @@ function templateRe(path: string): RegExp {
   return new RegExp(`^${source}/?$`);
 }
 
-/**
- * Which methods each REST path answers, from the procedures' `meta.openapi` and the hand
- * routes: a known path asked with another method is a 405 with this list as `Allow`.
- */
-export function restRouteTable(router: AnyRouter): (pathname: string) => string[] {
+function routesOf(router: AnyRouter): Route[] {
   const byPath = new Map<string, Set<string>>();
   const add = (method: string, path: string) => {
     const methods = byPath.get(path) ?? new Set<string>();
@@ -37,11 +36,24 @@ export function restRouteTable(router: AnyRouter): (pathname: string) => string[
   }
   for (const r of HAND_ROUTES) add(r.method, r.path);
   for (const [path, methods] of byPath) if (methods.has('GET')) add('HEAD', path);
-  const routes: Route[] = [...byPath].map(([path, methods]) => ({ re: templateRe(path), methods }));
+  return [...byPath].map(([path, methods]) => ({ path, re: templateRe(path), methods, params: (path.match(/\{/g) ?? []).length }));
+}
 
+/**
+ * Which methods each REST path answers, from the procedures' `meta.openapi` and the hand
+ * routes: a known path asked with another method is a 405 with this list as `Allow`.
+ */
+export function restRouteTable(router: AnyRouter): (pathname: string) => string[] {
+  const routes = routesOf(router);
   return (pathname) => {
     const allowed = new Set<string>();
     for (const r of routes) if (r.re.test(pathname)) for (const m of r.methods) allowed.add(m);
     return [...allowed].sort();
   };
+}
+
+/** The route template a path matches (`/apps/{app_name}/deployments`), null for none: a metrics label. */
+export function restRouteTemplate(router: AnyRouter): (pathname: string) => string | null {
+  const routes = routesOf(router).sort((a, b) => a.params - b.params);
+  return (pathname) => routes.find((r) => r.re.test(pathname))?.path ?? null;
 }

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { TRPCError, initTRPC, type TRPC_ERROR_CODE_KEY } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { z, ZodError } from 'zod';
-import { isErrorCode, type ErrorCode } from '../contract/errors';
+import { isErrorCode, validationCodeOf, type ErrorCode } from '../contract/errors';
 import { AppError, isAppError } from '../errors';
 import { roleAllows, type Actor, type Role } from '../auth/roles';
 import { recordMutation } from '../services/audit/mutation';
@@ -84,7 +84,7 @@ const t = initTRPC.context<TrpcContext>().meta<OpenApiMeta>().create({
     const cause = error.cause;
     const zod = cause instanceof ZodError ? cause : null;
     const code: ErrorCode =
-      isAppError(cause) ? cause.code : zod ? 'bad_request' : (APP_CODE_BY_TRPC[error.code] ?? 'internal');
+      isAppError(cause) ? cause.code : zod ? validationCodeOf(zod.issues) : (APP_CODE_BY_TRPC[error.code] ?? 'internal');
     const message = zod ? describeZodError(zod) : code === 'internal' ? 'internal error' : shape.message;
     return {
       ...shape,
@@ -108,7 +108,7 @@ export const createCallerFactory = t.createCallerFactory;
 function errorCodeOf(error: TRPCError): ErrorCode {
   const cause = error.cause;
   if (isAppError(cause)) return cause.code;
-  return cause instanceof ZodError ? 'bad_request' : (APP_CODE_BY_TRPC[error.code] ?? 'internal');
+  return cause instanceof ZodError ? validationCodeOf(cause.issues) : (APP_CODE_BY_TRPC[error.code] ?? 'internal');
 }
 
 /** Maps domain errors to tRPC errors, logs unexpected ones, and counts every call. */

@@ -84,6 +84,8 @@ const sig = (s: string) => complete({ signature: s });
 const cfg = (over: Record<string, unknown>) => ({ app_name: APP, ...over });
 
 const BAD: Expect = [400, 'bad_request'];
+/** The seed's code for a digest given but malformed (a missing one is a plain bad_request). */
+const INVALID_DIGEST: Expect = [400, 'invalid_digest'];
 const NOT_FOUND: Expect = [404, 'not_found'];
 const UNAUTHORIZED: Expect = [401, 'unauthorized'];
 const FORBIDDEN: Expect = [403, 'forbidden'];
@@ -91,20 +93,19 @@ const FORBIDDEN: Expect = [403, 'forbidden'];
 const CASES: Case[] = [
   // ---- presign: digests
   { name: 'presign: missing digest', op: 'presign', input: { app_name: APP, size_bytes: 1 }, expect: BAD, pglite: true },
-  { name: 'presign: short digest', op: 'presign', input: presign({ digest: 'abc' }), expect: BAD, pglite: true },
-  { name: 'presign: 63-char digest', op: 'presign', input: presign({ digest: 'a'.repeat(63) }), expect: BAD },
-  { name: 'presign: 65-char digest', op: 'presign', input: presign({ digest: 'a'.repeat(65) }), expect: BAD },
-  { name: 'presign: non-hex digest', op: 'presign', input: presign({ digest: 'g'.repeat(64) }), expect: BAD },
-  { name: 'presign: uppercase digest', op: 'presign', input: presign({ digest: 'A'.repeat(64) }), expect: BAD, pglite: true },
-  { name: 'presign: "sha256:"-prefixed digest', op: 'presign', input: presign({ digest: `sha256:${G}` }), expect: BAD },
-  { name: 'presign: numeric digest', op: 'presign', input: presign({ digest: 123 }), expect: BAD },
+  { name: 'presign: short digest', op: 'presign', input: presign({ digest: 'abc' }), expect: INVALID_DIGEST, pglite: true },
+  { name: 'presign: 63-char digest', op: 'presign', input: presign({ digest: 'a'.repeat(63) }), expect: INVALID_DIGEST },
+  { name: 'presign: 65-char digest', op: 'presign', input: presign({ digest: 'a'.repeat(65) }), expect: INVALID_DIGEST },
+  { name: 'presign: non-hex digest', op: 'presign', input: presign({ digest: 'g'.repeat(64) }), expect: INVALID_DIGEST },
+  { name: 'presign: uppercase digest', op: 'presign', input: presign({ digest: 'A'.repeat(64) }), expect: INVALID_DIGEST, pglite: true },
+  { name: 'presign: "sha256:"-prefixed digest', op: 'presign', input: presign({ digest: `sha256:${G}` }), expect: INVALID_DIGEST },
+  { name: 'presign: numeric digest', op: 'presign', input: presign({ digest: 123 }), expect: INVALID_DIGEST },
   // ---- presign: sizes
   { name: 'presign: negative size', op: 'presign', input: presign({ size_bytes: -1 }), expect: BAD, pglite: true },
   { name: 'presign: non-integer size', op: 'presign', input: presign({ size_bytes: 1.5 }), expect: BAD },
   { name: 'presign: size 2^53 (> MAX_SAFE_INTEGER)', op: 'presign', input: presign({ size_bytes: 2 ** 53 }), expect: BAD },
   { name: 'presign: size 1e300', op: 'presign', input: presign({ size_bytes: 1e300 }), expect: BAD },
   { name: 'presign: size over AETHER_MAX_ARTIFACT_SIZE_BYTES', op: 'presign', input: presign({ size_bytes: MAX_SIZE + 1 }), expect: [400, 'size_exceeded'], pglite: true },
-  { name: 'presign: missing size', op: 'presign', input: { app_name: APP, digest: G }, expect: BAD },
   { name: 'presign: size as a string', op: 'presign', input: { app_name: COERCE_APP, digest: uniq(1), size_bytes: '5' }, expect: BAD },
   { name: 'presign: size null', op: 'presign', input: { app_name: COERCE_APP, digest: uniq(2), size_bytes: null }, expect: BAD },
   { name: 'presign: size true', op: 'presign', input: { app_name: COERCE_APP, digest: uniq(3), size_bytes: true }, expect: BAD },
@@ -128,7 +129,7 @@ const CASES: Case[] = [
   { name: 'complete: size differs from the presign', op: 'complete', input: complete({ size_bytes: 101 }), expect: [400, 'size_mismatch'], pglite: true },
   { name: 'complete: size over the limit', op: 'complete', input: complete({ size_bytes: MAX_SIZE + 1 }), expect: [400, 'size_exceeded'] },
   { name: 'complete: negative size', op: 'complete', input: complete({ size_bytes: -100 }), expect: BAD },
-  { name: 'complete: uppercase digest', op: 'complete', input: complete({ digest: P.toUpperCase() }), expect: BAD },
+  { name: 'complete: uppercase digest', op: 'complete', input: complete({ digest: P.toUpperCase() }), expect: INVALID_DIGEST },
   { name: 'complete: signature of 127 chars', op: 'complete', input: sig('a'.repeat(127)), expect: BAD, pglite: true },
   { name: 'complete: signature of 129 chars', op: 'complete', input: sig('a'.repeat(129)), expect: BAD },
   { name: 'complete: uppercase signature', op: 'complete', input: sig('A'.repeat(128)), expect: BAD },
@@ -143,7 +144,7 @@ const CASES: Case[] = [
   { name: 'complete: reader', op: 'complete', input: complete(), token: 'reader', expect: FORBIDDEN, pglite: true },
 
   // ---- multipart init
-  { name: 'multipart init: short digest', op: 'multipartInit', input: presign({ digest: 'abc' }), expect: BAD },
+  { name: 'multipart init: short digest', op: 'multipartInit', input: presign({ digest: 'abc' }), expect: INVALID_DIGEST },
   { name: 'multipart init: size over the limit', op: 'multipartInit', input: presign({ size_bytes: MAX_SIZE + 1 }), expect: [400, 'size_exceeded'], pglite: true },
   { name: 'multipart init: negative size', op: 'multipartInit', input: presign({ size_bytes: -5 }), expect: BAD },
   { name: 'multipart init: unknown app', op: 'multipartInit', input: presign({ app_name: 'ghost' }), expect: NOT_FOUND },
@@ -198,16 +199,16 @@ const CASES: Case[] = [
   { name: 'list: wrong token', op: 'list', input: {}, token: 'wrong', expect: UNAUTHORIZED, pglite: true },
 
   // ---- meta
-  { name: 'meta: short digest', op: 'meta', input: { digest: 'abc' }, token: 'reader', expect: BAD },
-  { name: 'meta: uppercase digest', op: 'meta', input: { digest: P.toUpperCase() }, token: 'reader', expect: BAD },
+  { name: 'meta: short digest', op: 'meta', input: { digest: 'abc' }, token: 'reader', expect: INVALID_DIGEST },
+  { name: 'meta: uppercase digest', op: 'meta', input: { digest: P.toUpperCase() }, token: 'reader', expect: INVALID_DIGEST },
   { name: 'meta: unknown digest', op: 'meta', input: { digest: G }, token: 'reader', expect: NOT_FOUND, pglite: true },
   { name: 'meta: digest of another app', op: 'meta', input: { digest: P, app_name: 'ghost' }, token: 'reader', expect: NOT_FOUND },
   { name: 'meta: invalid app name', op: 'meta', input: { digest: P, app_name: 'Bad_Name' }, token: 'reader', expect: BAD },
   { name: 'meta: no token', op: 'meta', input: { digest: P }, token: null, expect: UNAUTHORIZED },
 
   // ---- HEAD /artifacts/{digest} (tRPC face: artifacts.meta)
-  { name: 'head: short digest', op: 'head', input: { digest: 'abc' }, token: 'reader', expect: BAD },
-  { name: 'head: uppercase digest', op: 'head', input: { digest: G.toUpperCase() }, token: 'reader', expect: BAD, pglite: true },
+  { name: 'head: short digest', op: 'head', input: { digest: 'abc' }, token: 'reader', expect: INVALID_DIGEST },
+  { name: 'head: uppercase digest', op: 'head', input: { digest: G.toUpperCase() }, token: 'reader', expect: INVALID_DIGEST, pglite: true },
   { name: 'head: unknown digest', op: 'head', input: { digest: G }, token: 'reader', expect: NOT_FOUND },
   { name: 'head: pending digest is not stored', op: 'head', input: { digest: P }, token: 'reader', expect: NOT_FOUND, trpc: 'skip' },
   { name: 'head: invalid app name', op: 'head', input: { digest: P, app_name: 'Bad_Name' }, token: 'reader', expect: BAD },
@@ -234,7 +235,7 @@ const CASES: Case[] = [
   { name: 'deploy: unknown app', op: 'createDeployment', input: { app_name: 'ghost', digest: P }, expect: NOT_FOUND },
   { name: 'deploy: unknown digest', op: 'createDeployment', input: { app_name: APP, digest: G }, expect: NOT_FOUND, pglite: true },
   { name: 'deploy: artifact still pending', op: 'createDeployment', input: { app_name: APP, digest: P }, expect: [409, 'conflict'], pglite: true },
-  { name: 'deploy: short digest', op: 'createDeployment', input: { app_name: APP, digest: 'abc' }, expect: BAD },
+  { name: 'deploy: short digest', op: 'createDeployment', input: { app_name: APP, digest: 'abc' }, expect: INVALID_DIGEST },
   { name: 'deploy: invalid app name', op: 'createDeployment', input: { app_name: 'Bad_Name', digest: P }, expect: BAD },
   { name: 'deploy: reader', op: 'createDeployment', input: { app_name: APP, digest: P }, token: 'reader', expect: FORBIDDEN },
   { name: 'deploy: no token', op: 'createDeployment', input: { app_name: APP, digest: P }, token: null, expect: UNAUTHORIZED },

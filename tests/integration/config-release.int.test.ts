@@ -46,6 +46,11 @@ describe.each(DB_KINDS)('config releases with real processes, on %s', { timeout:
       const apps = await call<Array<{ name: string; current: DeploymentView | null }>>('listApps', {}, 'reader');
       return apps.find((a) => a.name === app)!.current;
     };
+    // REST answers the seed's {id, status}; tRPC's create the whole deployment.
+    const deploy = async (input: { app_name: string; digest: string }) => {
+      const res = await call<{ deployment?: DeploymentView } & Partial<DeploymentView>>('createDeployment', input);
+      return res.deployment ?? (res as DeploymentView);
+    };
     const deployed: string[] = [];
     const rolledOut = async (d: DeploymentView | null) => {
       expect(d, 'a deployment was created').not.toBeNull();
@@ -62,7 +67,7 @@ describe.each(DB_KINDS)('config releases with real processes, on %s', { timeout:
       const set = await change({ set: { GREETING: plain1 }, secrets: { API_KEY: secret } });
       expect(set.deployment).toBeNull();
       expect(set.changes).toEqual({ set: ['API_KEY', 'GREETING'], unset: [], settings: [] });
-      const { deployment } = await call<{ deployment: DeploymentView }>('createDeployment', { app_name: app, digest });
+      const deployment = await deploy({ app_name: app, digest });
       first = await rolledOut(deployment);
       expect(first).toMatchObject({ status: 'running', failure_reason: null });
       expect(await appEnv(first.url, 'GREETING')).toBe(plain1);
@@ -173,7 +178,7 @@ describe.each(DB_KINDS)('config releases with real processes, on %s', { timeout:
       const before = (await current())!;
       await change({ set: { GREETING: `${staged}-b` }, deploy: false });
       const digestB = await storeArtifact(plane(), app, envAppArtifact({ 'VERSION.txt': 'b' }));
-      const { deployment } = await call<{ deployment: DeploymentView }>('createDeployment', { app_name: app, digest: digestB });
+      const deployment = await deploy({ app_name: app, digest: digestB });
       const b = await rolledOut(deployment);
       expect(b).toMatchObject({ status: 'running', digest: digestB });
       expect(await appEnv(b.url, 'GREETING')).toBe(`${staged}-b`);

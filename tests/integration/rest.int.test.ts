@@ -55,7 +55,7 @@ describe('REST contract', () => {
       ['POST', '/apps', { raw: '{"name": ' }, 400, 'bad_request'],
       ['GET', '/apps/ghost', { token: TOKENS.reader }, 404, 'not_found'],
       ['GET', '/no/such/route', {}, 404, 'not_found'],
-      ['POST', '/artifacts/presign', { body: { app_name: 'rest-app', digest: 'abc', size_bytes: 1 } }, 400, 'bad_request'],
+      ['POST', '/artifacts/presign', { body: { app_name: 'rest-app', digest: 'abc', size_bytes: 1 } }, 400, 'invalid_digest'],
       ['POST', '/artifacts/complete', { body: { app_name: 'rest-app', digest: 'f'.repeat(64), size_bytes: 1 } }, 404, 'not_found'],
       ['GET', '/deployments/not-a-uuid', { token: TOKENS.reader }, 400, 'bad_request'],
     ];

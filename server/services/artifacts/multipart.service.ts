@@ -151,6 +151,7 @@ export async function completeMultipart(ctx: ServiceCtx, input: TMultipartComple
     const current = await beginVerification(ctx, app, row, { idempotencyKey: input.idempotency_key, signature: input.signature });
     ctx.metrics.artifactMultipartCompletes.inc();
     ctx.metrics.artifactMultipartParts.observe(input.parts.length);
+    for (const size of partSizesOf(row.sizeBytes, input.parts.length, row.partSizeBytes)) ctx.metrics.artifactMultipartPartSize.observe(size);
     if (input.upload_duration_secs !== undefined) ctx.metrics.artifactPutDuration.observe(input.upload_duration_secs);
     return completeResult(current, false);
   } catch (err) {
@@ -168,4 +169,15 @@ export async function abortMultipart(ctx: ServiceCtx, input: TMultipartAbortInpu
   await ctx.storage.abortMultipart(row.storageKey, { uploadId: input.upload_id });
   await ctx.db.delete(artifacts).where(eq(artifacts.id, row.id));
   return { aborted: true };
+}
+
+/**
+ * Each part's size for `artifact_multipart_part_size_bytes`: exact from a declared layout
+ * (every part but the last of `partSize`), otherwise the seed's estimate, an even split.
+ */
+export function partSizesOf(sizeBytes: number, parts: number, partSize: number | null): number[] {
+  if (partSize !== null && Math.ceil(sizeBytes / partSize) === parts) {
+    return Array.from({ length: parts }, (_, i) => (i < parts - 1 ? partSize : sizeBytes - partSize * (parts - 1)));
+  }
+  return Array.from({ length: parts }, () => Math.round(sizeBytes / parts));
 }

@@ -92,15 +92,16 @@ export async function reservePending(ctx: ServiceCtx, app: AppRow, digest: strin
 export async function presignArtifact(ctx: ServiceCtx, input: TPresignInput): Promise<TPresignResult> {
   ctx.metrics.artifactPresigns.inc();
   const app = await getAppForActor(ctx, ctx.db, input.app_name);
-  assertSizeAllowed(ctx, input.size_bytes, ctx.storage.limits.maxPutBytes);
-  const row = await reservePending(ctx, app, input.digest, input.size_bytes);
+  const sizeBytes = input.size_bytes ?? UNDECLARED_SIZE;
+  if (input.size_bytes !== undefined) assertSizeAllowed(ctx, input.size_bytes, ctx.storage.limits.maxPutBytes);
+  const row = await reservePending(ctx, app, input.digest, sizeBytes);
   if (!row) {
     const existing = await getArtifactOrThrow(ctx.db, app.id, input.digest);
     return { method: 'NONE', upload_url: '', headers: {}, storage_key: existing.storageKey, expires_at: null, artifact: toArtifactDto(existing, app.name) };
   }
   let put;
   try {
-    // The URL is bound to the declared size: the reserved quota is all the bytes it can write.
+    // A declared size binds the URL: the reserved quota is all the bytes it can write.
     put = await ctx.storage.presignPut(row.storageKey, { sha256: input.digest, expiresInSecs: ctx.env.AETHER_PRESIGN_EXPIRE_SECS, sizeBytes: input.size_bytes });
   } catch (err) {
     ctx.metrics.artifactPresignFailures.inc();
@@ -108,6 +109,33 @@ export async function presignArtifact(ctx: ServiceCtx, input: TPresignInput): Pr
     throw new AppError('service_unavailable', 'object storage did not answer; retry');
   }
   return { method: 'PUT', upload_url: put.url, headers: put.headers, storage_key: row.storageKey, expires_at: put.expiresAt.toISOString(), artifact: toArtifactDto(row, app.name) };
+}
+
+/**
+ * A pending row presigned without a size (a tar.gz is never empty, so 0 is free to mean it):
+ * it holds no bytes of quota until complete learns the real size from storage.
+ */
+export const UNDECLARED_SIZE = 0;
+
+/**
+ * Complete of an upload presigned without a size: the object's real size (from storage) must
+ * be the one the client reports; it becomes the row's size before quota is reserved for it.
+ */
+async function adoptStoredSize(ctx: ServiceCtx, row: ArtifactRow, sizeBytes: number): Promise<ArtifactRow> {
+  const info = await ctx.storage.head(row.storageKey).catch((err: unknown) => {
+    ctx.log.error('head before complete failed', { artifactId: row.id, err });
+    throw new AppError('service_unavailable', 'object storage did not answer; retry complete');
+  });
+  if (!info) {
+    throw new AppError('not_found', `object was not uploaded: PUT artifact ${row.digest.slice(0, 12)} to its presigned URL, then complete`);
+  }
+  if (info.sizeBytes !== sizeBytes) throw new AppError('size_mismatch', `storage holds ${info.sizeBytes} bytes, not ${sizeBytes}`);
+  const [sized] = await ctx.db
+    .update(artifacts)
+    .set({ sizeBytes, updatedAt: new Date() })
+    .where(and(eq(artifacts.id, row.id), eq(artifacts.status, 'pending'), eq(artifacts.sizeBytes, UNDECLARED_SIZE)))
+    .returning();
+  return sized ?? (await getArtifactOrThrow(ctx.db, row.appId, row.digest));
 }
 
 /**
@@ -141,6 +169,9 @@ export async function completeArtifact(ctx: ServiceCtx, input: TCompleteInput): 
     }
     if (row.status === 'pending' && row.multipartUploadId) {
       throw new AppError('conflict', 'a multipart upload of this digest is in progress: finish it with multipart/complete, or abort it');
+    }
+    if (row.status === 'pending' && !row.multipartUploadId && row.sizeBytes === UNDECLARED_SIZE) {
+      row = await adoptStoredSize(ctx, row, input.size_bytes);
     }
     if (input.size_bytes !== row.sizeBytes) {
       throw new AppError('size_mismatch', `size ${input.size_bytes} does not match the ${row.sizeBytes} bytes declared at presign`);

@@ -51,6 +51,7 @@ export async function verifyArtifact(svc: VerifyServices, artifactId: string): P
   svc.metrics.artifactVerifications.inc({ outcome: finding?.reason ?? 'stored' });
   if (row.completedAt) svc.metrics.artifactCompleteToStored.observe((now.getTime() - row.completedAt.getTime()) / 1000);
   if (finding?.reason.startsWith('digest_mismatch')) svc.metrics.artifactDigestMismatches.inc();
+  if (finding) svc.metrics.artifactVerifyFailures.inc({ reason: finding.reason });
   svc.log.info('artifact verified', { artifactId, status: moved.status, reason: finding?.reason });
   if (finding) return { status: 'failed', reason: finding.reason };
 

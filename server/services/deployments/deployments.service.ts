@@ -115,9 +115,11 @@ export async function startRollout(ctx: Pick<ServiceCtx, 'db' | 'queues' | 'log'
       await tx.update(deployments).set({ status: 'failed', failureReason: 'queue_unavailable', lastTransitionAt: new Date() }).where(eq(deployments.id, row.id));
       await addDeploymentEvent(tx, row.id, { phase: 'failed', message: 'job queue unavailable' });
     });
+    ctx.metrics.deploymentStatus.inc({ status: 'failed' });
     throw new AppError('service_unavailable', 'job queue unavailable; deploy again');
   }
   ctx.metrics.deploymentsCreated.inc();
+  ctx.metrics.deploymentStatus.inc({ status: 'pending' });
 }
 
 export async function listDeployments(ctx: Pick<ServiceCtx, 'db' | 'actor' | 'audit'>, input: { app_name: string; limit: number }): Promise<TDeployment[]> {

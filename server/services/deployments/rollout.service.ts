@@ -1,4 +1,4 @@
-import { and, eq, ne } from 'drizzle-orm';
+import { and, eq, ne, sql } from 'drizzle-orm';
 import { applications, artifacts, deployments } from '../../../db/schema';
 import { deploymentTopic } from '../../queues/notifier';
 import { RolloutError, type RuntimeDeployment } from '../../runtime/port';
@@ -106,9 +106,13 @@ export async function runRollout(svc: RolloutServices, deploymentId: string): Pr
         ? (['rolled_back', `rolled back to ${deployment.rollbackOf} by ${deploymentId}`] as const)
         : (['superseded', `replaced by ${deploymentId}`] as const);
       for (const old of replaced) await transitionDeployment(tx, old.id, ['running'], to, {}, { phase: to, message });
+      if (replaced.length > 0) svc.metrics.deploymentStatus.inc({ status: to }, replaced.length);
     });
     await changed();
     svc.metrics.rollouts.inc({ outcome: 'running' });
+    svc.metrics.deploymentStatus.inc({ status: 'running' });
+    svc.metrics.deploymentTimeToRunning.observe((Date.now() - deployment.createdAt.getTime()) / 1000);
+    await refreshRunningGauge(svc);
     await recordHealthAfterSwitch(svc, { deploymentId, appName });
   } catch (err) {
     const reason = err instanceof RolloutError ? err.reason : 'internal';
@@ -126,8 +130,19 @@ export async function runRollout(svc: RolloutServices, deploymentId: string): Pr
     });
     await changed();
     svc.metrics.rollouts.inc({ outcome: 'failed' });
+    svc.metrics.deploymentStatus.inc({ status: 'failed' });
   } finally {
     svc.metrics.rolloutDuration.observe((Date.now() - t0) / 1000);
+  }
+}
+
+/** `deployments_running_total` from the database: it counts what every process rolled out. */
+async function refreshRunningGauge(svc: Pick<RolloutServices, 'db' | 'metrics' | 'log'>): Promise<void> {
+  try {
+    const [row] = await svc.db.select({ n: sql<number>`count(*)::int` }).from(deployments).where(eq(deployments.status, 'running'));
+    svc.metrics.deploymentsRunning.set(row?.n ?? 0);
+  } catch (err) {
+    svc.log.warn('could not count running deployments', { error: String(err) });
   }
 }
 

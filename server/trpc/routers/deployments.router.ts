@@ -1,12 +1,15 @@
 import { z } from 'zod';
-import { ZCreateDeploymentResult, ZDeployment, ZDeploymentEvent } from '../../contract/outputs';
+import { ZCreateDeploymentResult, ZDeployment, ZDeploymentEvent, ZSeedCreateDeploymentResult } from '../../contract/outputs';
 import {
   ZCreateDeploymentInput,
   ZDeploymentEventsInput,
   ZDeploymentRef,
+  ZListAllDeploymentsInput,
   ZListDeploymentsInput,
   ZLogsInput,
+  ZPatchDeploymentInput,
   ZRollbackInput,
+  ZSeedCreateDeploymentInput,
   ZWaitDeploymentInput,
 } from '../../contract/schemas';
 import {
@@ -18,16 +21,33 @@ import {
 } from '../../services/deployments/deployments.service';
 import { streamAppLogs } from '../../services/deployments/logs.service';
 import { rollbackDeployment } from '../../services/deployments/rollback.service';
+import { listAllDeployments, patchDeployment, registerDeployment } from '../../services/deployments/seed-deployments.service';
 import { createTRPCRouter, deployerProcedure, readerProcedure } from '../init';
 
 const tags = ['deployments'];
 
 export const deploymentsRouter = createTRPCRouter({
+  /** Deploy a stored artifact (idempotent per app + digest while in flight); REST: `register`. */
   create: deployerProcedure
-    .meta({ openapi: { method: 'POST', path: '/deployments', tags, summary: 'Deploy a stored artifact (idempotent per app + digest while in flight)', protect: true } })
     .input(ZCreateDeploymentInput)
     .output(ZCreateDeploymentResult)
     .mutation(({ ctx, input }) => createDeployment(ctx.svc, input)),
+  /** The seed's `POST /deployments`: its body, and its 201 `{id, status}`. */
+  register: deployerProcedure
+    .meta({ openapi: { method: 'POST', path: '/deployments', tags, summary: 'Deploy a stored artifact by digest or artifact_url (idempotent per app + digest while in flight)', protect: true } })
+    .input(ZSeedCreateDeploymentInput)
+    .output(ZSeedCreateDeploymentResult)
+    .mutation(({ ctx, input }) => registerDeployment(ctx.svc, input)),
+  patch: deployerProcedure
+    .meta({ openapi: { method: 'PATCH', path: '/deployments/{id}', tags, summary: "Roll the deployment's app out to another stored digest (a new deployment, answered)", protect: true } })
+    .input(ZPatchDeploymentInput)
+    .output(ZDeployment)
+    .mutation(({ ctx, input }) => patchDeployment(ctx.svc, input)),
+  listAll: readerProcedure
+    .meta({ openapi: { method: 'GET', path: '/deployments', tags, summary: 'Deployments newest first, of every visible app or of app_name', protect: true } })
+    .input(ZListAllDeploymentsInput)
+    .output(z.array(ZDeployment))
+    .query(({ ctx, input }) => listAllDeployments(ctx.svc, input)),
   list: readerProcedure
     .meta({ openapi: { method: 'GET', path: '/apps/{app_name}/deployments', tags, summary: "An app's deployments, newest first", protect: true } })
     .input(ZListDeploymentsInput)
