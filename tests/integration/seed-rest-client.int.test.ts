@@ -173,3 +173,44 @@ describe.each(DB_KINDS)('a seed REST client (%s)', { timeout: 180_000 }, (kind) 
     }
   });
 });
+
+describe('a presign without size_bytes, judged at complete (postgres)', () => {
+  const QUOTA = 300;
+  const plane = suitePlane('postgres', { AETHER_MAX_TOTAL_BYTES_PER_APP: String(QUOTA) });
+  const app = 'unsized';
+
+  async function post(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await fetch(`${plane().url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKENS.deployer}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  async function presignAndPut(bytes: Buffer): Promise<string> {
+    const digest = sha256(bytes);
+    const presigned = await post('/artifacts/presign', { app_name: app, digest });
+    expect(presigned.status).toBe(200);
+    const { upload_url: url, headers } = presigned.body as { upload_url: string; headers: Record<string, string> };
+    expect((await fetch(url, { method: 'PUT', headers, body: bytes })).status).toBeLessThan(300);
+    return digest;
+  }
+
+  it('a size other than the stored one is size_mismatch; the right one completes', async () => {
+    expect((await post('/apps', { name: app })).status).toBe(201);
+    const bytes = Buffer.alloc(200, 1);
+    const digest = await presignAndPut(bytes);
+    const wrong = await post('/artifacts/complete', { app_name: app, digest, size_bytes: 199 });
+    expect([wrong.status, wrong.body.code]).toEqual([400, 'size_mismatch']);
+    const right = await post('/artifacts/complete', { app_name: app, digest, size_bytes: 200 });
+    expect([right.status, right.body.status]).toEqual([200, 'verifying']);
+  });
+
+  it('the byte quota is checked at complete, with the real size', async () => {
+    const bytes = Buffer.alloc(150, 2);
+    const digest = await presignAndPut(bytes);
+    const refused = await post('/artifacts/complete', { app_name: app, digest, size_bytes: 150 });
+    expect([refused.status, refused.body.code]).toEqual([403, 'quota_exceeded']);
+  });
+});
