@@ -8,6 +8,8 @@ export const ERROR_TABLE = {
   missing_digest: { httpStatus: 400 },
   invalid_digest: { httpStatus: 400 },
   digest_mismatch: { httpStatus: 400 },
+  digest_mismatch_remote: { httpStatus: 400 },
+  digest_mismatch_remote_hash: { httpStatus: 400 },
   size_mismatch: { httpStatus: 400 },
   size_exceeded: { httpStatus: 400 },
   presign_required: { httpStatus: 400 },

@@ -21,5 +21,7 @@ export async function assertUploaded(ctx: ServiceCtx, row: ArtifactRow): Promise
   if (!finding) return;
   await discardUpload(ctx, row, finding.reason, finding.detail);
   if (finding.reason !== 'size_mismatch') ctx.metrics.artifactDigestMismatches.inc();
-  throw new AppError(finding.reason === 'size_mismatch' ? 'size_mismatch' : 'digest_mismatch', `upload refused and deleted: ${finding.detail}`);
+  // The seed's codes at complete: size_mismatch, digest_mismatch_remote (metadata), _remote_hash (bytes).
+  const code = finding.reason === 'size_mismatch' || finding.reason === 'digest_mismatch_remote' ? finding.reason : 'digest_mismatch_remote_hash';
+  throw new AppError(code, `upload refused and deleted: ${finding.detail}`);
 }
