@@ -13,15 +13,13 @@ import { isStored } from '../services/artifacts/query.service';
 import type { Services } from '../services/context';
 import { createInnerContext } from '../trpc/init';
 import { appRouter } from '../trpc/root';
-import { restRouteTable, restRouteTemplate } from './routes';
+import { CREATED_PROCEDURES, restRouteTable, restRouteTemplate } from './routes';
 import { pinBodyInputCoercion } from './strict-inputs';
 
 pinBodyInputCoercion(appRouter);
 const allowedMethods = restRouteTable(appRouter);
 const routeOf = restRouteTemplate(appRouter);
 
-/** Procedures whose success creates something: 201 on REST, as the seed answers. */
-const CREATED = new Set(['apps.create', 'keys.add', 'deployments.register']);
 
 const CODE_BY_TRPC: Record<string, ErrorCode> = {
   PARSE_ERROR: 'bad_request',
@@ -106,7 +104,7 @@ async function serveRest(services: Services, req: Request, requestId: string): P
       const { actor, authError } = await actorFromRequest(services, req);
       return createInnerContext(services, actor, authError, requestId);
     },
-    responseMeta: ({ paths, errors }) => (errors.length === 0 && paths?.length === 1 && CREATED.has(paths[0]!) ? { status: 201 } : {}),
+    responseMeta: ({ paths, errors }) => (errors.length === 0 && paths?.length === 1 && CREATED_PROCEDURES.has(paths[0]!) ? { status: 201 } : {}),
   });
   if (res.status < 400) return res;
   const body = (await res.json().catch(() => ({}))) as OpenApiErrorBody;

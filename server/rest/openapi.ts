@@ -1,6 +1,7 @@
 import type { SchemaObject } from 'openapi3-ts/oas31';
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi';
 import { appRouter } from '../trpc/root';
+import { CREATED_PROCEDURES } from './routes';
 
 /** Procedures that need no token; their operations say so (`security: []`). */
 const PUBLIC_OPERATIONS = new Set(['auth-cliStart', 'auth-cliPoll']);
@@ -55,6 +56,15 @@ export function buildOpenApiDocument(baseUrl: string): OpenAPIObject {
   for (const item of Object.values(doc.paths ?? {})) {
     for (const op of Object.values(item as Record<string, { security?: unknown[] } | undefined>)) {
       if (op && typeof op === 'object' && 'responses' in op && op.security === undefined && PUBLIC_OPERATIONS.has((op as { operationId?: string }).operationId ?? '')) op.security = [];
+    }
+  }
+  // The REST face answers these with 201 (handler.ts): the document says so.
+  const created = new Set([...CREATED_PROCEDURES].map((p) => p.replace(/\./g, '-')));
+  for (const item of Object.values(doc.paths ?? {})) {
+    const post = (item as { post?: { operationId?: string; responses?: Record<string, unknown> } }).post;
+    if (post?.responses?.['200'] && created.has(post.operationId ?? '')) {
+      const { '200': ok, ...rest } = post.responses;
+      post.responses = { '201': { ...(ok as object), description: 'Created' }, ...rest };
     }
   }
   doc.components = { ...doc.components, schemas: { ...doc.components?.schemas, ErrorEnvelope: ENVELOPE } };

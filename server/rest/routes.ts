@@ -1,5 +1,8 @@
 import type { AnyRouter } from '@trpc/server';
 
+/** Procedures whose success creates something: 201 on REST, as the seed answers. */
+export const CREATED_PROCEDURES: ReadonlySet<string> = new Set(['apps.create', 'keys.add', 'deployments.register']);
+
 /** Routes served by hand rather than from a procedure (see handler.ts). */
 const HAND_ROUTES: Array<{ method: string; path: string }> = [
   { method: 'POST', path: '/artifacts' },

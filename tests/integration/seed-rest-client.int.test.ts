@@ -16,7 +16,7 @@ const TRACE_ID = 'seed-trace-0001';
 describe.each(DB_KINDS)('a seed REST client (%s)', { timeout: 180_000 }, (kind) => {
   const plane = suitePlane(kind);
 
-  async function api(method: string, path: string, body?: unknown, token = TOKENS.deployer): Promise<Response> {
+  async function api(method: string, path: string, body?: unknown, token: string = TOKENS.deployer): Promise<Response> {
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'x-trace-id': TRACE_ID };
     if (body !== undefined) headers['content-type'] = 'application/json';
     return fetch(`${plane().url}${path}`, {
@@ -65,7 +65,7 @@ describe.each(DB_KINDS)('a seed REST client (%s)', { timeout: 180_000 }, (kind) 
     expect(presigned.method).toBe('PUT');
     expect(presigned.storage_key).toBe(`artifacts/${APP}/${digest}/app.tar.gz`);
 
-    const put = await fetch(presigned.upload_url, { method: 'PUT', headers: presigned.headers, body: bytes });
+    const put = await fetch(presigned.upload_url, { method: 'PUT', headers: presigned.headers, body: new Uint8Array(bytes) });
     expect(put.status, await put.text()).toBeLessThan(300);
 
     const completed = await json<{ digest: string; duplicate: boolean; storage_key: string }>(
@@ -193,7 +193,7 @@ describe('a presign without size_bytes, judged at complete (postgres)', () => {
     const presigned = await post('/artifacts/presign', { app_name: app, digest });
     expect(presigned.status).toBe(200);
     const { upload_url: url, headers } = presigned.body as { upload_url: string; headers: Record<string, string> };
-    expect((await fetch(url, { method: 'PUT', headers, body: bytes })).status).toBeLessThan(300);
+    expect((await fetch(url, { method: 'PUT', headers, body: new Uint8Array(bytes) })).status).toBeLessThan(300);
     return digest;
   }
 
