@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { bearerToken } from './auth/tokens';
 import { AppError } from './errors';
-import { errorResponse } from './http';
+import { errorResponse } from './http/errors';
 import type { Services } from './services/context';
 
 type MetricsServices = Pick<Services, 'env' | 'metrics' | 'log'>;

@@ -5,7 +5,7 @@ import { getServices } from '../../server/boot';
 import { authenticateToken } from '../../server/auth/tokens';
 import { isAppError } from '../../server/errors';
 import { requestIdOf } from '../../server/http/request-id';
-import { SESSION_COOKIE } from '../../server/trpc/handler';
+import { SESSION_COOKIE } from '../../server/http/auth';
 import { createInnerContext } from '../../server/trpc/init';
 import { createCaller } from '../../server/trpc/root';
 

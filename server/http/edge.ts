@@ -2,9 +2,10 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import type { Duplex } from 'node:stream';
 import { httpStatusOf, type ErrorEnvelope } from '../contract/errors';
 import { createLogger, type Logger } from '../logger';
-import { allowedMethods } from './allowed-methods';
+import { sendEnvelope } from './envelope';
+import { allowedMethods, pathnameOf } from './router';
 
-/** The methods a Next.js route can be called with; any other never reaches one (TRACE was a 500). */
+/** The methods any route serves; any other never reaches one (TRACE was a 500 under Next). */
 const ROUTABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** Failures of Node's HTTP parser, before any route runs; anything else is a malformed request. */
@@ -13,12 +14,6 @@ const CLIENT_ERRORS: Record<string, ErrorEnvelope> = {
   ERR_HTTP_REQUEST_TIMEOUT: { code: 'request_timeout', message: 'the request did not arrive in time' },
 };
 const MALFORMED: ErrorEnvelope = { code: 'bad_request', message: 'malformed HTTP request' };
-
-function sendEnvelope(res: ServerResponse, envelope: ErrorEnvelope, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify(envelope);
-  res.writeHead(httpStatusOf(envelope.code), { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
-  res.end(body);
-}
 
 /** The envelope written straight to the socket: a parser error has no request or response object. */
 function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
@@ -32,7 +27,7 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   );
 }
 
-/** What serves every request the edge lets through: Next's request handler in production. */
+/** What serves every request the edge lets through: the route table, and Next's handler for the portal. */
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 /**
@@ -44,7 +39,7 @@ export function createHttpServer(handle: NodeHandler, log: Logger = createLogger
   const server = createServer((req, res) => {
     const method = req.method ?? 'GET';
     if (!ROUTABLE.has(method)) {
-      const allow = allowedMethods(new URL(req.url ?? '/', 'http://localhost').pathname).join(', ');
+      const allow = allowedMethods(pathnameOf(req.url)).join(', ');
       return sendEnvelope(res, { code: 'method_not_allowed', message: `${method} is not supported here; use ${allow}` }, { allow });
     }
     handle(req, res).catch((err: unknown) => {

@@ -1,7 +1,9 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import next from 'next';
+import { getServices } from '../boot';
 import { createHttpServer } from './edge';
+import { createEdge, isPortalPath, pathnameOf } from './router';
 
 export interface ServeOptions {
   /** The project root: next.config.mjs and the build. */
@@ -20,12 +22,16 @@ export interface Serving {
 /** How long a stop waits for open requests (followed logs never end by themselves). */
 const CLOSE_GRACE_MS = 10_000;
 
-/** Next's production build behind {@link createHttpServer}: everything else is as under `next start`. */
+/**
+ * The control plane on one port: the API from the route table (server/http/router.ts), the
+ * portal from Next's production build, both behind {@link createHttpServer}.
+ */
 export async function serve(opts: ServeOptions): Promise<Serving> {
   const app = next({ dir: opts.dir, hostname: opts.hostname, port: opts.port, dev: false });
   const handle = app.getRequestHandler();
   await app.prepare();
-  const server = createHttpServer((req, res) => handle(req, res));
+  const api = createEdge(getServices);
+  const server = createHttpServer((req, res) => (isPortalPath(pathnameOf(req.url)) ? handle(req, res) : api(req, res)));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.hostname, () => resolve());

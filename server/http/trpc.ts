@@ -1,44 +1,14 @@
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
-import { isSameOriginRequest } from '../auth/same-origin';
-import { authenticateToken } from '../auth/tokens';
-import type { Actor } from '../auth/roles';
-import { AppError, isAppError } from '../errors';
-import { actorFromRequest } from '../http';
-import { methodNotAllowed } from '../http/method-not-allowed';
-import { cappedRequest } from '../http/capped-body';
-import { requestIdOf, withRequestId } from '../http/request-id';
 import type { Services } from '../services/context';
-import { createInnerContext, toTrpcError } from './init';
-import { appRouter } from './root';
+import { createInnerContext, toTrpcError } from '../trpc/init';
+import { appRouter } from '../trpc/root';
 import { safeDecode } from '../url-segment';
+import { actorFromBearerOrCookie } from './auth';
+import { cappedRequest } from './capped-body';
+import { methodNotAllowed } from './method-not-allowed';
+import { requestIdOf, withRequestId } from './request-id';
 
 export const TRPC_ENDPOINT = '/api/trpc';
-/** The portal's httpOnly session cookie: it holds the signed-in user's API token. */
-export const SESSION_COOKIE = 'aether_session';
-
-function cookieValue(req: Request, name: string): string | null {
-  for (const part of (req.headers.get('cookie') ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return safeDecode(part.slice(eq + 1).trim());
-  }
-  return null;
-}
-
-/** The browser's caller, from the session cookie; only when no Authorization header was sent. */
-async function actorFromCookie(services: Services, req: Request): Promise<{ actor: Actor | null; authError: AppError | null }> {
-  const token = cookieValue(req, SESSION_COOKIE);
-  if (!token) return { actor: null, authError: null };
-  // A cookie rides along on any request to us, including one a hostile page triggers.
-  if (req.method !== 'GET' && !isSameOriginRequest(req.headers, services.env.AETHER_PUBLIC_URL)) {
-    return { actor: null, authError: new AppError('forbidden', 'cross-origin request refused: calls with the session cookie must come from the portal') };
-  }
-  try {
-    return { actor: await authenticateToken(services.db, services.staticTokens, token), authError: null };
-  } catch (err) {
-    if (isAppError(err)) return { actor: null, authError: new AppError('unauthorized', 'your session has expired or was revoked; sign in again') };
-    throw err;
-  }
-}
 
 /** The methods a tRPC path answers: GET for queries, POST for mutations (batches: their union). */
 export function trpcAllowedMethods(pathname: string): string[] {
@@ -70,7 +40,7 @@ async function serveTrpc(services: Services, req: Request, requestId: string): P
     req: cappedRequest(req, services.env.AETHER_MAX_JSON_BODY_BYTES, toTrpcError),
     router: appRouter,
     createContext: async () => {
-      const { actor, authError } = req.headers.has('authorization') ? await actorFromRequest(services, req) : await actorFromCookie(services, req);
+      const { actor, authError } = await actorFromBearerOrCookie(services, req);
       return createInnerContext(services, actor, authError, requestId);
     },
   });

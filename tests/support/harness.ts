@@ -11,17 +11,13 @@ import { loadEnv } from '../../server/env';
 import { createLogger } from '../../server/logger';
 import type { Services } from '../../server/services/context';
 import { createInnerContext } from '../../server/trpc/init';
-import { handleRestRequest } from '../../server/rest/handler';
-import { buildOpenApiDocument } from '../../server/rest/openapi';
-import { handleTrpcRequest } from '../../server/trpc/handler';
 import { createCaller } from '../../server/trpc/root';
-import { serveRuntimeArtifact } from '../../server/services/deployments/artifact-fetch.service';
-import { serveMetrics } from '../../server/metrics-endpoint';
 import { appPortRangeOfThisWorker } from './app-port-range';
 import { createScratchDatabase } from './pg';
 import { deletePrefix, TEST_REDIS_URL } from './redis';
 import { createHttpServer } from '../../server/http/edge';
-import { serveWeb, type WebServer } from './web-server';
+import { createEdge } from '../../server/http/router';
+import { listenLocal, type WebServer } from './web-server';
 
 export type DbKind = 'pglite' | 'postgres';
 export const DB_KINDS: DbKind[] = ['pglite', 'postgres'];
@@ -75,17 +71,10 @@ export async function startTestPlane(kind: DbKind, extraEnv: Record<string, stri
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'aether-test-'));
   const scratch = kind === 'postgres' ? await createScratchDatabase() : null;
   const prefix = `test-${randomUUID()}`;
-  let services: Services | null = null;
-  const server: WebServer = await serveWeb(async (req) => {
-    if (!services) return new Response('starting', { status: 503 });
-    const { pathname } = new URL(req.url);
-    if (pathname.startsWith('/storage/') && services.storageHttp) return services.storageHttp(req);
-    if (pathname.startsWith('/api/trpc/')) return handleTrpcRequest(services, req);
-    if (pathname === '/openapi.json') return Response.json(buildOpenApiDocument(services.env.AETHER_PUBLIC_URL));
-    if (pathname.startsWith('/runtime/artifacts/')) return serveRuntimeArtifact(services, req, pathname.slice('/runtime/artifacts/'.length));
-    if (pathname === '/metrics') return serveMetrics(services, req);
-    return handleRestRequest(services, req);
-  }, createHttpServer);
+  // The production route table (server/http/router.ts); requests wait for the services to boot.
+  let servicesStarted!: (services: Services) => void;
+  const servicesReady = new Promise<Services>((resolve) => (servicesStarted = resolve));
+  const server: WebServer = await listenLocal(createHttpServer(createEdge(() => servicesReady)));
   const env = loadEnv({
     AETHER_DATA_DIR: dataDir,
     AETHER_PUBLIC_URL: server.url,
@@ -103,8 +92,8 @@ export async function startTestPlane(kind: DbKind, extraEnv: Record<string, stri
   const { logLine } = opts;
   const log = logLine ? createLogger('trace', {}, (line) => (logLine(line), true)) : createLogger('error');
   const handle = await createServices(env, { log });
-  services = handle.services;
   const svc = handle.services;
+  servicesStarted(svc);
   const workers: RunningWorkers[] = [];
 
   return {

@@ -26,11 +26,23 @@ export interface WrkRun {
   child: ChildProcess;
 }
 
-/** Starts `wrk` on `url` with `Host: host`, `connections` connections, until stopped (or `maxSecs`). */
-export function startWrk(url: string, host: string, opts: { connections?: number; threads?: number; maxSecs?: number } = {}): WrkRun {
+export interface WrkOptions {
+  connections?: number;
+  threads?: number;
+  maxSecs?: number;
+  /** More request headers, e.g. Authorization. */
+  headers?: Record<string, string>;
+  /** A wrk Lua script (e.g. one setting `wrk.method` and `wrk.body` for a POST). */
+  script?: string;
+}
+
+/** Starts `wrk` on `url` with `Host: host` (none when empty), `connections` connections, until stopped (or `maxSecs`). */
+export function startWrk(url: string, host: string, opts: WrkOptions = {}): WrkRun {
   if (!WRK) throw new Error('wrk is not installed (apt-get install wrk; npm test installs it)');
-  const { connections = 32, threads = 2, maxSecs = 600 } = opts;
-  const child = spawn(WRK, [`-t${threads}`, `-c${connections}`, `-d${maxSecs}s`, '--latency', '--timeout', '10s', '-H', `Host: ${host}`, url], {
+  const { connections = 32, threads = 2, maxSecs = 600, headers = {} } = opts;
+  const headerArgs = Object.entries({ ...(host ? { Host: host } : {}), ...headers }).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
+  const scriptArgs = opts.script ? ['-s', opts.script] : [];
+  const child = spawn(WRK, [`-t${threads}`, `-c${connections}`, `-d${maxSecs}s`, '--latency', '--timeout', '10s', ...headerArgs, ...scriptArgs, url], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -48,7 +60,7 @@ export function startWrk(url: string, host: string, opts: { connections?: number
 }
 
 /** Runs wrk for `secs` seconds and parses what it printed. */
-export async function runWrk(url: string, host: string, secs: number, opts: { connections?: number; threads?: number } = {}): Promise<WrkSummary> {
+export async function runWrk(url: string, host: string, secs: number, opts: Omit<WrkOptions, 'maxSecs'> = {}): Promise<WrkSummary> {
   const run = startWrk(url, host, { ...opts, maxSecs: secs });
   await new Promise<void>((resolve) => run.child.once('exit', () => resolve()));
   return run.stop();

@@ -1,7 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { describe, expect, it, vi } from 'vitest';
 import * as first from '../../server/errors';
-import { errorResponse } from '../../server/http';
+import { errorResponse } from '../../server/http/errors';
 import type { Services } from '../../server/services/context';
 import { createInnerContext, createTRPCRouter, publicProcedure } from '../../server/trpc/init';
 

@@ -3,7 +3,7 @@ import { eq } from 'drizzle-orm';
 import { artifacts, deployments } from '../../../db/schema';
 import { bearerToken } from '../../auth/tokens';
 import { AppError } from '../../errors';
-import { errorResponse } from '../../http';
+import { errorResponse } from '../../http/errors';
 import { fetchTokenKeyFromEnv, isValidFetchToken } from '../../runtime/kubernetes/fetch-token';
 import type { Services } from '../context';
 

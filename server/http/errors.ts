@@ -1,0 +1,9 @@
+import { isAppError } from '../errors';
+import type { Services } from '../services/context';
+
+/** Renders any error as the `{ code, message }` envelope; unexpected ones as a bare `internal`. */
+export function errorResponse(services: Pick<Services, 'log'> | null, err: unknown): Response {
+  if (isAppError(err)) return Response.json(err.toEnvelope(), { status: err.httpStatus });
+  services?.log.error('request failed', { err });
+  return Response.json({ code: 'internal', message: 'internal error' }, { status: 500 });
+}

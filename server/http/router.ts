@@ -1,0 +1,142 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Services } from '../services/context';
+import { serveRuntimeArtifact } from '../services/deployments/artifact-fetch.service';
+import { serveMetrics } from '../metrics-endpoint';
+import { handleRestRequest } from '../rest/handler';
+import { restRouteTable } from '../rest/routes';
+import { buildOpenApiDocument } from '../rest/openapi';
+import { handleTrpcRequest, TRPC_ENDPOINT, trpcAllowedMethods } from './trpc';
+import { appRouter } from '../trpc/root';
+import { serveConsoleLogs, CONSOLE_LOGS_RE } from './console-logs';
+import { sendEnvelope } from './envelope';
+import { serveLiveness, serveReadiness, serveStartup, sendJson } from './health';
+import { serveWeb, type WebHandler } from './node-web';
+import { REQUEST_ID_HEADER, requestIdOf } from './request-id';
+import { serveSwagger, SWAGGER_PATH_RE } from './swagger';
+
+/**
+ * The control plane's HTTP edge: one route table for the API, production and tests alike.
+ * Next.js serves only the portal (pages, their RSC payloads and server actions, its assets).
+ */
+
+type Serve = (services: Services, req: IncomingMessage, res: ServerResponse, match: RegExpExecArray) => Promise<void> | void;
+
+interface Route {
+  re: RegExp;
+  /** null: the handler answers other methods itself (tRPC, per procedure). */
+  methods: readonly string[] | null;
+  serve: Serve;
+}
+
+const READ = ['GET', 'HEAD'] as const;
+
+/** A web-standard handler (tRPC's fetch adapter, the fs store, the REST face) as a route. */
+const web =
+  (handler: (services: Services, req: Request, match: RegExpExecArray) => Promise<Response>): Serve =>
+  (services, req, res, match) =>
+    serveWeb((request) => handler(services, request, match), req, res);
+
+/** The OpenAPI document, built once per public URL: it is a few hundred KB of work. */
+const openApiDocs = new Map<string, Buffer>();
+function openApiBody(publicUrl: string): Buffer {
+  let body = openApiDocs.get(publicUrl);
+  if (!body) openApiDocs.set(publicUrl, (body = Buffer.from(JSON.stringify(buildOpenApiDocument(publicUrl)))));
+  return body;
+}
+
+const ROUTES: Route[] = [
+  { re: /^\/healthz\/?$/, methods: READ, serve: (_s, _req, res) => serveLiveness(res) },
+  { re: /^\/readyz\/?$/, methods: READ, serve: (s, _req, res) => serveReadiness(s, res) },
+  { re: /^\/startupz\/?$/, methods: READ, serve: (s, _req, res) => serveStartup(s, res) },
+  { re: /^\/metrics\/?$/, methods: READ, serve: web((s, req) => serveMetrics(s, req)) },
+  { re: /^\/openapi\.json$/, methods: READ, serve: (s, _req, res) => sendJson(res, 200, openApiBody(s.env.AETHER_PUBLIC_URL)) },
+  { re: SWAGGER_PATH_RE, methods: READ, serve: (_s, req, res, m) => serveSwagger(req, res, m) },
+  { re: /^\/storage\//, methods: ['GET', 'HEAD', 'PUT'], serve: web(storageRequest) },
+  { re: /^\/runtime\/artifacts\/([^/]+)\/?$/, methods: READ, serve: web((s, req, m) => serveRuntimeArtifact(s, req, m[1]!)) },
+  { re: /^\/api\/trpc\//, methods: null, serve: web((s, req) => handleTrpcRequest(s, req)) },
+  { re: CONSOLE_LOGS_RE, methods: READ, serve: web(serveConsoleLogs) },
+];
+
+const restMethods = restRouteTable(appRouter);
+
+async function storageRequest(services: Services, req: Request): Promise<Response> {
+  if (!services.storageHttp) return Response.json({ code: 'not_found', message: 'not found' }, { status: 404 });
+  return services.storageHttp(req);
+}
+
+/** Paths Next.js serves: the portal's pages and server actions, and its own assets. */
+export function isPortalPath(pathname: string): boolean {
+  if (pathname === '/' || pathname.startsWith('/_next/') || pathname === '/favicon.ico') return true;
+  if (CONSOLE_LOGS_RE.test(pathname)) return false;
+  return /^\/(?:console|login)(?:\/|$)/.test(pathname);
+}
+
+/** Portal pages: read with GET, and server actions POST to them. */
+const PAGES = ['GET', 'HEAD', 'POST'];
+
+/** The methods a path serves: the `Allow` of a 405. */
+export function allowedMethods(pathname: string): string[] {
+  if (pathname.startsWith(`${TRPC_ENDPOINT}/`)) return trpcAllowedMethods(pathname);
+  for (const r of ROUTES) if (r.methods && r.re.test(pathname)) return [...r.methods];
+  if (isPortalPath(pathname)) return PAGES;
+  const rest = restMethods(pathname);
+  return rest.length > 0 ? rest : PAGES;
+}
+
+/** The path of a request target, without its query; `//x` stays a path, not a host. */
+export function pathnameOf(url: string | undefined): string {
+  const target = url ?? '/';
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
+}
+
+/**
+ * Serves one API request. The request id (the caller's sane `X-Request-Id`/`X-Trace-Id`, else
+ * a fresh one) is echoed on every answer and handed on, so the handlers log the same one.
+ */
+export async function handle(services: Services, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const pathname = pathnameOf(req.url);
+  const requestId = requestIdOf({ get: (name) => headerOf(req, name) });
+  req.headers[REQUEST_ID_HEADER] = requestId;
+  res.setHeader(REQUEST_ID_HEADER, requestId);
+  for (const route of ROUTES) {
+    const match = route.re.exec(pathname);
+    if (!match) continue;
+    if (route.methods && !route.methods.includes(req.method ?? 'GET')) {
+      const allow = allowedMethods(pathname).join(', ');
+      return sendEnvelope(res, { code: 'method_not_allowed', message: `${req.method} is not supported here; use ${allow}` }, { allow });
+    }
+    return route.serve(services, req, res, match);
+  }
+  return serveWeb(restHandler(services), req, res);
+}
+
+const restHandlers = new WeakMap<Services, WebHandler>();
+function restHandler(services: Services): WebHandler {
+  let handler = restHandlers.get(services);
+  if (!handler) restHandlers.set(services, (handler = (req) => handleRestRequest(services, req)));
+  return handler;
+}
+
+function headerOf(req: IncomingMessage, name: string): string | null {
+  const value = req.headers[name];
+  return Array.isArray(value) ? (value[0] ?? null) : (value ?? null);
+}
+
+/**
+ * The edge with the services still booting: liveness answers at once, everything else waits
+ * for the services, and answers 503 `service_unavailable` if they cannot start (the database
+ * down at boot), so the next request tries again.
+ */
+export function createEdge(servicesOf: () => Promise<Services>): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async (req, res) => {
+    if (/^\/healthz\/?$/.test(pathnameOf(req.url)) && (req.method === 'GET' || req.method === 'HEAD')) return serveLiveness(res);
+    let services: Services;
+    try {
+      services = await servicesOf();
+    } catch {
+      return sendEnvelope(res, { code: 'service_unavailable', message: 'the control plane could not start: its database or storage does not answer' }, { 'retry-after': '5' });
+    }
+    return handle(services, req, res);
+  };
+}
