@@ -39,7 +39,8 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
 async function openPostgres(url: string, migrationsFolder: string, max: number): Promise<DbHandle> {
   const { default: postgres } = await import('postgres');
   const { drizzle } = await import('drizzle-orm/postgres-js');
-  const client = postgres(url, { max, onnotice: () => {}, connect_timeout: 10 });
+  // prepare: each statement is parsed and planned once per connection, then only bound and run.
+  const client = postgres(url, { max, prepare: true, onnotice: () => {}, connect_timeout: 10 });
   const db = drizzle(client, { schema }) as unknown as Db;
   return {
     db,

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serveMetrics } from '../server/metrics-endpoint';
+import { serveMetrics } from '../server/http/metrics';
 import type { Services } from '../server/services/context';
 
 export type WorkerState = 'starting' | 'running' | 'stopping';

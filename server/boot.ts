@@ -41,7 +41,7 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
   // Storage first: a bad storage config fails before a database is open to leak.
   const storageHandle = await createStorage(env, log);
   const storage = storageHandle.driver;
-  const dbHandle: DbHandle = await openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.AETHER_DATA_DIR });
+  const dbHandle: DbHandle = await openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.AETHER_DATA_DIR, poolMax: env.AETHER_DB_POOL_MAX });
   if (opts.migrate !== false) await dbHandle.migrate();
   storageHandle.gatePuts(pendingUploadGate(dbHandle.db));
 
@@ -79,7 +79,6 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
     db: dbHandle.db,
     dbKind: dbHandle.kind,
     storage,
-    storageHttp: storageHandle.http,
     queues,
     notifier,
     runtime,

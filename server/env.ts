@@ -47,6 +47,11 @@ const ZEnv = z
     AETHER_PUBLIC_URL: z.url().optional(),
     AETHER_DATA_DIR: z.string().min(1).default('.aether'),
     DATABASE_URL: z.string().min(1).optional(),
+    /**
+     * PostgreSQL connections per process. Past a few per core, more only queue inside the server:
+     * 10 keeps 2 to 4 cores busy; raise it with the database's cores, within its max_connections.
+     */
+    AETHER_DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
     REDIS_URL: z.string().min(1).default('redis://127.0.0.1:6379'),
     AETHER_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('aether'),
     /** CSV of `token:role[:name]`; roles admin, deployer, reader. */

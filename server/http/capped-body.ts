@@ -1,5 +1,5 @@
 import { AppError } from '../errors';
-import { requestBody } from '../rest/request-body';
+import { requestBody } from './request-body';
 
 /**
  * The request again, its body limited to `maxBytes`: past that, reading it fails with

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ZLogsInput } from '../contract/schemas';
 import { AppError } from '../errors';
-import { logsResponse } from '../rest/logs';
+import { logsResponse } from './logs';
 import type { Services } from '../services/context';
 import { safeDecode } from '../url-segment';
 import { actorFromCookie } from './auth';

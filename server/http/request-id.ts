@@ -23,20 +23,3 @@ function saneHeader(headers: Pick<Headers, 'get'>, name: string): string | null 
   const value = headers.get(name)?.trim();
   return value && SANE_ID_RE.test(value) ? value : null;
 }
-
-/**
- * `res` answering with the request's id and trace id (the request's id unless the caller sent
- * its own); a copy when its headers are immutable (a fetched response).
- */
-export function withRequestId(res: Response, requestId: string, traceId = requestId): Response {
-  try {
-    res.headers.set(REQUEST_ID_HEADER, requestId);
-    res.headers.set(TRACE_ID_HEADER, traceId);
-    return res;
-  } catch {
-    const headers = new Headers(res.headers);
-    headers.set(REQUEST_ID_HEADER, requestId);
-    headers.set(TRACE_ID_HEADER, traceId);
-    return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
-  }
-}

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Services } from '../services/context';
-import { serveRuntimeArtifact } from '../services/deployments/artifact-fetch.service';
-import { serveMetrics } from '../metrics-endpoint';
-import { handleRestRequest } from '../rest/handler';
-import { restRouteTable } from '../rest/routes';
+import { serveRuntimeArtifact } from './runtime-artifact';
+import { serveMetrics } from './metrics';
+import { handleRestRequest } from './rest';
+import { restRouteTable, restRouteTemplate } from '../rest/routes';
 import { buildOpenApiDocument } from '../rest/openapi';
 import { handleTrpcRequest, TRPC_ENDPOINT, trpcAllowedMethods } from './trpc';
 import { appRouter } from '../trpc/root';
@@ -11,7 +11,9 @@ import { serveConsoleLogs, CONSOLE_LOGS_RE } from './console-logs';
 import { sendEnvelope } from './envelope';
 import { serveLiveness, serveReadiness, serveStartup, sendJson } from './health';
 import { serveWeb, type WebHandler } from './node-web';
-import { REQUEST_ID_HEADER, requestIdOf } from './request-id';
+import { REQUEST_ID_HEADER, requestIdOf, TRACE_ID_HEADER, traceIdOf } from './request-id';
+import { observeHttpRequest, UNMATCHED_ROUTE } from './request-metrics';
+import { serveStorage } from './storage';
 import { serveSwagger, SWAGGER_PATH_RE } from './swagger';
 
 /**
@@ -23,6 +25,10 @@ type Serve = (services: Services, req: IncomingMessage, res: ServerResponse, mat
 
 interface Route {
   re: RegExp;
+  /** The `path` label of the request metrics: a template, never the raw path. */
+  label: string;
+  /** Probes and scrapes arrive every few seconds: logged at debug, not info. */
+  quiet?: boolean;
   /** null: the handler answers other methods itself (tRPC, per procedure). */
   methods: readonly string[] | null;
   serve: Serve;
@@ -45,24 +51,25 @@ function openApiBody(publicUrl: string): Buffer {
 }
 
 const ROUTES: Route[] = [
-  { re: /^\/healthz\/?$/, methods: READ, serve: (_s, _req, res) => serveLiveness(res) },
-  { re: /^\/readyz\/?$/, methods: READ, serve: (s, _req, res) => serveReadiness(s, res) },
-  { re: /^\/startupz\/?$/, methods: READ, serve: (s, _req, res) => serveStartup(s, res) },
-  { re: /^\/metrics\/?$/, methods: READ, serve: web((s, req) => serveMetrics(s, req)) },
-  { re: /^\/openapi\.json$/, methods: READ, serve: (s, _req, res) => sendJson(res, 200, openApiBody(s.env.AETHER_PUBLIC_URL)) },
-  { re: SWAGGER_PATH_RE, methods: READ, serve: (_s, req, res, m) => serveSwagger(req, res, m) },
-  { re: /^\/storage\//, methods: ['GET', 'HEAD', 'PUT'], serve: web(storageRequest) },
-  { re: /^\/runtime\/artifacts\/([^/]+)\/?$/, methods: READ, serve: web((s, req, m) => serveRuntimeArtifact(s, req, m[1]!)) },
-  { re: /^\/api\/trpc\//, methods: null, serve: web((s, req) => handleTrpcRequest(s, req)) },
-  { re: CONSOLE_LOGS_RE, methods: READ, serve: web(serveConsoleLogs) },
+  { re: /^\/healthz\/?$/, label: '/healthz', quiet: true, methods: READ, serve: (_s, _req, res) => serveLiveness(res) },
+  { re: /^\/readyz\/?$/, label: '/readyz', quiet: true, methods: READ, serve: (s, _req, res) => serveReadiness(s, res) },
+  { re: /^\/startupz\/?$/, label: '/startupz', quiet: true, methods: READ, serve: (s, _req, res) => serveStartup(s, res) },
+  { re: /^\/metrics\/?$/, label: '/metrics', quiet: true, methods: READ, serve: web((s, req) => serveMetrics(s, req)) },
+  { re: /^\/openapi\.json$/, label: '/openapi.json', methods: READ, serve: (s, _req, res) => sendJson(res, 200, openApiBody(s.env.AETHER_PUBLIC_URL)) },
+  { re: SWAGGER_PATH_RE, label: '/swagger', methods: READ, serve: (_s, req, res, m) => serveSwagger(req, res, m) },
+  { re: /^\/storage\//, label: '/storage/{key}', methods: ['GET', 'HEAD', 'PUT'], serve: web(serveStorage) },
+  {
+    re: /^\/runtime\/artifacts\/([^/]+)\/?$/,
+    label: '/runtime/artifacts/{deployment_id}',
+    methods: READ,
+    serve: web((s, req, m) => serveRuntimeArtifact(s, req, m[1]!)),
+  },
+  { re: /^\/api\/trpc\//, label: '/api/trpc/{procedure}', methods: null, serve: web((s, req) => handleTrpcRequest(s, req)) },
+  { re: CONSOLE_LOGS_RE, label: '/console/apps/{app_name}/logs', methods: READ, serve: web(serveConsoleLogs) },
 ];
 
 const restMethods = restRouteTable(appRouter);
-
-async function storageRequest(services: Services, req: Request): Promise<Response> {
-  if (!services.storageHttp) return Response.json({ code: 'not_found', message: 'not found' }, { status: 404 });
-  return services.storageHttp(req);
-}
+const restRoute = restRouteTemplate(appRouter);
 
 /** Paths Next.js serves: the portal's pages and server actions, and its own assets. */
 export function isPortalPath(pathname: string): boolean {
@@ -92,23 +99,35 @@ export function pathnameOf(url: string | undefined): string {
 
 /**
  * Serves one API request. The request id (the caller's sane `X-Request-Id`/`X-Trace-Id`, else
- * a fresh one) is echoed on every answer and handed on, so the handlers log the same one.
+ * a fresh one) and the trace id are echoed on every answer and handed on, so the handlers log
+ * the same one; every answer is counted in the seed's HTTP metrics and logged once.
  */
 export async function handle(services: Services, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const startedAt = performance.now();
   const pathname = pathnameOf(req.url);
-  const requestId = requestIdOf({ get: (name) => headerOf(req, name) });
+  const headers = { get: (name: string) => headerOf(req, name) };
+  const requestId = requestIdOf(headers);
+  const traceId = traceIdOf(headers, requestId);
   req.headers[REQUEST_ID_HEADER] = requestId;
   res.setHeader(REQUEST_ID_HEADER, requestId);
-  for (const route of ROUTES) {
-    const match = route.re.exec(pathname);
-    if (!match) continue;
-    if (route.methods && !route.methods.includes(req.method ?? 'GET')) {
-      const allow = allowedMethods(pathname).join(', ');
-      return sendEnvelope(res, { code: 'method_not_allowed', message: `${req.method} is not supported here; use ${allow}` }, { allow });
-    }
-    return route.serve(services, req, res, match);
+  res.setHeader(TRACE_ID_HEADER, traceId);
+  let match: RegExpExecArray | null = null;
+  const route = ROUTES.find((r) => (match = r.re.exec(pathname)) !== null);
+  const label = route?.label ?? restRoute(pathname) ?? UNMATCHED_ROUTE;
+  res.once('close', () => {
+    const seconds = (performance.now() - startedAt) / 1000;
+    const answer = { method: req.method ?? 'GET', route: label, status: res.statusCode };
+    observeHttpRequest(services.metrics, answer, seconds);
+    const fields = { ...answer, took_ms: Math.round(seconds * 1000), request_id: requestId, trace_id: traceId };
+    if (route?.quiet) services.log.debug('request.complete', fields);
+    else services.log.info('request.complete', fields);
+  });
+  if (!route) return serveWeb(restHandler(services), req, res);
+  if (route.methods && !route.methods.includes(req.method ?? 'GET')) {
+    const allow = allowedMethods(pathname).join(', ');
+    return sendEnvelope(res, { code: 'method_not_allowed', message: `${req.method} is not supported here; use ${allow}` }, { allow });
   }
-  return serveWeb(restHandler(services), req, res);
+  return route.serve(services, req, res, match!);
 }
 
 const restHandlers = new WeakMap<Services, WebHandler>();

@@ -6,7 +6,7 @@ import { safeDecode } from '../url-segment';
 import { actorFromBearerOrCookie } from './auth';
 import { cappedRequest } from './capped-body';
 import { methodNotAllowed } from './method-not-allowed';
-import { requestIdOf, withRequestId } from './request-id';
+import { requestIdOf } from './request-id';
 
 export const TRPC_ENDPOINT = '/api/trpc';
 
@@ -23,14 +23,10 @@ export function trpcAllowedMethods(pathname: string): string[] {
  * Serves tRPC over HTTP (web Request/Response). The CLI and tools send a bearer token; the
  * portal's browser code sends the session cookie instead (never both: a bearer header wins).
  * Bodies are read up to AETHER_MAX_JSON_BODY_BYTES; past it every call of the request fails
- * with `payload_too_large`. Every answer carries the request's id (`X-Request-Id`).
+ * with `payload_too_large`.
  */
 export async function handleTrpcRequest(services: Services, req: Request): Promise<Response> {
   const requestId = requestIdOf(req.headers);
-  return withRequestId(await serveTrpc(services, req, requestId), requestId);
-}
-
-async function serveTrpc(services: Services, req: Request, requestId: string): Promise<Response> {
   const { pathname } = new URL(req.url);
   // tRPC itself would call a PUT "unsupported media type", or a "not found" for a path
   // without procedures: a method it never serves is a 405 first.

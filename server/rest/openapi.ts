@@ -14,7 +14,7 @@ const ENVELOPE: SchemaObject = {
 
 const query = (name: string, description: string, schema: SchemaObject) => ({ name, in: 'query' as const, required: false, description, schema });
 
-/** `GET /apps/{app_name}/logs` streams, so it is a route of its own (server/rest/logs.ts), described here. */
+/** `GET /apps/{app_name}/logs` streams, so it is a route of its own (server/http/logs.ts), described here. */
 const LOGS_OPERATION = {
   get: {
     operationId: 'deployments-logsStream',

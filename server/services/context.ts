@@ -16,8 +16,6 @@ export interface Services {
   db: Db;
   dbKind: 'postgres' | 'pglite';
   storage: StorageDriver;
-  /** Serves the storage driver's own signed URLs (fs driver); null when the store serves them. */
-  storageHttp: ((req: Request) => Promise<Response>) | null;
   queues: Queues;
   /** Wakes long-polls when an artifact or deployment changes (Redis pub/sub). */
   notifier: Notifier;

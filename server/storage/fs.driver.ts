@@ -44,8 +44,8 @@ export interface FsStorageOptions {
 export interface FsStorage extends StorageDriver {
   readonly kind: 'fs';
   /**
-   * Serves a signed storage URL (PUT upload, PUT of a multipart part, or GET download). Called by the control plane's
-   * `/storage/[...key]` route with the web-standard Request; never throws, errors come back as
+   * Serves a signed storage URL (PUT upload, PUT of a multipart part, or GET download). Called by the edge's `/storage/`
+   * route (server/http/storage.ts) with the web-standard Request; never throws, errors come back as
    * `{ code, message }` JSON with the code's HTTP status.
    */
   handleRequest(req: Request): Promise<Response>;
@@ -78,6 +78,11 @@ const DEFAULT_MAX_OBJECT_BYTES = 1024 ** 3;
  * presigned URLs signed with HMAC-SHA256 served by {@link FsStorage.handleRequest}. Multipart
  * uploads live under `<rootDir>/.multipart/` (see ./fs-multipart.ts).
  */
+/** True for the embedded driver, whose signed URLs the control plane serves itself. */
+export function isFsStorage(driver: StorageDriver): driver is FsStorage {
+  return driver.kind === 'fs' && typeof (driver as Partial<FsStorage>).handleRequest === 'function';
+}
+
 export function createFsStorage(opts: FsStorageOptions): FsStorage {
   if (opts.secret.length < 16) throw new Error('fs storage secret must be at least 16 bytes');
   const { rootDir, secret } = opts;

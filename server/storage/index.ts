@@ -7,11 +7,9 @@ import { createFsStorage, type PutGate } from './fs.driver';
 import type { StorageDriver } from './port';
 import { createS3Storage } from './s3.driver';
 
-/** The process's storage: the driver, and the handler for URLs the control plane serves itself. */
+/** The process's storage: the driver and its lifecycle. */
 export interface StorageHandle {
   driver: StorageDriver;
-  /** Serves the fs driver's signed URLs; null for s3, whose URLs point at the store. */
-  http: ((req: Request) => Promise<Response>) | null;
   /**
    * Installs the gate the fs driver's signed PUTs commit through. S3's URLs never reach us: a
    * no-op there.
@@ -41,7 +39,7 @@ export async function createStorage(env: Env, log: Logger): Promise<StorageHandl
       region: env.AWS_REGION,
       sse: env.AETHER_S3_SSE ?? 'none',
     });
-    return { driver, http: null, gatePuts: () => undefined, close: () => driver.close() };
+    return { driver, gatePuts: () => undefined, close: () => driver.close() };
   }
 
   const rootDir = path.join(env.AETHER_DATA_DIR, 'objects');
@@ -53,7 +51,7 @@ export async function createStorage(env: Env, log: Logger): Promise<StorageHandl
     onInternalError: (err) => log.error('storage request failed', { err }),
   });
   log.info('storage: fs', { rootDir });
-  return { driver, http: (req) => driver.handleRequest(req), gatePuts: (gate) => driver.gatePuts(gate), close: () => undefined };
+  return { driver, gatePuts: (gate) => driver.gatePuts(gate), close: () => undefined };
 }
 
 /** The fs driver's HMAC key: from the env, else generated once and kept (0600) in the data dir. */

@@ -10,11 +10,12 @@
  *    whatever its outcome, writes one audit record (server/services/audit).
  */
 import { randomUUID } from 'node:crypto';
-import { TRPCError, initTRPC, type TRPC_ERROR_CODE_KEY } from '@trpc/server';
+import { TRPCError, initTRPC } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { z, ZodError } from 'zod';
 import { isErrorCode, validationCodeOf, type ErrorCode } from '../contract/errors';
 import { AppError, isAppError } from '../errors';
+import { errorCodeOfTrpc, trpcCodeOfStatus } from './error-codes';
 import { roleAllows, type Actor, type Role } from '../auth/roles';
 import { recordMutation } from '../services/audit/mutation';
 import type { AuditNote, Services, ServiceCtx } from '../services/context';
@@ -41,36 +42,8 @@ export function createInnerContext(
 
 // ---------------------------------------------------------------- 2. init
 
-const TRPC_CODE_BY_STATUS: Record<number, TRPC_ERROR_CODE_KEY> = {
-  400: 'BAD_REQUEST',
-  401: 'UNAUTHORIZED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  405: 'METHOD_NOT_SUPPORTED',
-  409: 'CONFLICT',
-  413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  500: 'INTERNAL_SERVER_ERROR',
-  501: 'NOT_IMPLEMENTED',
-  503: 'SERVICE_UNAVAILABLE',
-};
-
-const APP_CODE_BY_TRPC: Partial<Record<TRPC_ERROR_CODE_KEY, ErrorCode>> = {
-  BAD_REQUEST: 'bad_request',
-  PARSE_ERROR: 'bad_request',
-  UNAUTHORIZED: 'unauthorized',
-  FORBIDDEN: 'forbidden',
-  NOT_FOUND: 'not_found',
-  CONFLICT: 'conflict',
-  PAYLOAD_TOO_LARGE: 'payload_too_large',
-  METHOD_NOT_SUPPORTED: 'method_not_allowed',
-  UNSUPPORTED_MEDIA_TYPE: 'unsupported_media_type',
-  NOT_IMPLEMENTED: 'not_implemented',
-  SERVICE_UNAVAILABLE: 'service_unavailable',
-};
-
 export function toTrpcError(err: AppError): TRPCError {
-  return new TRPCError({ code: TRPC_CODE_BY_STATUS[err.httpStatus] ?? 'INTERNAL_SERVER_ERROR', message: err.message, cause: err });
+  return new TRPCError({ code: trpcCodeOfStatus(err.httpStatus), message: err.message, cause: err });
 }
 
 function describeZodError(err: ZodError): string {
@@ -84,7 +57,7 @@ const t = initTRPC.context<TrpcContext>().meta<OpenApiMeta>().create({
     const cause = error.cause;
     const zod = cause instanceof ZodError ? cause : null;
     const code: ErrorCode =
-      isAppError(cause) ? cause.code : zod ? validationCodeOf(zod.issues) : (APP_CODE_BY_TRPC[error.code] ?? 'internal');
+      isAppError(cause) ? cause.code : zod ? validationCodeOf(zod.issues) : errorCodeOfTrpc(error.code);
     const message = zod ? describeZodError(zod) : code === 'internal' ? 'internal error' : shape.message;
     return {
       ...shape,
@@ -108,7 +81,7 @@ export const createCallerFactory = t.createCallerFactory;
 function errorCodeOf(error: TRPCError): ErrorCode {
   const cause = error.cause;
   if (isAppError(cause)) return cause.code;
-  return cause instanceof ZodError ? validationCodeOf(cause.issues) : (APP_CODE_BY_TRPC[error.code] ?? 'internal');
+  return cause instanceof ZodError ? validationCodeOf(cause.issues) : errorCodeOfTrpc(error.code);
 }
 
 /** Maps domain errors to tRPC errors, logs unexpected ones, and counts every call. */

@@ -122,7 +122,7 @@ describe.each(DB_KINDS)('signing keys on %s', (kind) => {
   it('serves the same procedures over REST with the seed paths and envelope', async () => {
     const key = generateSigningKeyPair().publicKeyHex;
     const created = await rest('POST', '/apps/other/public-keys', TOKENS.admin, { public_key_hex: key });
-    // 201 needs 'keys.add' in CREATED of server/rest/handler.ts.
+    // 201 needs 'keys.add' in CREATED of server/rest/routes.ts.
     expect(created.status).toBe(201);
     const dto = (await created.json()) as { key_id: string; app_id: string; public_key_hex: string; active: boolean };
     expect(dto).toMatchObject({ app_name: 'other', public_key_hex: key, active: true });

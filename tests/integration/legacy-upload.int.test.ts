@@ -7,7 +7,7 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { applications, artifacts } from '../../db/schema';
 import { artifactStorageKey } from '../../server/contract/digest';
-import { uploadSemaphore } from '../../server/rest/legacy-upload';
+import { uploadSemaphore } from '../../server/http/legacy-upload';
 import { LEGACY_UPLOAD_DIR } from '../../server/services/artifacts/legacy-upload.service';
 import { generateSigningKeyPair, signDigest } from '../../server/contract/ed25519';
 import { startStoreFor, type TestS3 } from '../support/s3';

@@ -7,6 +7,8 @@ import { loadEnv } from '../../server/env';
 import { AppError } from '../../server/errors';
 import { createLogger } from '../../server/logger';
 import { createStorage } from '../../server/storage/index';
+import { isFsStorage } from '../../server/storage/fs.driver';
+import { serveStorage } from '../../server/http/storage';
 import { createS3Storage, type S3Storage } from '../../server/storage/s3.driver';
 import { isMissingObject, isTransient, withRetry } from '../../server/storage/s3-errors';
 import { checkPresigned, startTestS3, type TestS3 } from '../support/s3';
@@ -165,7 +167,7 @@ describe('createStorage (boot)', () => {
     const handle = await createStorage(loadEnv({ ...s3.env, AETHER_DATA_DIR: dataDir }), log);
     try {
       expect(handle.driver.kind).toBe('s3');
-      expect(handle.http).toBeNull();
+      expect(isFsStorage(handle.driver)).toBe(false);
       expect(await handle.driver.head('boot/missing')).toBeNull();
       expect(lines.join('')).toContain(s3.bucket);
       expect(lines.join('')).not.toContain(s3.credentials.secretAccessKey);
@@ -176,11 +178,11 @@ describe('createStorage (boot)', () => {
     }
   });
 
-  it.each(['fs', 'mock'])('picks the fs driver for %s, with its URL handler', async (mode) => {
+  it.each(['fs', 'mock'])('picks the fs driver for %s, with its URL handler on the edge', async (mode) => {
     const handle = await createStorage(loadEnv({ AETHER_STORAGE_MODE: mode, AETHER_DATA_DIR: dataDir }), createLogger('error'));
     expect(handle.driver.kind).toBe('fs');
-    expect(handle.http).toBeTypeOf('function');
-    const res = await handle.http!(new Request('http://127.0.0.1:3000/storage/a/b?method=GET&expires=1&signature=00'));
+    expect(isFsStorage(handle.driver)).toBe(true);
+    const res = await serveStorage({ storage: handle.driver }, new Request('http://127.0.0.1:3000/storage/a/b?method=GET&expires=1&signature=00'));
     expect(res.status).toBe(403);
   });
 

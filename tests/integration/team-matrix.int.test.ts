@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Services } from '../../server/services/context';
 import { parseStaticTokens } from '../../server/auth/tokens';
 import { ZLogsInput } from '../../server/contract/schemas';
-import { logsResponse } from '../../server/rest/logs';
+import { logsResponse } from '../../server/http/logs';
 import { roleAllows, type Role } from '../../server/auth/roles';
 import { actor, callerAs } from '../support/audit';
 import { DB_KINDS, suitePlane, TOKENS } from '../support/harness';

@@ -12,6 +12,8 @@ import { reserveQuota } from './quota';
 export interface CompletionClaims {
   idempotencyKey?: string;
   signature?: string;
+  /** When the complete request reached the service: complete -> stored is timed from it. */
+  receivedAt?: Date;
 }
 
 /** The same key may only ever complete one digest of an app (409 `idempotency_conflict`). */
@@ -45,7 +47,7 @@ export async function beginVerification(ctx: ServiceCtx, app: AppRow, row: Artif
           row.id,
           ['pending'],
           'verifying',
-          { completedAt: new Date(), idempotencyKey: row.idempotencyKey ?? claims.idempotencyKey ?? null, signature: claims.signature ?? row.signature },
+          { completedAt: claims.receivedAt ?? new Date(), idempotencyKey: row.idempotencyKey ?? claims.idempotencyKey ?? null, signature: claims.signature ?? row.signature },
           'upload completed; verification queued',
         );
       });

@@ -145,6 +145,7 @@ async function adoptStoredSize(ctx: ServiceCtx, row: ArtifactRow, sizeBytes: num
  */
 export async function completeArtifact(ctx: ServiceCtx, input: TCompleteInput): Promise<TCompleteResult> {
   const t0 = performance.now();
+  const receivedAt = new Date();
   try {
     const app = await getAppForActor(ctx, ctx.db, input.app_name);
     assertSizeAllowed(ctx, input.size_bytes);
@@ -177,7 +178,7 @@ export async function completeArtifact(ctx: ServiceCtx, input: TCompleteInput): 
       throw new AppError('size_mismatch', `size ${input.size_bytes} does not match the ${row.sizeBytes} bytes declared at presign`);
     }
     if (row.status === 'pending') await assertUploaded(ctx, row);
-    const current = await beginVerification(ctx, app, row, { idempotencyKey: input.idempotency_key, signature: input.signature });
+    const current = await beginVerification(ctx, app, row, { idempotencyKey: input.idempotency_key, signature: input.signature, receivedAt });
     if (input.upload_duration_secs !== undefined) ctx.metrics.artifactPutDuration.observe(input.upload_duration_secs);
     ctx.metrics.artifactCompletes.inc();
     return completeResult(current, false);

@@ -1,40 +1,24 @@
-import { createOpenApiFetchHandler } from 'trpc-to-openapi';
 import { isErrorCode, validationCodeOf, type ErrorCode, type ErrorEnvelope } from '../contract/errors';
 import { ZArtifactMetaInput } from '../contract/schemas';
 import { isAppError } from '../errors';
-import { actorFromRequest, requireRole } from '../http/auth';
-import { errorResponse } from '../http/errors';
-import { methodNotAllowed } from '../http/method-not-allowed';
-import { observeHttpRequest, UNMATCHED_ROUTE } from '../http/request-metrics';
-import { requestIdOf, traceIdOf, withRequestId } from '../http/request-id';
+import { actorFromRequest, requireRole } from './auth';
+import { errorResponse } from './errors';
+import { methodNotAllowed } from './method-not-allowed';
+import { REQUEST_ID_HEADER, requestIdOf } from './request-id';
+import { createRestProcedureHandler } from './openapi-fetch';
 import { jsonRequest } from './json-request';
 import { handleLegacyUpload } from './legacy-upload';
 import { handleLogsRequest, LOGS_PATH_RE } from './logs';
 import { isStored } from '../services/artifacts/query.service';
 import type { Services } from '../services/context';
 import { createInnerContext } from '../trpc/init';
+import { errorCodeOfTrpc } from '../trpc/error-codes';
 import { appRouter } from '../trpc/root';
-import { CREATED_PROCEDURES, restRouteTable, restRouteTemplate } from './routes';
-import { pinBodyInputCoercion } from './strict-inputs';
+import { CREATED_PROCEDURES, restRouteTable } from '../rest/routes';
+import { pinBodyInputCoercion } from '../rest/strict-inputs';
 
 pinBodyInputCoercion(appRouter);
 const allowedMethods = restRouteTable(appRouter);
-const routeOf = restRouteTemplate(appRouter);
-
-
-const CODE_BY_TRPC: Record<string, ErrorCode> = {
-  PARSE_ERROR: 'bad_request',
-  BAD_REQUEST: 'bad_request',
-  UNAUTHORIZED: 'unauthorized',
-  FORBIDDEN: 'forbidden',
-  NOT_FOUND: 'not_found',
-  METHOD_NOT_SUPPORTED: 'method_not_allowed',
-  UNSUPPORTED_MEDIA_TYPE: 'unsupported_media_type',
-  CONFLICT: 'conflict',
-  PAYLOAD_TOO_LARGE: 'payload_too_large',
-  NOT_IMPLEMENTED: 'not_implemented',
-  SERVICE_UNAVAILABLE: 'service_unavailable',
-};
 
 interface OpenApiErrorBody {
   message?: string;
@@ -48,7 +32,7 @@ interface OpenApiErrorBody {
  * formatter's shape (`data.code`) plus its own `code`/`issues` fields.
  */
 export function toEnvelope(body: OpenApiErrorBody): ErrorEnvelope {
-  const code: ErrorCode = isErrorCode(body.data?.code) ? body.data.code : (CODE_BY_TRPC[body.code ?? ''] ?? 'internal');
+  const code: ErrorCode = isErrorCode(body.data?.code) ? body.data.code : errorCodeOfTrpc(body.code);
   if (body.issues?.length) {
     const parts = body.issues.map((i) => `${(i.path ?? []).join('.') || 'body'}: ${i.message ?? 'invalid'}`);
     return { code: validationCodeOf(body.issues), message: `invalid input: ${parts.join(', ')}` };
@@ -60,19 +44,9 @@ export function toEnvelope(body: OpenApiErrorBody): ErrorEnvelope {
 /**
  * The REST face of the tRPC procedures: every procedure with `meta.openapi` answers at its
  * seed path, with the same auth, validation and services. Errors use the seed's envelope.
- * Every answer carries the request's id (`X-Request-Id`) and trace id (`X-Trace-Id`), and is
- * logged with them and counted in the seed's HTTP metrics.
  */
 export async function handleRestRequest(services: Services, req: Request): Promise<Response> {
-  const t0 = performance.now();
-  const requestId = requestIdOf(req.headers);
-  const traceId = traceIdOf(req.headers, requestId);
-  const res = await serveRest(services, req, requestId);
-  const seconds = (performance.now() - t0) / 1000;
-  const route = routeOf(new URL(req.url).pathname) ?? UNMATCHED_ROUTE;
-  observeHttpRequest(services.metrics, { method: req.method, route, status: res.status }, seconds);
-  services.log.info('request.complete', { method: req.method, route, status: res.status, took_ms: Math.round(seconds * 1000), request_id: requestId, trace_id: traceId });
-  return withRequestId(res, requestId, traceId);
+  return serveRest(services, req, requestIdOf(req.headers));
 }
 
 async function serveRest(services: Services, req: Request, requestId: string): Promise<Response> {
@@ -97,21 +71,32 @@ async function serveRest(services: Services, req: Request, requestId: string): P
   } catch (err) {
     return errorResponse(services, err);
   }
-  const res = await createOpenApiFetchHandler({
-    endpoint: '/',
-    req: input,
-    router: appRouter,
-    createContext: async () => {
-      const { actor, authError } = await actorFromRequest(services, req);
-      return createInnerContext(services, actor, authError, requestId);
-    },
-    responseMeta: ({ paths, errors }) => (errors.length === 0 && paths?.length === 1 && CREATED_PROCEDURES.has(paths[0]!) ? { status: 201 } : {}),
-  });
+  input.headers.set(REQUEST_ID_HEADER, requestId);
+  const res = await procedureHandler(services)(input);
   if (res.status < 400) return res;
   const body = (await res.json().catch(() => ({}))) as OpenApiErrorBody;
   const headers = new Headers(res.headers);
   headers.delete('content-length');
   return Response.json(toEnvelope(body), { status: res.status, headers });
+}
+
+const procedureHandlers = new WeakMap<Services, (req: Request) => Promise<Response>>();
+
+/** The procedures' REST handler of one process's services, built on first use. */
+function procedureHandler(services: Services): (req: Request) => Promise<Response> {
+  let handler = procedureHandlers.get(services);
+  if (!handler) {
+    handler = createRestProcedureHandler({
+      router: appRouter,
+      createContext: async (req) => {
+        const { actor, authError } = await actorFromRequest(services, req);
+        return createInnerContext(services, actor, authError, req.headers.get(REQUEST_ID_HEADER) ?? undefined);
+      },
+      responseMeta: ({ paths, errors }) => (errors.length === 0 && paths?.length === 1 && CREATED_PROCEDURES.has(paths[0]!) ? { status: 201 } : {}),
+    });
+    procedureHandlers.set(services, handler);
+  }
+  return handler;
 }
 
 const HEAD_ARTIFACT_RE = /^\/artifacts\/([^/]+)$/;

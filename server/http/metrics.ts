@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { bearerToken } from './auth/tokens';
-import { AppError } from './errors';
-import { errorResponse } from './http/errors';
-import type { Services } from './services/context';
+import { bearerToken } from '../auth/tokens';
+import { AppError } from '../errors';
+import { errorResponse } from './errors';
+import type { Services } from '../services/context';
 
 type MetricsServices = Pick<Services, 'env' | 'metrics' | 'log'>;
 

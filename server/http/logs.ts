@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { logsQueryOf, ZLogsInput } from '../contract/schemas';
 import { AppError } from '../errors';
-import { requireRole } from '../http/auth';
-import { errorResponse } from '../http/errors';
+import { requireRole } from './auth';
+import { errorResponse } from './errors';
 import type { Actor } from '../auth/roles';
 import type { LogEntry } from '../runtime/port';
 import { streamAppLogs } from '../services/deployments/logs.service';
