@@ -63,8 +63,10 @@ export async function lifecycleCommand(verb: LifecycleVerb, opts: LifecycleOptio
   if (base) {
     const target = verb === 'stop' ? 'stopped' : 'healthy';
     out.info(`waiting for ${app.name} to be ${target} (up to ${opts.timeout}s; --no-wait skips this)`);
+    // The app as the wait last read it: the JSON document of a failure shows what the error says.
+    let lastSeen = app;
     const src: HealthSource = {
-      app: () => call('reading app', () => api.apps.get.query({ app_name: name })),
+      app: async () => (lastSeen = await call('reading app', () => api.apps.get.query({ app_name: name }))),
       eventsAfter: (afterId) => call('reading deployment events', () => api.deployments.events.query({ id: base.deploymentId, after_id: afterId })),
     };
     try {
@@ -77,8 +79,8 @@ export async function lifecycleCommand(verb: LifecycleVerb, opts: LifecycleOptio
       });
     } catch (err) {
       // The JSON document carries the app as last seen, with the error beside it.
-      if (opts.format === 'json') out.json({ app: await src.app().catch(() => app) });
-      else out.result(describeApp(await src.app().catch(() => app)));
+      if (opts.format === 'json') out.json({ app: lastSeen });
+      else out.result(describeApp(lastSeen));
       throw err;
     }
   }

@@ -263,7 +263,8 @@ describe('readiness', () => {
     const deadRedis = `redis://127.0.0.1:${await freePort()}`;
     const port = await freePort();
     let output = '';
-    const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/next/dist/bin/next'), 'start', '-p', String(port), '-H', '127.0.0.1'], {
+    // `npm start`: the edge answers the probes; Next only serves the portal.
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/http/main.ts'), '-p', String(port), '-H', '127.0.0.1'], {
       cwd: ROOT,
       env: { ...process.env, NODE_ENV: 'production', AETHER_DATA_DIR: work, REDIS_URL: deadRedis, AETHER_PUBLIC_URL: `http://127.0.0.1:${port}`, AETHER_LOG_LEVEL: 'error' },
       stdio: ['ignore', 'pipe', 'pipe'],

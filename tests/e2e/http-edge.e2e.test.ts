@@ -115,7 +115,8 @@ describe('the production web process answers client mistakes with the envelope',
     expect(((await verified.json()) as { status: string }).status).toBe('stored');
     const deployed = await fetch(`${plane.url}/deployments`, { method: 'POST', headers: json, body: JSON.stringify({ app_name: 'edge', digest }) });
     expect(deployed.status, await deployed.clone().text()).toBeLessThan(300);
-    const { deployment } = (await deployed.json()) as { deployment: { id: string } };
+    // The seed's answer: 201 {id, status}.
+    const deployment = (await deployed.json()) as { id: string };
     const settled = await fetch(`${plane.url}/deployments/${deployment.id}/wait?timeout_ms=30000`, { headers: auth });
     const status = (await settled.json()) as { status: string };
     expect(status.status, JSON.stringify(status)).toBe('running');

@@ -134,8 +134,9 @@ describe.each(DB_KINDS)('the secret canary, on %s', { timeout: 240_000 }, (kind:
     await call('rest', 'createApp', { name: APP });
     const digest = await storeArtifact(p(), APP, envAppArtifact());
     await call('trpc', 'configChange', { app_name: APP, secrets: { CANARY: canary }, set: { MARKER: marker, LABEL: 'one' } });
-    const { deployment } = await call<{ deployment: DeploymentView }>('rest', 'createDeployment', { app_name: APP, digest });
-    first = await settle(p(), 'rest', deployment.id);
+    // REST answers the seed's 201 {id, status}; the rollout is followed by id.
+    const created = await call<{ id: string; status: string }>('rest', 'createDeployment', { app_name: APP, digest });
+    first = await settle(p(), 'rest', created.id);
     const why = async (id: string) => `${JSON.stringify(await call(face0, 'deploymentEvents', { id }, 'reader'))}\n${workerOutput.join('')}`;
     expect(first.status, await why(first.id)).toBe('running');
     expect(await appEnv(first.url, 'CANARY')).toBe(canary);
