@@ -20,16 +20,24 @@ export function serveLiveness(res: ServerResponse): void {
   sendJson(res, 200, LIVE_BODY);
 }
 
-async function check(fn: () => Promise<unknown>): Promise<'ok' | 'timeout' | 'unavailable'> {
+type Outcome<T> = { ok: true; value: T } | { ok: false; why: 'timeout' | 'unavailable' };
+
+/** `fn`'s answer, or why there is none within CHECK_TIMEOUT_MS: a hung database must not hang the probe. */
+async function within<T>(fn: () => Promise<T>): Promise<Outcome<T>> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), CHECK_TIMEOUT_MS)));
-    return await Promise.race([fn().then(() => 'ok' as const), timeout]);
+    const timeout = new Promise<Outcome<T>>((resolve) => (timer = setTimeout(() => resolve({ ok: false, why: 'timeout' }), CHECK_TIMEOUT_MS)));
+    return await Promise.race([fn().then((value): Outcome<T> => ({ ok: true, value })), timeout]);
   } catch {
-    return 'unavailable';
+    return { ok: false, why: 'unavailable' };
   } finally {
     clearTimeout(timer);
   }
+}
+
+async function check(fn: () => Promise<unknown>): Promise<'ok' | 'timeout' | 'unavailable'> {
+  const outcome = await within(fn);
+  return outcome.ok ? 'ok' : outcome.why;
 }
 
 /** `/readyz`: 200 only when the database and Redis both answer; 503 naming the one that does not. */
@@ -44,7 +52,8 @@ export async function serveReadiness(services: Services, res: ServerResponse): P
  * migrations are applied, else 503 `{status: "pending"}` with how many are not.
  */
 export async function serveStartup(services: Services, res: ServerResponse): Promise<void> {
-  const pending = await pendingMigrations(services.db).catch(() => null);
-  if (pending === null) return sendJson(res, 503, { status: 'pending', pending_migrations: null, message: 'the database does not answer' });
+  const outcome = await within(() => pendingMigrations(services.db));
+  if (!outcome.ok) return sendJson(res, 503, { status: 'pending', pending_migrations: null, database: outcome.why });
+  const pending = outcome.value;
   sendJson(res, pending === 0 ? 200 : 503, { status: pending === 0 ? 'ok' : 'pending', pending_migrations: pending });
 }

@@ -148,11 +148,13 @@ function headerOf(req: IncomingMessage, name: string): string | null {
  * down at boot), so the next request tries again.
  */
 export function createEdge(servicesOf: () => Promise<Services>): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  let booted: Services | undefined;
   return async (req, res) => {
+    if (booted) return handle(booted, req, res);
     if (/^\/healthz\/?$/.test(pathnameOf(req.url)) && (req.method === 'GET' || req.method === 'HEAD')) return serveLiveness(res);
     let services: Services;
     try {
-      services = await servicesOf();
+      services = booted = await servicesOf();
     } catch {
       return sendEnvelope(res, { code: 'service_unavailable', message: 'the control plane could not start: its database or storage does not answer' }, { 'retry-after': '5' });
     }

@@ -199,12 +199,12 @@ describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
     expect(loadEnv(podEnv(docs)).AETHER_WORKER_PORT).toBe(port);
   });
 
-  it('probes the web pods on /healthz and /readyz at the port the Service targets', () => {
+  it('probes the web pods on /startupz, /healthz and /readyz at the port the Service targets', () => {
     const web = one(docs, 'Deployment', 'rel-aether-web');
     const c = web.spec.template.spec.containers[0];
     expect(c.ports).toEqual([{ name: 'http', containerPort: Number(one(docs, 'ConfigMap').data.PORT), protocol: 'TCP' }]);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
-    expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(c.startupProbe.httpGet).toEqual({ path: '/startupz', port: 'http' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
     const svc = one(docs, 'Service');
     expect(svc.spec.ports[0].targetPort).toBe('http');
