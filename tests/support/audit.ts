@@ -6,6 +6,7 @@ import { isAppError } from '../../server/errors';
 import type { Services } from '../../server/services/context';
 import { createInnerContext } from '../../server/trpc/init';
 import { appRouter, createCaller } from '../../server/trpc/root';
+import { errorCodeOfTrpc } from '../../server/trpc/error-codes';
 
 export type AuditRow = typeof auditLog.$inferSelect;
 
@@ -40,15 +41,6 @@ export function callPath(caller: ReturnType<typeof createCaller>, path: string, 
   return fn(input);
 }
 
-const CODE_BY_TRPC: Record<string, string> = {
-  BAD_REQUEST: 'bad_request',
-  PARSE_ERROR: 'bad_request',
-  UNAUTHORIZED: 'unauthorized',
-  FORBIDDEN: 'forbidden',
-  NOT_FOUND: 'not_found',
-  CONFLICT: 'conflict',
-};
-
 /** The code a caller got: `ok`, the domain error's code, or the tRPC code's equivalent. */
 export async function outcomeOf(call: () => Promise<unknown>): Promise<string> {
   try {
@@ -57,7 +49,7 @@ export async function outcomeOf(call: () => Promise<unknown>): Promise<string> {
   } catch (err) {
     if (!(err instanceof TRPCError)) throw err;
     if (isAppError(err.cause)) return err.cause.code;
-    return CODE_BY_TRPC[err.code] ?? 'internal';
+    return errorCodeOfTrpc(err.code);
   }
 }
 

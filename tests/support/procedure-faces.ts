@@ -4,6 +4,7 @@ import { isAppError } from '../../server/errors';
 import type { Services } from '../../server/services/context';
 import { appRouter } from '../../server/trpc/root';
 import { callerAs, callPath } from './audit';
+import { errorCodeOfTrpc } from '../../server/trpc/error-codes';
 
 /**
  * Any procedure of appRouter, called by its dotted path on one face: `caller` (createCaller
@@ -36,15 +37,6 @@ export function restRouteOf(path: string): { method: string; path: string } | un
   return procedureDefs()[path]?._def.meta?.openapi ?? HAND_WRITTEN_REST[path];
 }
 
-const CODE_BY_TRPC: Record<string, string> = {
-  BAD_REQUEST: 'bad_request',
-  PARSE_ERROR: 'bad_request',
-  UNAUTHORIZED: 'unauthorized',
-  FORBIDDEN: 'forbidden',
-  NOT_FOUND: 'not_found',
-  CONFLICT: 'conflict',
-};
-
 export async function callWithCaller(services: Services, who: Actor, path: string, input: unknown): Promise<Outcome> {
   try {
     let data = await callPath(callerAs(services, who), path, input);
@@ -58,7 +50,7 @@ export async function callWithCaller(services: Services, who: Actor, path: strin
     // A subscription's resolver throws while it is iterated, outside tRPC's error mapping.
     if (isAppError(err)) return { code: err.code, message: err.message };
     if (!(err instanceof TRPCError)) throw err;
-    return { code: isAppError(err.cause) ? err.cause.code : (CODE_BY_TRPC[err.code] ?? 'internal'), message: err.message };
+    return { code: isAppError(err.cause) ? err.cause.code : errorCodeOfTrpc(err.code), message: err.message };
   }
 }
 
