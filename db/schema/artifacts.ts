@@ -35,6 +35,10 @@ export const artifacts = pgTable(
     uniqueIndex('artifacts_app_digest_uniq').on(t.appId, t.digest),
     uniqueIndex('artifacts_app_idempotency_uniq').on(t.appId, t.idempotencyKey).where(sql`idempotency_key is not null`),
     index('artifacts_app_status_created_idx').on(t.appId, t.status, t.createdAt.desc()),
+    // The lists' `created_at desc, id desc` (a backward scan; a DESC key would be NULLS LAST and not
+    // match it): a page is read in index order, of one app or of all, never sorted.
+    index('artifacts_app_created_id_idx').on(t.appId, t.createdAt, t.id),
+    index('artifacts_created_id_idx').on(t.createdAt, t.id),
     index('artifacts_status_updated_idx').on(t.status, t.updatedAt),
     check('artifacts_status_check', sql.raw(`status in (${sqlList(ARTIFACT_STATUSES)})`)),
     check('artifacts_digest_hex', sql`digest ~ '^[0-9a-f]{64}$'`),

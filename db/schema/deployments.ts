@@ -28,7 +28,9 @@ export const deployments = pgTable(
     rollbackOf: uuid('rollback_of').references((): AnyPgColumn => deployments.id, { onDelete: 'set null' }),
   },
   (t) => [
-    index('deployments_app_created_idx').on(t.appId, t.createdAt.desc()),
+    // The lists' `created_at desc, id desc`, read backward (as on artifacts), of one app or of all.
+    index('deployments_app_created_id_idx').on(t.appId, t.createdAt, t.id),
+    index('deployments_created_id_idx').on(t.createdAt, t.id),
     index('deployments_status_idx').on(t.status),
     // Creating a deployment is idempotent per release (app + digest + config) while one is in flight.
     uniqueIndex('deployments_in_flight_uniq')
