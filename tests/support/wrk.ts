@@ -16,6 +16,8 @@ export interface WrkSummary {
   requestsPerSec: number;
   /** Latency percentiles in ms (with `--latency`). */
   p50Ms: number | null;
+  /** Only when the run's script prints it (P95_SCRIPT): wrk's own summary stops at 50/75/90/99. */
+  p95Ms: number | null;
   p99Ms: number | null;
   output: string;
 }
@@ -35,6 +37,9 @@ export interface WrkOptions {
   /** A wrk Lua script (e.g. one setting `wrk.method` and `wrk.body` for a POST). */
   script?: string;
 }
+
+/** A wrk script (`-s`) whose `done` hook prints the 95th percentile in the format of wrk's own lines. */
+export const P95_SCRIPT = 'done = function(summary, latency, requests)\n  io.write(string.format("    95%%  %.2fus\\n", latency:percentile(95)))\nend\n';
 
 /** Starts `wrk` on `url` with `Host: host` (none when empty), `connections` connections, until stopped (or `maxSecs`). */
 export function startWrk(url: string, host: string, opts: WrkOptions = {}): WrkRun {
@@ -79,6 +84,7 @@ export function parseWrk(output: string): WrkSummary {
     socketErrors,
     requestsPerSec: num(/Requests\/sec:\s+([\d.]+)/),
     p50Ms: latencyMs(output, '50%'),
+    p95Ms: latencyMs(output, '95%'),
     p99Ms: latencyMs(output, '99%'),
     output,
   };
