@@ -109,8 +109,8 @@ function createMetrics() {
     }),
     artifactCompleteToStored: new Histogram({
       name: 'aether_artifact_complete_to_stored_seconds',
-      help: 'From complete to a final verification outcome',
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      help: 'From the complete request to a final verification outcome',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
     artifactCompletes: new Counter({ name: 'aether_artifact_completes_total', help: 'Artifact completes accepted', registers: [registry] }),

@@ -15,20 +15,12 @@
  *
  *   npm run build && npx tsx tests/bench/artifacts.bench.ts     (BENCH_CLIENTS, BENCH_ROUNDS to change the load)
  */
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import postgres from 'postgres';
 import { sha256, tarGz } from '../support/artifacts';
-import { assertBuilt, freePort, ROOT, startPlaneProcess } from '../support/control-plane-process';
+import { startBenchPlane } from '../support/bench-plane';
 import { callFace, callOk, type PlaneUrl } from '../support/faces';
-import { TOKENS } from '../support/harness';
-import { createScratchDatabase } from '../support/pg';
-import { deletePrefix, TEST_REDIS_URL } from '../support/redis';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -89,42 +81,9 @@ async function uploadOnce(plane: PlaneUrl, tag: string, out: { presign: number[]
   out.toStored.push(performance.now() - t0);
 }
 
-/** Starts `npm run worker` with `env`; resolves once its workers are listening. */
-async function startWorkerProcess(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'jobs/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, AETHER_WORKER_PORT: '0', ...env, NODE_ENV: 'production' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      output += d.toString();
-      if (output.includes('workers started')) resolve();
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}):\n${output}`)));
-  });
-  return { stop: () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once('exit', () => resolve()), child.kill('SIGTERM')))) };
-}
-
 const started = Date.now();
-assertBuilt();
-const scratch = await createScratchDatabase();
-const dataDir = await mkdtemp(path.join(os.tmpdir(), 'aether-bench-'));
-const prefix = `bench-${randomUUID()}`;
-const env = {
-  DATABASE_URL: scratch.url,
-  REDIS_URL: TEST_REDIS_URL,
-  AETHER_QUEUE_PREFIX: prefix,
-  AETHER_DATA_DIR: dataDir,
-  AETHER_API_TOKENS: Object.entries(TOKENS).map(([role, token]) => `${token}:${role}:${role}-user`).join(','),
-  AETHER_LOG_LEVEL: 'warn',
-};
-const plane = await startPlaneProcess({ ...env, AETHER_WORKERS: 'off' }, await freePort());
-const worker = await startWorkerProcess({ ...env, AETHER_LOG_LEVEL: 'info' });
-const sql = postgres(scratch.url, { max: 1, onnotice: () => {} });
+const { plane, databaseUrl, close } = await startBenchPlane({ workers: 'process' });
+const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
 try {
   await callOk(plane, 'trpc', { op: 'createApp', input: { name: APP } });
   // Warm-up: connections, JIT, first queue round trips.
@@ -200,10 +159,6 @@ try {
   if (run.failures.length) console.log(`failures (${run.failures.length}): ${run.failures.slice(0, 5).join(', ')}`);
 } finally {
   await sql.end({ timeout: 5 });
-  await worker.stop();
-  await plane.stop();
-  await scratch.drop();
-  await deletePrefix(prefix);
-  await rm(dataDir, { recursive: true, force: true });
+  await close();
   console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }

@@ -1,0 +1,91 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { assertBuilt, freePort, ROOT, startPlaneProcess, type PlaneProcess } from './control-plane-process';
+import { TOKENS } from './harness';
+import { createScratchDatabase } from './pg';
+import { deletePrefix, TEST_REDIS_URL } from './redis';
+
+export interface WorkerProcess {
+  /** The worker's own /healthz and /metrics (AETHER_WORKER_PORT). */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `npm run worker` with `env`; resolves once its workers are listening. */
+export async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'jobs/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, AETHER_WORKER_PORT: String(port), NODE_ENV: 'production' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      if (output.includes('workers started')) resolve();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}):\n${output}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) =>
+        child.exitCode !== null ? resolve() : (child.once('exit', () => resolve()), child.kill('SIGTERM')),
+      ),
+  };
+}
+
+export interface BenchPlane {
+  plane: PlaneProcess;
+  /** The process whose registry holds the workers' series: the worker process, or the plane when inline. */
+  workerMetricsUrl: string;
+  databaseUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The topology production runs, for the upload benchmarks: the built control plane
+ * (server/http/main.ts) on a scratch PostgreSQL database, the real Redis under a fresh queue
+ * prefix, the fs store in a temp dir, the harness's tokens. `workers: 'process'` runs the
+ * BullMQ workers in a separate `npm run worker` (as the chart does); `'inline'` in the web
+ * process (as a bare `npm start` does).
+ */
+export async function startBenchPlane(opts: { workers: 'process' | 'inline' }): Promise<BenchPlane> {
+  assertBuilt();
+  const scratch = await createScratchDatabase();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'aether-bench-'));
+  const prefix = `bench-${randomUUID()}`;
+  const env = {
+    DATABASE_URL: scratch.url,
+    REDIS_URL: TEST_REDIS_URL,
+    AETHER_QUEUE_PREFIX: prefix,
+    AETHER_DATA_DIR: dataDir,
+    AETHER_API_TOKENS: Object.entries(TOKENS)
+      .map(([role, token]) => `${token}:${role}:${role}-user`)
+      .join(','),
+    AETHER_LOG_LEVEL: 'warn',
+  };
+  const plane = await startPlaneProcess(
+    { ...env, AETHER_WORKERS: opts.workers === 'inline' ? 'inline' : 'off' },
+    await freePort(),
+  );
+  const worker = opts.workers === 'process' ? await startWorkerProcess({ ...env, AETHER_LOG_LEVEL: 'info' }) : null;
+  return {
+    plane,
+    workerMetricsUrl: `${worker?.url ?? plane.url}/metrics`,
+    databaseUrl: scratch.url,
+    async close() {
+      await worker?.stop();
+      await plane.stop();
+      await scratch.drop();
+      await deletePrefix(prefix);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
