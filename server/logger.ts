@@ -13,6 +13,8 @@ export interface Logger {
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
   child(bindings: Record<string, unknown>): Logger;
+  /** Whether a record at this level is written: a hot path skips building fields nobody reads. */
+  enabled(level: LogLevel): boolean;
 }
 
 export function redact(fields: Record<string, unknown>): Record<string, unknown> {
@@ -39,5 +41,6 @@ export function createLogger(level: LogLevel = 'info', bindings: Record<string, 
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
     child: (b) => createLogger(level, { ...bindings, ...b }, write),
+    enabled: (lvl) => LEVELS[lvl] >= min,
   };
 }

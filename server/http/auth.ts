@@ -14,7 +14,10 @@ export interface Caller {
 }
 
 /** Resolves the caller of a plain HTTP request from its bearer token (REST routes, tRPC's context). */
-export async function actorFromRequest(services: Services, req: Request): Promise<Caller> {
+/** What the bearer checks read of a request: its headers, whichever face it came in on. */
+type WithHeaders = { headers: Pick<Headers, 'get'> };
+
+export async function actorFromRequest(services: Services, req: WithHeaders): Promise<Caller> {
   const token = bearerToken(req.headers.get('authorization'));
   if (!token) return { actor: null, authError: null };
   try {
@@ -25,7 +28,7 @@ export async function actorFromRequest(services: Services, req: Request): Promis
   }
 }
 
-export async function requireRole(services: Services, req: Request, role: Role): Promise<Actor> {
+export async function requireRole(services: Services, req: WithHeaders, role: Role): Promise<Actor> {
   const { actor, authError } = await actorFromRequest(services, req);
   if (!actor) throw authError ?? new AppError('unauthorized', 'missing bearer token');
   if (!roleAllows(actor.role, role)) throw new AppError('forbidden', `this needs the ${role} role; you are ${actor.role}`);

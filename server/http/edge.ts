@@ -3,7 +3,8 @@ import type { Duplex } from 'node:stream';
 import { httpStatusOf, type ErrorEnvelope } from '../contract/errors';
 import { createLogger, type Logger } from '../logger';
 import { sendEnvelope } from './envelope';
-import { allowedMethods, pathnameOf } from './router';
+import { allowedMethods } from './router';
+import { pathnameOf } from './node-request';
 
 /** The methods any route serves; any other never reaches one (TRACE was a 500 under Next). */
 const ROUTABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE']);

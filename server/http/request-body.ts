@@ -1,9 +1,9 @@
 import { AppError } from '../errors';
 
 /** After an answer given before the body ended: what is still read, and thrown away... */
-const DRAIN_MAX_BYTES = 16 * 1024 * 1024;
+export const DRAIN_MAX_BYTES = 16 * 1024 * 1024;
 /** ...and for how long, before the rest is refused by cutting the connection. */
-const DRAIN_MAX_MS = 10_000;
+export const DRAIN_MAX_MS = 10_000;
 
 /** A streamed request body that can be abandoned part-way without breaking the answer. */
 export interface RequestBody {

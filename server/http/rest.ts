@@ -1,12 +1,15 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isErrorCode, validationCodeOf, type ErrorCode, type ErrorEnvelope } from '../contract/errors';
 import { ZArtifactMetaInput } from '../contract/schemas';
 import { isAppError } from '../errors';
 import { actorFromRequest, requireRole } from './auth';
-import { errorResponse } from './errors';
-import { methodNotAllowed } from './method-not-allowed';
+import { sendEnvelope } from './envelope';
+import { sendError } from './errors';
+import { readJsonBody } from './json-body';
+import { headersOf, pathnameOf } from './node-request';
+import { serveWeb } from './node-web';
+import { createRestProcedureHandler, type RestAnswer, type RestCall } from './openapi-procedures';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id';
-import { createRestProcedureHandler } from './openapi-fetch';
-import { jsonRequest } from './json-request';
 import { handleLegacyUpload } from './legacy-upload';
 import { handleLogsRequest, LOGS_PATH_RE } from './logs';
 import { isStored } from '../services/artifacts/query.service';
@@ -44,53 +47,75 @@ export function toEnvelope(body: OpenApiErrorBody): ErrorEnvelope {
 /**
  * The REST face of the tRPC procedures: every procedure with `meta.openapi` answers at its
  * seed path, with the same auth, validation and services. Errors use the seed's envelope.
+ * Served from the Node request itself: the hot paths (presign, lists, whoami) never build a
+ * web Request or Response. The hand routes (HEAD, the legacy upload, the log stream) are web
+ * handlers, served through `serveWeb`.
  */
-export async function handleRestRequest(services: Services, req: Request): Promise<Response> {
-  return serveRest(services, req, requestIdOf(req.headers));
+export async function serveRest(services: Services, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const pathname = pathnameOf(req.url);
+  const method = req.method ?? 'GET';
+  const allowed = allowedMethods(pathname);
+  if (allowed.length > 0 && !allowed.includes(method)) {
+    const allow = allowed.join(', ');
+    return sendEnvelope(res, { code: 'method_not_allowed', message: `${method} is not supported here; use ${allow}` }, { allow });
+  }
+  if (isHandRoute(method, pathname)) return serveWeb((request) => handleRestRequest(services, request), req, res);
+  let body: Record<string, unknown> | undefined;
+  try {
+    body = await readJsonBody(req, services.env.AETHER_MAX_JSON_BODY_BYTES);
+  } catch (err) {
+    return sendError(services, res, err);
+  }
+  const aborter = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) aborter.abort();
+  });
+  const answer = await procedureHandler(services)({ method, url: req.url ?? '/', headers: headersOf(req), body, signal: aborter.signal });
+  const text = answer.status < 400 ? answer.body : JSON.stringify(envelopeOf(answer.body));
+  res.writeHead(answer.status, { ...answer.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
 }
 
-async function serveRest(services: Services, req: Request, requestId: string): Promise<Response> {
+/** Routes that are not procedures: the artifact HEAD, the legacy upload (it streams bytes, under its own limits), the log stream. */
+function isHandRoute(method: string, pathname: string): boolean {
+  if (method === 'HEAD') return true;
+  if (method === 'POST') return pathname.replace(/\/+$/, '') === '/artifacts';
+  return method === 'GET' && LOGS_PATH_RE.test(pathname);
+}
+
+/** The web handler of the hand routes (see `isHandRoute`). */
+async function handleRestRequest(services: Services, req: Request): Promise<Response> {
   const { pathname } = new URL(req.url);
-  const allowed = allowedMethods(pathname);
-  if (allowed.length > 0 && !allowed.includes(req.method)) return methodNotAllowed(req.method, allowed);
   if (req.method === 'HEAD') {
     if (HEAD_ARTIFACT_RE.test(pathname)) return handleHead(services, req);
     // HTTP: a resource that answers GET answers HEAD with the same status and headers, no body.
-    const res = await serveRest(services, new Request(req, { method: 'GET' }), requestId);
-    await res.body?.cancel();
-    return new Response(null, { status: res.status, headers: res.headers });
+    const answer = await procedureHandler(services)({ method: 'GET', url: req.url, headers: req.headers, body: undefined, signal: req.signal });
+    return new Response(null, { status: answer.status, headers: { ...answer.headers, 'content-type': 'application/json' } });
   }
-  // Before the JSON body is read: the legacy upload streams artifact bytes, under its own limits.
-  if (req.method === 'POST' && pathname.replace(/\/+$/, '') === '/artifacts') return handleLegacyUpload(services, req, requestId);
-  // A stream, not a procedure's JSON (Next serves it from app/apps/[app]/logs; here for the rest).
   const logs = req.method === 'GET' ? LOGS_PATH_RE.exec(pathname) : null;
   if (logs) return handleLogsRequest(services, req, logs[1]!);
-  let input: Request;
-  try {
-    input = await jsonRequest(req, services.env.AETHER_MAX_JSON_BODY_BYTES);
-  } catch (err) {
-    return errorResponse(services, err);
-  }
-  input.headers.set(REQUEST_ID_HEADER, requestId);
-  const res = await procedureHandler(services)(input);
-  if (res.status < 400) return res;
-  const body = (await res.json().catch(() => ({}))) as OpenApiErrorBody;
-  const headers = new Headers(res.headers);
-  headers.delete('content-length');
-  return Response.json(toEnvelope(body), { status: res.status, headers });
+  return handleLegacyUpload(services, req, requestIdOf(req.headers));
 }
 
-const procedureHandlers = new WeakMap<Services, (req: Request) => Promise<Response>>();
+function envelopeOf(errorBody: string): ErrorEnvelope {
+  try {
+    return toEnvelope(JSON.parse(errorBody) as OpenApiErrorBody);
+  } catch {
+    return { code: 'internal', message: 'internal error' };
+  }
+}
+
+const procedureHandlers = new WeakMap<Services, (call: RestCall) => Promise<RestAnswer>>();
 
 /** The procedures' REST handler of one process's services, built on first use. */
-function procedureHandler(services: Services): (req: Request) => Promise<Response> {
+function procedureHandler(services: Services): (call: RestCall) => Promise<RestAnswer> {
   let handler = procedureHandlers.get(services);
   if (!handler) {
     handler = createRestProcedureHandler({
       router: appRouter,
-      createContext: async (req) => {
-        const { actor, authError } = await actorFromRequest(services, req);
-        return createInnerContext(services, actor, authError, req.headers.get(REQUEST_ID_HEADER) ?? undefined);
+      createContext: async (call) => {
+        const { actor, authError } = await actorFromRequest(services, call);
+        return createInnerContext(services, actor, authError, call.headers.get(REQUEST_ID_HEADER) ?? undefined);
       },
       responseMeta: ({ paths, errors }) => (errors.length === 0 && paths?.length === 1 && CREATED_PROCEDURES.has(paths[0]!) ? { status: 201 } : {}),
     });

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Services } from '../services/context';
 import { serveRuntimeArtifact } from './runtime-artifact';
 import { serveMetrics } from './metrics';
-import { handleRestRequest } from './rest';
+import { serveRest } from './rest';
+import { headersOf, pathnameOf } from './node-request';
 import { restRouteTable, restRouteTemplate } from '../rest/routes';
 import { buildOpenApiDocument } from '../rest/openapi';
 import { handleTrpcRequest, TRPC_ENDPOINT, trpcAllowedMethods } from './trpc';
@@ -10,7 +11,7 @@ import { appRouter } from '../trpc/root';
 import { serveConsoleLogs, CONSOLE_LOGS_RE } from './console-logs';
 import { sendEnvelope } from './envelope';
 import { serveLiveness, serveReadiness, serveStartup, sendJson } from './health';
-import { serveWeb, type WebHandler } from './node-web';
+import { serveWeb } from './node-web';
 import { REQUEST_ID_HEADER, requestIdOf, TRACE_ID_HEADER, traceIdOf } from './request-id';
 import { observeHttpRequest, UNMATCHED_ROUTE } from './request-metrics';
 import { serveStorage } from './storage';
@@ -90,13 +91,6 @@ export function allowedMethods(pathname: string): string[] {
   return rest.length > 0 ? rest : PAGES;
 }
 
-/** The path of a request target, without its query; `//x` stays a path, not a host. */
-export function pathnameOf(url: string | undefined): string {
-  const target = url ?? '/';
-  const q = target.indexOf('?');
-  return q === -1 ? target : target.slice(0, q);
-}
-
 /**
  * Serves one API request. The request id (the caller's sane `X-Request-Id`/`X-Trace-Id`, else
  * a fresh one) and the trace id are echoed on every answer and handed on, so the handlers log
@@ -105,7 +99,7 @@ export function pathnameOf(url: string | undefined): string {
 export async function handle(services: Services, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const startedAt = performance.now();
   const pathname = pathnameOf(req.url);
-  const headers = { get: (name: string) => headerOf(req, name) };
+  const headers = headersOf(req);
   const requestId = requestIdOf(headers);
   const traceId = traceIdOf(headers, requestId);
   req.headers[REQUEST_ID_HEADER] = requestId;
@@ -116,30 +110,20 @@ export async function handle(services: Services, req: IncomingMessage, res: Serv
   const label = route?.label ?? restRoute(pathname) ?? UNMATCHED_ROUTE;
   res.once('close', () => {
     const seconds = (performance.now() - startedAt) / 1000;
-    const answer = { method: req.method ?? 'GET', route: label, status: res.statusCode };
-    observeHttpRequest(services.metrics, answer, seconds);
-    const fields = { ...answer, took_ms: Math.round(seconds * 1000), request_id: requestId, trace_id: traceId };
-    if (route?.quiet) services.log.debug('request.complete', fields);
-    else services.log.info('request.complete', fields);
+    const method = req.method ?? 'GET';
+    observeHttpRequest(services.metrics, { method, route: label, status: res.statusCode }, seconds);
+    // A probe every few seconds at debug: the fields are only built when someone reads them.
+    const level = route?.quiet ? 'debug' : 'info';
+    if (!services.log.enabled(level)) return;
+    const fields = { method, route: label, status: res.statusCode, took_ms: Math.round(seconds * 1000), request_id: requestId, trace_id: traceId };
+    services.log[level]('request.complete', fields);
   });
-  if (!route) return serveWeb(restHandler(services), req, res);
+  if (!route) return serveRest(services, req, res);
   if (route.methods && !route.methods.includes(req.method ?? 'GET')) {
     const allow = allowedMethods(pathname).join(', ');
     return sendEnvelope(res, { code: 'method_not_allowed', message: `${req.method} is not supported here; use ${allow}` }, { allow });
   }
   return route.serve(services, req, res, match!);
-}
-
-const restHandlers = new WeakMap<Services, WebHandler>();
-function restHandler(services: Services): WebHandler {
-  let handler = restHandlers.get(services);
-  if (!handler) restHandlers.set(services, (handler = (req) => handleRestRequest(services, req)));
-  return handler;
-}
-
-function headerOf(req: IncomingMessage, name: string): string | null {
-  const value = req.headers[name];
-  return Array.isArray(value) ? (value[0] ?? null) : (value ?? null);
 }
 
 /**

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import next from 'next';
 import { getServices } from '../boot';
 import { createHttpServer } from './edge';
-import { createEdge, isPortalPath, pathnameOf } from './router';
+import { createEdge, isPortalPath } from './router';
+import { pathnameOf } from './node-request';
 
 export interface ServeOptions {
   /** The project root: next.config.mjs and the build. */
