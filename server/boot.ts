@@ -41,7 +41,7 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
   // Storage first: a bad storage config fails before a database is open to leak.
   const storageHandle = await createStorage(env, log);
   const storage = storageHandle.driver;
-  const dbHandle: DbHandle = await openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.AETHER_DATA_DIR, poolMax: env.AETHER_DB_POOL_MAX });
+  const dbHandle: DbHandle = await openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.AETHER_DATA_DIR, poolMax: env.AETHER_DB_POOL_MAX, prepare: env.AETHER_DB_PREPARE });
   if (opts.migrate !== false) await dbHandle.migrate();
   storageHandle.gatePuts(pendingUploadGate(dbHandle.db));
 

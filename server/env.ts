@@ -52,6 +52,11 @@ const ZEnv = z
      * 10 keeps 2 to 4 cores busy; raise it with the database's cores, within its max_connections.
      */
     AETHER_DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+    /**
+     * Named prepared statements: parsed and planned once per connection. Turn off behind a
+     * pooler in transaction mode (PgBouncer before 1.21), which cannot keep them.
+     */
+    AETHER_DB_PREPARE: bool.default(true),
     REDIS_URL: z.string().min(1).default('redis://127.0.0.1:6379'),
     AETHER_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('aether'),
     /** CSV of `token:role[:name]`; roles admin, deployer, reader. */
