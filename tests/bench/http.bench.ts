@@ -38,8 +38,9 @@ http.createServer((req, res) => {
 }).listen(Number(process.env.PORT), '127.0.0.1', () => console.log('listening'));
 `;
 
-// The statements of a presign of a pending artifact (server/services/artifacts/upload.service.ts),
-// as postgres.js prepares them; the answer is a JSON body of the same shape and size class.
+// The statements of a presign of a pending artifact of an app with a quota
+// (server/services/artifacts/upload.service.ts), as postgres.js prepares them; the answer is a
+// JSON body of the same shape and size class.
 const DB_FLOOR = `
 const http = require('node:http');
 const postgres = require(process.env.POSTGRES_JS);
@@ -54,7 +55,6 @@ http.createServer((req, res) => {
       const [app] = await sql\`select * from applications where name = \${input.app_name} limit 1\`;
       const row = await sql.begin(async (tx) => {
         await tx\`select * from artifacts where app_id = \${app.id} and digest = \${digest}\`;
-        await tx\`select * from applications where id = \${app.id}\`;
         await tx\`select * from applications where id = \${app.id} for no key update\`;
         await tx\`select count(*)::int as n, coalesce(sum(size_bytes), 0)::bigint as bytes from artifacts where app_id = \${app.id} and status in ('stored', 'verifying', 'pending') and digest <> \${digest}\`;
         await tx\`insert into artifacts (app_id, digest, size_bytes, storage_key) values (\${app.id}, \${digest}, \${input.size_bytes}, \${'artifacts/' + app.name + '/' + digest + '/app.tar.gz'}) on conflict do nothing\`;
@@ -62,6 +62,7 @@ http.createServer((req, res) => {
         const [reset] = await tx\`update artifacts set size_bytes = \${input.size_bytes}, status = 'pending', updated_at = now() where id = \${current.id} returning *\`;
         return reset;
       });
+      await sql\`insert into audit_log (actor, actor_role, team, action, target, request_id, outcome, detail) values ('bench', 'deployer', 'default', 'artifacts.presign', \${app.name}, \${req.headers['x-request-id'] ?? null}, 'ok', '{}')\`;
       const body = JSON.stringify({ method: 'PUT', upload_url: 'http://127.0.0.1/storage/x?sig=' + 'a'.repeat(64), headers: {}, storage_key: row.storage_key, expires_at: new Date().toISOString(), artifact: row });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
@@ -96,6 +97,8 @@ async function startPlane(kind: 'postgres' | 'pglite', databaseUrl?: string): Pr
     AETHER_API_TOKENS: `${TOKEN}:deployer:bench`,
     AETHER_WORKERS: 'off',
     AETHER_LOG_LEVEL: 'warn',
+    // A quota, as a real platform sets: presign then locks the app and counts, as the DB floor does.
+    AETHER_MAX_ARTIFACTS_PER_APP: '1000',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
   };
   const plane = await startPlaneProcess(env, await freePort());

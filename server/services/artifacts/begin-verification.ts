@@ -41,7 +41,7 @@ export async function beginVerification(ctx: ServiceCtx, app: AppRow, row: Artif
   if (row.status === 'pending') {
     try {
       const moved = await ctx.db.transaction(async (tx) => {
-        await reserveQuota(tx, app.id, ctx.env, row.sizeBytes, row.id);
+        await reserveQuota(tx, app, ctx.env, row.sizeBytes, row.id);
         return transitionArtifact(
           tx,
           row.id,

@@ -79,11 +79,10 @@ function assertRoom(app: AppRow, limits: Limits, used: Usage, sizeBytes: number)
  * UPDATE: it serialises the app's reservations (and retention), but leaves the FK checks of
  * concurrent inserts (KEY SHARE) alone.
  */
-async function lockLimited(tx: Queryable, appId: string, env: Env): Promise<{ app: AppRow; limits: Limits } | null> {
-  const [unlocked] = await tx.select().from(applications).where(eq(applications.id, appId));
-  if (!unlocked) throw new AppError('not_found', 'app not found');
-  if (unlimited(effectiveLimits(unlocked, env))) return null;
-  const [app] = await tx.select().from(applications).where(eq(applications.id, appId)).for('no key update');
+async function lockLimited(tx: Queryable, peeked: AppRow, env: Env): Promise<{ app: AppRow; limits: Limits } | null> {
+  // The caller's row, read moments ago, says whether there are limits at all; the locked read decides.
+  if (unlimited(effectiveLimits(peeked, env))) return null;
+  const [app] = await tx.select().from(applications).where(eq(applications.id, peeked.id)).for('no key update');
   if (!app) throw new AppError('not_found', 'app not found');
   const limits = effectiveLimits(app, env);
   return unlimited(limits) ? null : { app, limits };
@@ -94,10 +93,10 @@ async function lockLimited(tx: Queryable, appId: string, env: Env): Promise<{ ap
  * transaction. Concurrent completes of one app queue up on the app row lock and each sees the
  * others' effect: racing for the last slot, exactly one wins.
  */
-export async function reserveQuota(tx: Queryable, appId: string, env: Env, sizeBytes: number, artifactId?: string): Promise<void> {
-  const locked = await lockLimited(tx, appId, env);
+export async function reserveQuota(tx: Queryable, app: AppRow, env: Env, sizeBytes: number, artifactId?: string): Promise<void> {
+  const locked = await lockLimited(tx, app, env);
   if (!locked) return;
-  const used = await usageOf(tx, appId, { statuses: COMMITTED, exclude: { id: artifactId } });
+  const used = await usageOf(tx, app.id, { statuses: COMMITTED, exclude: { id: artifactId } });
   assertRoom(locked.app, locked.limits, used, sizeBytes);
 }
 
@@ -106,10 +105,10 @@ export async function reserveQuota(tx: Queryable, appId: string, env: Env, sizeB
  * transaction: every other upload in progress counts too, so a full app gets no URL at all.
  * The digest's own row (a presign asked again) is not counted twice.
  */
-export async function reserveUpload(tx: Queryable, appId: string, env: Env, digest: string, sizeBytes: number): Promise<void> {
-  const locked = await lockLimited(tx, appId, env);
+export async function reserveUpload(tx: Queryable, app: AppRow, env: Env, digest: string, sizeBytes: number): Promise<void> {
+  const locked = await lockLimited(tx, app, env);
   if (!locked) return;
-  const used = await usageOf(tx, appId, { exclude: { digest } });
+  const used = await usageOf(tx, app.id, { exclude: { digest } });
   assertRoom(locked.app, locked.limits, used, sizeBytes);
 }
 

@@ -63,7 +63,7 @@ export async function reservePending(ctx: ServiceCtx, app: AppRow, digest: strin
       const existing = await findArtifact(tx, app.id, digest);
       if (existing?.status === 'stored' || existing?.status === 'verifying') return { row: null, replaced: null };
       // App lock first, row lock second: the order of a complete's reservation.
-      await reserveUpload(tx, app.id, ctx.env, digest, sizeBytes);
+      await reserveUpload(tx, app, ctx.env, digest, sizeBytes);
       await tx.insert(artifacts).values({ appId: app.id, digest, sizeBytes, storageKey, multipartUploadId, partSizeBytes }).onConflictDoNothing();
       const [current] = await tx.select().from(artifacts).where(and(eq(artifacts.appId, app.id), eq(artifacts.digest, digest))).for('update');
       if (!current || current.status === 'stored' || current.status === 'verifying') return { row: null, replaced: null };
