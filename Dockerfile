@@ -52,4 +52,4 @@ RUN mkdir -p /data /app/.next/cache && chown 1000:1000 /data /app/.next/cache
 USER 1000:1000
 EXPOSE 3000
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "--import", "tsx", "server/http/main.ts", "-H", "0.0.0.0"]
+CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "server/http/main.ts", "-H", "0.0.0.0"]

@@ -43,7 +43,7 @@ if (!process.env.AETHER_SECRETS_KEY && !process.env.AETHER_SECRETS_KEY_FILE) {
 const routerPort = process.env.AETHER_ROUTER_PORT ?? '8080';
 const routerDomain = process.env.AETHER_ROUTER_DOMAIN ?? 'localhost';
 
-const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'server/http/main.ts'), '-p', String(port), '-H', process.env.HOST ?? '127.0.0.1'], {
+const child = spawn(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', path.join(root, 'server/http/main.ts'), '-p', String(port), '-H', process.env.HOST ?? '127.0.0.1'], {
   cwd: root,
   stdio: 'inherit',
   env: { ...process.env, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1', AETHER_DATA_DIR: dataDir, AETHER_PUBLIC_URL: publicUrl, REDIS_URL: redis.url, AETHER_API_TOKENS: tokens, ...secretsKeyEnv },

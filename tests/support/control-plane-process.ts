@@ -39,7 +39,7 @@ export interface PlaneProcess {
 export async function startPlaneProcess(env: Record<string, string>, port: number): Promise<PlaneProcess> {
   const url = `http://127.0.0.1:${port}`;
   let output = '';
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/http/main.ts'), '-p', String(port), '-H', '127.0.0.1'], {
+  const child: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', path.join(ROOT, 'server/http/main.ts'), '-p', String(port), '-H', '127.0.0.1'], {
     cwd: ROOT,
     env: { ...process.env, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1', PORT: String(port), AETHER_PUBLIC_URL: url, AETHER_ROUTER_PORT: '0', AETHER_APP_PORT_RANGE: appPortRangeOfThisWorker('child-process'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

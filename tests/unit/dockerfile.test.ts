@@ -73,7 +73,7 @@ describe('control-plane Dockerfile', () => {
     const install = stepsOf(final, 'RUN').find((r) => /apt-get install\b.*\btini\b/.test(r.args));
     expect(install, 'tini installed with apt in the final stage').toBeDefined();
     expect(JSON.parse(stepsOf(final, 'ENTRYPOINT').at(-1)!.args)).toEqual(['/usr/bin/tini', '--']);
-    expect(JSON.parse(stepsOf(final, 'CMD').at(-1)!.args)).toEqual(['node', '--import', 'tsx', 'server/http/main.ts', '-H', '0.0.0.0']);
+    expect(JSON.parse(stepsOf(final, 'CMD').at(-1)!.args)).toEqual(['node', '--max-semi-space-size=64', '--import', 'tsx', 'server/http/main.ts', '-H', '0.0.0.0']);
   });
 
   it('bakes no secret into the image', () => {
