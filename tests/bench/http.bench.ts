@@ -54,12 +54,11 @@ http.createServer((req, res) => {
       const input = JSON.parse(Buffer.concat(chunks).toString());
       const [app] = await sql\`select * from applications where name = \${input.app_name} limit 1\`;
       const row = await sql.begin(async (tx) => {
-        await tx\`select * from artifacts where app_id = \${app.id} and digest = \${digest}\`;
-        await tx\`select * from applications where id = \${app.id} for no key update\`;
-        await tx\`select count(*)::int as n, coalesce(sum(size_bytes), 0)::bigint as bytes from artifacts where app_id = \${app.id} and status in ('stored', 'verifying', 'pending') and digest <> \${digest}\`;
-        await tx\`insert into artifacts (app_id, digest, size_bytes, storage_key) values (\${app.id}, \${digest}, \${input.size_bytes}, \${'artifacts/' + app.name + '/' + digest + '/app.tar.gz'}) on conflict do nothing\`;
-        const [current] = await tx\`select * from artifacts where app_id = \${app.id} and digest = \${digest} for update\`;
-        const [reset] = await tx\`update artifacts set size_bytes = \${input.size_bytes}, status = 'pending', updated_at = now() where id = \${current.id} returning *\`;
+        await tx\`select status from artifacts where app_id = \${app.id} and digest = \${digest} limit 1\`;
+        await tx\`select id, name, max_artifacts, max_total_bytes, retain_latest, max_unpacked_bytes from applications where id = \${app.id} for no key update\`;
+        await tx\`select count(*)::int as n, coalesce(sum(size_bytes), 0)::bigint as bytes from artifacts where app_id = \${app.id} and status in ('pending', 'verifying', 'stored') and digest <> \${digest}\`;
+        const [current] = await tx\`select id, status, multipart_upload_id from artifacts where app_id = \${app.id} and digest = \${digest} for update\`;
+        const [reset] = await tx\`update artifacts set size_bytes = \${input.size_bytes}, status = 'pending', failure_reason = null, multipart_upload_id = null, part_size_bytes = null, verified = false, verified_key_id = null, completed_at = null, updated_at = now() where id = \${current.id} returning *\`;
         return reset;
       });
       await sql\`insert into audit_log (actor, actor_role, team, action, target, request_id, outcome, detail) values ('bench', 'deployer', 'default', 'artifacts.presign', \${app.name}, \${req.headers['x-request-id'] ?? null}, 'ok', '{}')\`;

@@ -25,7 +25,10 @@ export interface Limits {
 }
 
 /** The app's effective limits: its own override, else the environment default (0 = none). */
-export function effectiveLimits(app: AppRow, env: Env): Limits {
+/** What quota decisions read of an app row. */
+type QuotaApp = Pick<AppRow, 'id' | 'name' | 'maxArtifacts' | 'maxTotalBytes' | 'retainLatest' | 'maxUnpackedBytes'>;
+
+export function effectiveLimits(app: Omit<QuotaApp, 'id' | 'name'>, env: Env): Limits {
   const orNull = (v: number) => (v > 0 ? v : null);
   return {
     maxArtifacts: app.maxArtifacts ?? orNull(env.AETHER_MAX_ARTIFACTS_PER_APP),
@@ -62,9 +65,18 @@ export async function usageOf(db: Queryable, appId: string, opts: { statuses?: A
   return { count: u?.count ?? 0, bytes: Number(u?.bytes ?? 0) };
 }
 
+const QUOTA_COLUMNS = {
+  id: applications.id,
+  name: applications.name,
+  maxArtifacts: applications.maxArtifacts,
+  maxTotalBytes: applications.maxTotalBytes,
+  retainLatest: applications.retainLatest,
+  maxUnpackedBytes: applications.maxUnpackedBytes,
+};
+
 const unlimited = (l: Limits) => l.maxArtifacts === null && l.maxTotalBytes === null;
 
-function assertRoom(app: AppRow, limits: Limits, used: Usage, sizeBytes: number): void {
+function assertRoom(app: Pick<AppRow, 'name'>, limits: Limits, used: Usage, sizeBytes: number): void {
   if (limits.maxArtifacts !== null && used.count + 1 > limits.maxArtifacts) {
     throw new AppError('quota_exceeded', `app "${app.name}" already holds ${used.count} of ${limits.maxArtifacts} artifacts`);
   }
@@ -79,10 +91,10 @@ function assertRoom(app: AppRow, limits: Limits, used: Usage, sizeBytes: number)
  * UPDATE: it serialises the app's reservations (and retention), but leaves the FK checks of
  * concurrent inserts (KEY SHARE) alone.
  */
-async function lockLimited(tx: Queryable, peeked: AppRow, env: Env): Promise<{ app: AppRow; limits: Limits } | null> {
+async function lockLimited(tx: Queryable, peeked: QuotaApp, env: Env): Promise<{ app: QuotaApp; limits: Limits } | null> {
   // The caller's row, read moments ago, says whether there are limits at all; the locked read decides.
   if (unlimited(effectiveLimits(peeked, env))) return null;
-  const [app] = await tx.select().from(applications).where(eq(applications.id, peeked.id)).for('no key update');
+  const [app] = await tx.select(QUOTA_COLUMNS).from(applications).where(eq(applications.id, peeked.id)).for('no key update');
   if (!app) throw new AppError('not_found', 'app not found');
   const limits = effectiveLimits(app, env);
   return unlimited(limits) ? null : { app, limits };
@@ -93,7 +105,7 @@ async function lockLimited(tx: Queryable, peeked: AppRow, env: Env): Promise<{ a
  * transaction. Concurrent completes of one app queue up on the app row lock and each sees the
  * others' effect: racing for the last slot, exactly one wins.
  */
-export async function reserveQuota(tx: Queryable, app: AppRow, env: Env, sizeBytes: number, artifactId?: string): Promise<void> {
+export async function reserveQuota(tx: Queryable, app: QuotaApp, env: Env, sizeBytes: number, artifactId?: string): Promise<void> {
   const locked = await lockLimited(tx, app, env);
   if (!locked) return;
   const used = await usageOf(tx, app.id, { statuses: COMMITTED, exclude: { id: artifactId } });
@@ -105,7 +117,7 @@ export async function reserveQuota(tx: Queryable, app: AppRow, env: Env, sizeByt
  * transaction: every other upload in progress counts too, so a full app gets no URL at all.
  * The digest's own row (a presign asked again) is not counted twice.
  */
-export async function reserveUpload(tx: Queryable, app: AppRow, env: Env, digest: string, sizeBytes: number): Promise<void> {
+export async function reserveUpload(tx: Queryable, app: QuotaApp, env: Env, digest: string, sizeBytes: number): Promise<void> {
   const locked = await lockLimited(tx, app, env);
   if (!locked) return;
   const used = await usageOf(tx, app.id, { exclude: { digest } });

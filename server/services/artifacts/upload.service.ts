@@ -57,23 +57,34 @@ export async function reservePending(ctx: ServiceCtx, app: AppRow, digest: strin
   const multipartUploadId = upload.multipartUploadId ?? null;
   const partSizeBytes = upload.partSizeBytes ?? null;
   const storageKey = artifactStorageKey(app.name, digest);
+  const ofDigest = and(eq(artifacts.appId, app.id), eq(artifacts.digest, digest));
   let reserved: { row: ArtifactRow | null; replaced: string | null };
   try {
     reserved = await ctx.db.transaction(async (tx) => {
-      const existing = await findArtifact(tx, app.id, digest);
-      if (existing?.status === 'stored' || existing?.status === 'verifying') return { row: null, replaced: null };
+      const [existing] = await tx.select({ status: artifacts.status }).from(artifacts).where(ofDigest).limit(1);
+      if (existing && HELD_BY_UPLOAD.has(existing.status)) return { row: null, replaced: null };
       // App lock first, row lock second: the order of a complete's reservation.
       await reserveUpload(tx, app, ctx.env, digest, sizeBytes);
-      await tx.insert(artifacts).values({ appId: app.id, digest, sizeBytes, storageKey, multipartUploadId, partSizeBytes }).onConflictDoNothing();
-      const [current] = await tx.select().from(artifacts).where(and(eq(artifacts.appId, app.id), eq(artifacts.digest, digest))).for('update');
-      if (!current || current.status === 'stored' || current.status === 'verifying') return { row: null, replaced: null };
-      const replaced = current.multipartUploadId !== multipartUploadId ? current.multipartUploadId : null;
-      const [reset] = await tx
-        .update(artifacts)
-        .set({ sizeBytes, status: 'pending', failureReason: null, multipartUploadId, partSizeBytes, verified: false, verifiedKeyId: null, completedAt: null, updatedAt: new Date() })
-        .where(eq(artifacts.id, current.id))
-        .returning();
-      return { row: reset ?? null, replaced };
+      // A new digest is inserted as it should be. A known one, or one a racing presign inserted
+      // first, is locked and reset; one collected since we looked is inserted afresh.
+      let insert = !existing;
+      for (let attempt = 0; attempt < 2; attempt++, insert = true) {
+        if (insert) {
+          const [inserted] = await tx.insert(artifacts).values({ appId: app.id, digest, sizeBytes, storageKey, multipartUploadId, partSizeBytes }).onConflictDoNothing().returning();
+          if (inserted) return { row: inserted, replaced: null };
+        }
+        const [current] = await tx.select({ id: artifacts.id, status: artifacts.status, multipartUploadId: artifacts.multipartUploadId }).from(artifacts).where(ofDigest).for('update');
+        if (!current) continue;
+        if (HELD_BY_UPLOAD.has(current.status)) return { row: null, replaced: null };
+        const replaced = current.multipartUploadId !== multipartUploadId ? current.multipartUploadId : null;
+        const [reset] = await tx
+          .update(artifacts)
+          .set({ sizeBytes, status: 'pending', failureReason: null, multipartUploadId, partSizeBytes, verified: false, verifiedKeyId: null, completedAt: null, updatedAt: new Date() })
+          .where(eq(artifacts.id, current.id))
+          .returning();
+        return { row: reset ?? null, replaced };
+      }
+      throw new AppError('conflict', `artifact ${digest.slice(0, 12)} kept changing under this upload; retry`);
     });
   } catch (err) {
     countQuotaRefusal(ctx, err);
@@ -84,6 +95,9 @@ export async function reservePending(ctx: ServiceCtx, app: AppRow, digest: strin
   }
   return row;
 }
+
+/** Rows an upload cannot restart: their bytes are in (or being checked). */
+const HELD_BY_UPLOAD: ReadonlySet<string> = new Set(['stored', 'verifying']);
 
 /**
  * Step 1 of an upload: records a pending artifact and hands out a presigned PUT. Asking
