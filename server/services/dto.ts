@@ -1,4 +1,4 @@
-import type { applications, artifacts, deploymentEvents, deployments } from '../../db/schema';
+import { artifacts, deployments, type applications, type deploymentEvents } from '../../db/schema';
 import type { TApp, TArtifact, TDeployment, TDeploymentEvent } from '../contract/outputs';
 
 /**
@@ -23,7 +23,21 @@ export function toAppDto(row: typeof applications.$inferSelect, current: { url: 
   };
 }
 
-export function toArtifactDto(row: typeof artifacts.$inferSelect, appName: string): TArtifact {
+/** The columns {@link toArtifactDto} reads: a list selects these, not the whole row (half of it). */
+export const ARTIFACT_DTO_COLUMNS = {
+  id: artifacts.id,
+  digest: artifacts.digest,
+  sizeBytes: artifacts.sizeBytes,
+  status: artifacts.status,
+  verified: artifacts.verified,
+  failureReason: artifacts.failureReason,
+  storageKey: artifacts.storageKey,
+  createdAt: artifacts.createdAt,
+  storedAt: artifacts.storedAt,
+};
+export type ArtifactDtoRow = Pick<typeof artifacts.$inferSelect, keyof typeof ARTIFACT_DTO_COLUMNS>;
+
+export function toArtifactDto(row: ArtifactDtoRow, appName: string): TArtifact {
   return {
     artifact_id: row.id,
     app_name: appName,
@@ -38,7 +52,22 @@ export function toArtifactDto(row: typeof artifacts.$inferSelect, appName: strin
   };
 }
 
-export function toDeploymentDto(row: typeof deployments.$inferSelect, appName: string): TDeployment {
+/** The columns {@link toDeploymentDto} reads, for lists. */
+export const DEPLOYMENT_DTO_COLUMNS = {
+  id: deployments.id,
+  digest: deployments.digest,
+  status: deployments.status,
+  failureReason: deployments.failureReason,
+  url: deployments.url,
+  createdBy: deployments.createdBy,
+  createdAt: deployments.createdAt,
+  lastTransitionAt: deployments.lastTransitionAt,
+  rolloutCompletedAt: deployments.rolloutCompletedAt,
+  rollbackOf: deployments.rollbackOf,
+};
+export type DeploymentDtoRow = Pick<typeof deployments.$inferSelect, keyof typeof DEPLOYMENT_DTO_COLUMNS>;
+
+export function toDeploymentDto(row: DeploymentDtoRow, appName: string): TDeployment {
   return {
     id: row.id,
     app_name: appName,

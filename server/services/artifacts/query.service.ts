@@ -6,7 +6,7 @@ import { notFound } from '../../errors';
 import { getAppForActor } from '../apps/app-access';
 import { visibleAppsWhere } from '../teams/team-scope';
 import type { ServiceCtx } from '../context';
-import { toArtifactDto } from '../dto';
+import { ARTIFACT_DTO_COLUMNS, toArtifactDto } from '../dto';
 import { keysetPage, olderThanCursor } from '../keyset-cursor';
 import { artifactTopic } from '../../queues/notifier';
 import { waitUntil } from '../wait';
@@ -42,7 +42,7 @@ export async function listArtifacts(ctx: Ctx, input: TListArtifactsInput): Promi
   if (input.status) where.push(eq(artifacts.status, input.status));
   if (input.cursor) where.push(olderThanCursor(input.cursor, artifacts, artifacts.createdAt, artifacts.id));
   const rows = await ctx.db
-    .select({ artifact: artifacts, appName: applications.name })
+    .select({ artifact: ARTIFACT_DTO_COLUMNS, appName: applications.name })
     .from(artifacts)
     .innerJoin(applications, eq(applications.id, artifacts.appId))
     .where(and(...where))
@@ -59,7 +59,7 @@ export async function listArtifacts(ctx: Ctx, input: TListArtifactsInput): Promi
  */
 export async function findArtifactByDigest(ctx: Ctx, input: { digest: string; app_name?: string }): Promise<TArtifact> {
   const rows = await ctx.db
-    .select({ artifact: artifacts, appName: applications.name })
+    .select({ artifact: ARTIFACT_DTO_COLUMNS, appName: applications.name })
     .from(artifacts)
     .innerJoin(applications, eq(applications.id, artifacts.appId))
     .where(and(eq(artifacts.digest, input.digest), ofApp(input.app_name), visibleAppsWhere(ctx.actor)))

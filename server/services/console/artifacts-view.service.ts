@@ -3,7 +3,7 @@ import { artifacts, publicKeys } from '../../../db/schema';
 import type { TConsoleArtifactsPage } from '../../contract/console';
 import { getAppForActor } from '../apps/app-access';
 import type { ServiceCtx } from '../context';
-import { toArtifactDto } from '../dto';
+import { ARTIFACT_DTO_COLUMNS, toArtifactDto } from '../dto';
 import { publicKeyFingerprint } from '../../contract/ed25519';
 import { keysetPage, olderThanCursor } from '../keyset-cursor';
 
@@ -19,7 +19,7 @@ export async function listArtifactsWithKeys(
   const where: Array<SQL | undefined> = [eq(artifacts.appId, app.id), input.status ? eq(artifacts.status, input.status) : ne(artifacts.status, 'deleted')];
   if (input.cursor) where.push(olderThanCursor(input.cursor, artifacts, artifacts.createdAt, artifacts.id));
   const rows = await ctx.db
-    .select({ artifact: artifacts, key: { id: publicKeys.id, hex: publicKeys.publicKeyHex, active: publicKeys.active } })
+    .select({ artifact: { ...ARTIFACT_DTO_COLUMNS, signature: artifacts.signature }, key: { id: publicKeys.id, hex: publicKeys.publicKeyHex, active: publicKeys.active } })
     .from(artifacts)
     .leftJoin(publicKeys, eq(publicKeys.id, artifacts.verifiedKeyId))
     .where(and(...where))

@@ -3,7 +3,7 @@ import { deploymentEvents, deployments } from '../../../db/schema';
 import type { TTimelinePage } from '../../contract/console';
 import { getAppForActor } from '../apps/app-access';
 import type { ServiceCtx } from '../context';
-import { toDeploymentDto, toDeploymentEventDto } from '../dto';
+import { DEPLOYMENT_DTO_COLUMNS, toDeploymentDto, toDeploymentEventDto } from '../dto';
 import { keysetPage, olderThanCursor } from '../keyset-cursor';
 
 /**
@@ -15,7 +15,7 @@ export async function getDeploymentTimeline(ctx: Pick<ServiceCtx, 'db' | 'actor'
   const where: Array<SQL | undefined> = [eq(deployments.appId, app.id)];
   if (input.cursor) where.push(olderThanCursor(input.cursor, deployments, deployments.createdAt, deployments.id));
   const rows = await ctx.db
-    .select()
+    .select(DEPLOYMENT_DTO_COLUMNS)
     .from(deployments)
     .where(and(...where))
     .orderBy(desc(deployments.createdAt), desc(deployments.id))

@@ -12,7 +12,7 @@ import { getArtifactOrThrow } from '../artifacts/artifacts.repo';
 import { waitWhileVerifying } from '../artifacts/query.service';
 import type { ServiceCtx } from '../context';
 import type { TCreateDeploymentResult, TDeployment, TDeploymentEvent } from '../../contract/outputs';
-import { toDeploymentDto, toDeploymentEventDto } from '../dto';
+import { DEPLOYMENT_DTO_COLUMNS, toDeploymentDto, toDeploymentEventDto } from '../dto';
 import { deploymentTopic } from '../../queues/notifier';
 import { waitUntil } from '../wait';
 import { addDeploymentEvent, getDeploymentForActor, listDeploymentEvents, type DeploymentRow } from './deployments.repo';
@@ -124,7 +124,7 @@ export async function startRollout(ctx: Pick<ServiceCtx, 'db' | 'queues' | 'log'
 
 export async function listDeployments(ctx: Pick<ServiceCtx, 'db' | 'actor' | 'audit'>, input: { app_name: string; limit: number }): Promise<TDeployment[]> {
   const app = await getAppForActor(ctx, ctx.db, input.app_name);
-  const rows = await ctx.db.select().from(deployments).where(eq(deployments.appId, app.id)).orderBy(desc(deployments.createdAt)).limit(input.limit);
+  const rows = await ctx.db.select(DEPLOYMENT_DTO_COLUMNS).from(deployments).where(eq(deployments.appId, app.id)).orderBy(desc(deployments.createdAt)).limit(input.limit);
   return rows.map((r) => toDeploymentDto(r, app.name));
 }
 

@@ -5,7 +5,7 @@ import type { TSeedCreateDeploymentInput } from '../../contract/schemas';
 import { AppError } from '../../errors';
 import { getAppForActor } from '../apps/app-access';
 import type { ServiceCtx } from '../context';
-import { toDeploymentDto } from '../dto';
+import { DEPLOYMENT_DTO_COLUMNS, toDeploymentDto } from '../dto';
 import { findVerifyingKey } from '../keys/keys.service';
 import { visibleAppsWhere } from '../teams/team-scope';
 import { createDeployment } from './deployments.service';
@@ -47,7 +47,7 @@ export async function listAllDeployments(
 ): Promise<TDeployment[]> {
   const app = input.app_name === undefined ? null : await getAppForActor(ctx, ctx.db, input.app_name);
   const rows = await ctx.db
-    .select({ deployment: deployments, appName: applications.name })
+    .select({ deployment: DEPLOYMENT_DTO_COLUMNS, appName: applications.name })
     .from(deployments)
     .innerJoin(applications, eq(applications.id, deployments.appId))
     .where(and(app ? eq(deployments.appId, app.id) : undefined, visibleAppsWhere(ctx.actor)))
