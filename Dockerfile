@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The Aether control plane. One image, three commands:
-#   web (default)  node --import tsx server/http/main.ts   (Next behind our node:http edge)
+#   web (default)  node --max-semi-space-size=64 --import tsx server/http/main.ts   (Next behind our node:http edge)
 #   worker         node --import tsx jobs/main.ts      (the BullMQ workers, AETHER_WORKERS ignored)
 #   migrations     node --import tsx jobs/migrate.ts   (the Helm hook / compose one-shot)
 # Build from the repository root:  docker build -t aether/control-plane:0.1.0 .

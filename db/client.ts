@@ -50,7 +50,7 @@ async function openPostgres(url: string, migrationsFolder: string, max: number, 
     async migrate() {
       const { migrate } = await import('drizzle-orm/postgres-js/migrator');
       // A dedicated single connection holds the advisory lock for the whole migration.
-      const lockClient = postgres(url, { max: 1, onnotice: () => {} });
+      const lockClient = postgres(url, { max: 1, prepare, onnotice: () => {} });
       try {
         await lockClient`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
         await migrate(drizzle(lockClient, { schema }), { migrationsFolder });
@@ -82,10 +82,12 @@ async function openPglite(dir: string, migrationsFolder: string): Promise<DbHand
 
 /** The slice of a postgres.js client that drizzle runs queries through. */
 interface QueryClient {
-  unsafe(query: string, params?: unknown[], options?: { prepare?: boolean }): unknown;
+  unsafe(query: string, params?: unknown[] | QueryOptions, options?: QueryOptions): unknown;
   begin?(...args: unknown[]): unknown;
   savepoint?(...args: unknown[]): unknown;
 }
+
+type QueryOptions = { prepare?: boolean };
 
 /** A parameter list this long is a variable-length `IN (...)`: a statement per length is not worth keeping. */
 const MAX_PREPARED_PARAMS = 64;
@@ -97,11 +99,16 @@ const MAX_PREPARED_PARAMS = 64;
  * 1,235 once prepared). This asks for a prepared statement for every query with a fixed
  * shape, in transactions and savepoints too; the pool's `prepare` option still decides.
  * postgres.js keeps them per connection, and connections are recycled every 30 to 60 minutes.
+ * PostgreSQL may move a statement to a generic plan after five runs: our lists and lookups
+ * filter on indexed keys, where the generic plan is the same index scan.
  */
 function preparingByDefault<C extends QueryClient>(client: C): C {
   const unsafe = client.unsafe.bind(client);
-  client.unsafe = (query, params = [], options = {}) =>
-    unsafe(query, params, { ...options, prepare: params.length > 0 && params.length <= MAX_PREPARED_PARAMS });
+  client.unsafe = (query, params = [], options = {}) => {
+    // postgres.js also takes unsafe(query, options).
+    if (!Array.isArray(params)) return unsafe(query, [], params);
+    return unsafe(query, params, { ...options, prepare: params.length > 0 && params.length <= MAX_PREPARED_PARAMS });
+  };
   for (const method of ['begin', 'savepoint'] as const) {
     const original = client[method]?.bind(client);
     if (!original) continue;

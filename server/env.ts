@@ -54,7 +54,8 @@ const ZEnv = z
     AETHER_DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
     /**
      * Named prepared statements: parsed and planned once per connection. Turn off behind a
-     * pooler in transaction mode (PgBouncer before 1.21), which cannot keep them.
+     * pooler in transaction mode that cannot keep them (PgBouncer before 1.21, or with
+     * max_prepared_statements = 0).
      */
     AETHER_DB_PREPARE: bool.default(true),
     REDIS_URL: z.string().min(1).default('redis://127.0.0.1:6379'),

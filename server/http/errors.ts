@@ -1,18 +1,23 @@
 import type { ServerResponse } from 'node:http';
+import { httpStatusOf, type ErrorEnvelope } from '../contract/errors';
 import { isAppError } from '../errors';
-import { sendEnvelope } from './envelope';
 import type { Services } from '../services/context';
+import { sendEnvelope } from './envelope';
 
-/** Renders any error as the `{ code, message }` envelope; unexpected ones as a bare `internal`. */
-export function errorResponse(services: Pick<Services, 'log'> | null, err: unknown): Response {
-  if (isAppError(err)) return Response.json(err.toEnvelope(), { status: err.httpStatus });
+/** Any error as the `{ code, message }` envelope; an unexpected one is logged and answered as a bare `internal`. */
+function envelopeOfError(services: Pick<Services, 'log'> | null, err: unknown): ErrorEnvelope {
+  if (isAppError(err)) return err.toEnvelope();
   services?.log.error('request failed', { err });
-  return Response.json({ code: 'internal', message: 'internal error' }, { status: 500 });
+  return { code: 'internal', message: 'internal error' };
 }
 
-/** `errorResponse`, written straight to a Node response. */
+/** Renders any error as the `{ code, message }` envelope with its code's status. */
+export function errorResponse(services: Pick<Services, 'log'> | null, err: unknown): Response {
+  const envelope = envelopeOfError(services, err);
+  return Response.json(envelope, { status: httpStatusOf(envelope.code) });
+}
+
+/** {@link errorResponse}, written straight to a Node response. */
 export function sendError(services: Pick<Services, 'log'> | null, res: ServerResponse, err: unknown): void {
-  if (isAppError(err)) return sendEnvelope(res, err.toEnvelope());
-  services?.log.error('request failed', { err });
-  sendEnvelope(res, { code: 'internal', message: 'internal error' });
+  sendEnvelope(res, envelopeOfError(services, err));
 }

@@ -5,7 +5,7 @@ import { DRAIN_MAX_BYTES, DRAIN_MAX_MS } from './request-body';
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json$/;
 
 /** True when a Content-Type header names JSON (`application/json`, `application/problem+json`...). */
-export function isJsonType(contentType: string | null): boolean {
+function isJsonType(contentType: string | null): boolean {
   return JSON_TYPE.test((contentType ?? '').split(';', 1)[0]!.trim().toLowerCase());
 }
 
@@ -29,6 +29,7 @@ export async function readJsonBody(
   }
   const contentType = req.headers['content-type'] ?? null;
   if (contentType !== null && !isJsonType(contentType)) {
+    discardRest(req);
     throw new AppError(
       'unsupported_media_type',
       `send the body as JSON (Content-Type: application/json), not ${contentType}`,
@@ -56,6 +57,8 @@ export async function readJsonBody(
  */
 function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const tooLarge = () => new AppError('payload_too_large', `request body is larger than ${maxBytes} bytes`);
+  // Gone before we listened (the client hung up while the services booted): no event would come.
+  if (req.destroyed) return Promise.reject(new AppError('bad_request', 'request body ended early'));
   if (Number(req.headers['content-length'] ?? Number.NaN) > maxBytes) {
     discardRest(req);
     return Promise.reject(tooLarge());
@@ -96,7 +99,7 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
  * DRAIN_MAX_MS the connection is cut instead.
  */
 function discardRest(req: IncomingMessage): void {
-  if (req.readableEnded) return;
+  if (req.readableEnded || req.destroyed) return;
   let discarded = 0;
   const cut = () => req.destroy();
   const timer = setTimeout(cut, DRAIN_MAX_MS);

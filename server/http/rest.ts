@@ -59,6 +59,8 @@ export async function serveRest(services: Services, req: IncomingMessage, res: S
     const allow = allowed.join(', ');
     return sendEnvelope(res, { code: 'method_not_allowed', message: `${method} is not supported here; use ${allow}` }, { allow });
   }
+  // An absolute-form target (`GET http://host/apps`) or `*` names no path of ours.
+  if (!req.url?.startsWith('/')) return sendEnvelope(res, { code: 'not_found', message: 'the request target must be a path' });
   if (isHandRoute(method, pathname)) return serveWeb((request) => handleRestRequest(services, request), req, res);
   let body: Record<string, unknown> | undefined;
   try {
@@ -66,11 +68,7 @@ export async function serveRest(services: Services, req: IncomingMessage, res: S
   } catch (err) {
     return sendError(services, res, err);
   }
-  const aborter = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) aborter.abort();
-  });
-  const answer = await procedureHandler(services)({ method, url: req.url ?? '/', headers: headersOf(req), body, signal: aborter.signal });
+  const answer = await procedureHandler(services)({ method, url: req.url, headers: headersOf(req), body });
   const text = answer.status < 400 ? answer.body : JSON.stringify(envelopeOf(answer.body));
   res.writeHead(answer.status, { ...answer.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
@@ -86,13 +84,19 @@ function isHandRoute(method: string, pathname: string): boolean {
 /** The web handler of the hand routes (see `isHandRoute`). */
 async function handleRestRequest(services: Services, req: Request): Promise<Response> {
   const { pathname } = new URL(req.url);
+  const logs = LOGS_PATH_RE.exec(pathname);
   if (req.method === 'HEAD') {
     if (HEAD_ARTIFACT_RE.test(pathname)) return handleHead(services, req);
     // HTTP: a resource that answers GET answers HEAD with the same status and headers, no body.
-    const answer = await procedureHandler(services)({ method: 'GET', url: req.url, headers: req.headers, body: undefined, signal: req.signal });
+    if (logs) {
+      const stream = await handleLogsRequest(services, new Request(req, { method: 'GET' }), logs[1]!);
+      await stream.body?.cancel();
+      return new Response(null, { status: stream.status, headers: stream.headers });
+    }
+    const { pathname: path, search } = new URL(req.url);
+    const answer = await procedureHandler(services)({ method: 'GET', url: `${path}${search}`, headers: req.headers, body: undefined });
     return new Response(null, { status: answer.status, headers: { ...answer.headers, 'content-type': 'application/json' } });
   }
-  const logs = req.method === 'GET' ? LOGS_PATH_RE.exec(pathname) : null;
   if (logs) return handleLogsRequest(services, req, logs[1]!);
   return handleLegacyUpload(services, req, requestIdOf(req.headers));
 }

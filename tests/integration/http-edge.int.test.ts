@@ -169,6 +169,28 @@ describe('the HTTP faces answer client mistakes with the envelope', { timeout: 1
     });
   });
 
+  describe('request targets and HEAD', () => {
+    it('an absolute-form target or `*` names no route: 404 not_found, never the procedure at its path nor a 500', async () => {
+      for (const target of ['http://elsewhere.example/apps', '*']) {
+        const res = await rawExchange(plane.url, `GET ${target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKENS.deployer}\r\nConnection: close\r\n\r\n`);
+        expect({ target, status: res.status, body: JSON.parse(res.body) }).toEqual({ target, status: 404, body: { code: 'not_found', message: expect.any(String) } });
+      }
+    });
+
+    it("HEAD of an app's logs answers as GET does, without the body (the logs handler, not a procedure's 404)", async () => {
+      const created = await fetch(`${plane.url}/apps`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify({ name: 'head-logs' }) });
+      expect(created.status).toBe(201);
+      for (const query of ['?format=xml', '']) {
+        const get = await fetch(`${plane.url}/apps/head-logs/logs${query}`, { headers: auth('reader') });
+        const code = ((await get.json()) as { code?: string }).code;
+        const head = await fetch(`${plane.url}/apps/head-logs/logs${query}`, { method: 'HEAD', headers: auth('reader') });
+        expect({ query, status: head.status, type: head.headers.get('content-type'), body: await head.text() }).toEqual({ query, status: get.status, type: get.headers.get('content-type'), body: '' });
+        // A bad format is the logs handler's 400; with no deployment yet, its 404.
+        expect({ query, status: get.status, code }).toEqual(query ? { query, status: 400, code: 'bad_request' } : { query, status: 404, code: 'not_found' });
+      }
+    });
+  });
+
   describe("failures of Node's HTTP parser", () => {
     it('oversized headers: 431 request_header_fields_too_large with the envelope', async () => {
       const res = await rawExchange(plane.url, `GET /apps HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`);

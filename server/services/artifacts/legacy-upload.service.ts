@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { ArtifactStatus } from '../../../db/schema';
-import { AppError, isAppError } from '../../errors';
+import { eq } from 'drizzle-orm';
+import { applications, type ArtifactStatus } from '../../../db/schema';
+import { AppError, isAppError, notFound } from '../../errors';
 import { writeTemp } from '../../storage/fs-io';
 import { getAppForActor, type AppRow } from '../apps/app-access';
 import type { ServiceCtx } from '../context';
@@ -84,7 +85,7 @@ export async function legacyUpload(ctx: ServiceCtx, input: LegacyUploadInput, bo
  * when another upload already stored (or is verifying) this digest. The temp file never
  * survives this call; nothing is recorded unless the bytes matched the declared digest.
  */
-async function receiveAndStore(ctx: ServiceCtx, app: AppRow, input: LegacyUploadInput, body: AsyncIterable<Uint8Array>): Promise<ArtifactRow | null> {
+async function receiveAndStore(ctx: ServiceCtx, before: AppRow, input: LegacyUploadInput, body: AsyncIterable<Uint8Array>): Promise<ArtifactRow | null> {
   const dir = path.join(ctx.env.AETHER_DATA_DIR, LEGACY_UPLOAD_DIR);
   await mkdir(dir, { recursive: true });
   const temp = path.join(dir, `upload-${randomUUID()}.part`);
@@ -92,6 +93,9 @@ async function receiveAndStore(ctx: ServiceCtx, app: AppRow, input: LegacyUpload
     // writeTemp removes the file itself when the body fails or crosses the limit.
     const received = await writeTemp(temp, withinSizeLimit(ctx, body), { maxBytes: Number.MAX_SAFE_INTEGER, algorithm: 'sha256' });
     if (received.digest !== input.digest) throw new AppError('digest_mismatch', 'the uploaded bytes do not match X-Aether-Artifact-Digest');
+    // The body may have taken minutes: quota is judged on the app's limits as they are now.
+    const [app] = await ctx.db.select().from(applications).where(eq(applications.id, before.id)).limit(1);
+    if (!app) throw notFound(`app "${before.name}"`);
     // The size is known only now for a chunked body: check the byte quota before storing.
     assertSizeAllowed(ctx, received.sizeBytes, ctx.storage.limits.maxPutBytes);
     await precheckQuota(ctx, app, input.digest, received.sizeBytes);

@@ -65,16 +65,24 @@ export async function reservePending(ctx: ServiceCtx, app: AppRow, digest: strin
       if (existing && HELD_BY_UPLOAD.has(existing.status)) return { row: null, replaced: null };
       // App lock first, row lock second: the order of a complete's reservation.
       await reserveUpload(tx, app, ctx.env, digest, sizeBytes);
-      // A new digest is inserted as it should be. A known one, or one a racing presign inserted
-      // first, is locked and reset; one collected since we looked is inserted afresh.
-      let insert = !existing;
-      for (let attempt = 0; attempt < 2; attempt++, insert = true) {
-        if (insert) {
-          const [inserted] = await tx.insert(artifacts).values({ appId: app.id, digest, sizeBytes, storageKey, multipartUploadId, partSizeBytes }).onConflictDoNothing().returning();
-          if (inserted) return { row: inserted, replaced: null };
-        }
-        const [current] = await tx.select({ id: artifacts.id, status: artifacts.status, multipartUploadId: artifacts.multipartUploadId }).from(artifacts).where(ofDigest).for('update');
-        if (!current) continue;
+      // A new digest is inserted as it should be; a known one is locked and reset.
+      const insert = () =>
+        tx.insert(artifacts).values({ appId: app.id, digest, sizeBytes, storageKey, multipartUploadId, partSizeBytes }).onConflictDoNothing().returning();
+      const lock = () =>
+        tx.select({ id: artifacts.id, status: artifacts.status, multipartUploadId: artifacts.multipartUploadId }).from(artifacts).where(ofDigest).for('update');
+      if (!existing) {
+        const [inserted] = await insert();
+        if (inserted) return { row: inserted, replaced: null };
+      }
+      // Known, or inserted first by a racing presign. Gone since we looked (pending GC, a
+      // multipart abort): insert it afresh, once.
+      let [current] = await lock();
+      if (!current) {
+        const [inserted] = await insert();
+        if (inserted) return { row: inserted, replaced: null };
+        [current] = await lock();
+      }
+      if (current) {
         if (HELD_BY_UPLOAD.has(current.status)) return { row: null, replaced: null };
         const replaced = current.multipartUploadId !== multipartUploadId ? current.multipartUploadId : null;
         const [reset] = await tx
