@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stopStaleHaproxy } from '@/server/runtime/local/router/haproxy/process';
 import { recordedPids } from '../support/app-processes';
 import { pollUntil } from '../support/poll';
 import { deletePrefix, TEST_REDIS_URL } from '../support/redis';
@@ -266,7 +268,8 @@ describe('readiness', () => {
     // `npm start`: the edge answers the probes; Next only serves the portal.
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/http/main.ts'), '-p', String(port), '-H', '127.0.0.1'], {
       cwd: ROOT,
-      env: { ...process.env, NODE_ENV: 'production', AETHER_DATA_DIR: work, REDIS_URL: deadRedis, AETHER_PUBLIC_URL: `http://127.0.0.1:${port}`, AETHER_LOG_LEVEL: 'error' },
+      // Router port 0: the default 8080 may be a developer's running plane.
+      env: { ...process.env, NODE_ENV: 'production', AETHER_DATA_DIR: work, REDIS_URL: deadRedis, AETHER_PUBLIC_URL: `http://127.0.0.1:${port}`, AETHER_LOG_LEVEL: 'error', AETHER_ROUTER_PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
@@ -283,6 +286,9 @@ describe('readiness', () => {
       expect(await ready.json()).toMatchObject({ status: 'not_ready', checks: { database: 'ok', redis: expect.not.stringMatching(/^ok$/) } });
     } finally {
       child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+      // A SIGKILLed plane cannot stop its router's HAProxy; the pid file it leaves says which.
+      await stopStaleHaproxy(path.join(work, 'runtime', 'router-haproxy.pid'));
       await rm(work, { recursive: true, force: true });
     }
   });
