@@ -5,7 +5,7 @@
  *
  * Started with `--max-semi-space-size=64` (package.json, Dockerfile, scripts/up.mjs, the tests'
  * plane process): every request allocates query builders and rows that die young, and with
- * V8's default young generation the scavenger ran often enough to cost about a fifth of a
+ * V8's default young generation the scavenger ran often enough to cost about a sixth of a
  * presign's CPU (measured: 4.6 -> 3.8 ms per presign at 32 connections, 3 alternating pairs).
  */
 import path from 'node:path';
@@ -15,8 +15,8 @@ import { parseArgs } from 'node:util';
 Object.assign(process.env, { NODE_ENV: process.env.NODE_ENV ?? 'production' });
 // Next replaces the global Date with a wrapper that reports clock reads to `cacheComponents`
 // prerenders, which the portal does not enable. Every timestamp a query maps then goes through
-// Reflect.construct and two async-context lookups (5% of a list request's CPU): the native
-// Date comes back once Next has loaded.
+// Reflect.construct, and every clock read through two async-context lookups (5% of a list
+// request's CPU): the native Date comes back once Next has loaded.
 const NativeDate = Date;
 const { serve } = await import('./serve');
 
