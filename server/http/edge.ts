@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { httpStatusOf, type ErrorEnvelope } from '../contract/errors';
 import { createLogger, type Logger } from '../logger';
 import { sendEnvelope } from './envelope';
+import { sendMethodNotAllowed } from './method-not-allowed';
 import { allowedMethods } from './router';
 import { pathnameOf } from './node-request';
 
@@ -40,8 +41,7 @@ export function createHttpServer(handle: NodeHandler, log: Logger = createLogger
   const server = createServer((req, res) => {
     const method = req.method ?? 'GET';
     if (!ROUTABLE.has(method)) {
-      const allow = allowedMethods(pathnameOf(req.url)).join(', ');
-      return sendEnvelope(res, { code: 'method_not_allowed', message: `${method} is not supported here; use ${allow}` }, { allow });
+      return sendMethodNotAllowed(res, method, allowedMethods(pathnameOf(req.url)));
     }
     handle(req, res).catch((err: unknown) => {
       log.error('request failed', { err });

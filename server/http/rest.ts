@@ -5,6 +5,7 @@ import { isAppError } from '../errors';
 import { actorFromRequest, requireRole } from './auth';
 import { sendEnvelope } from './envelope';
 import { sendError } from './errors';
+import { sendMethodNotAllowed } from './method-not-allowed';
 import { readJsonBody } from './json-body';
 import { headersOf, pathnameOf } from './node-request';
 import { serveWeb } from './node-web';
@@ -55,10 +56,7 @@ export async function serveRest(services: Services, req: IncomingMessage, res: S
   const pathname = pathnameOf(req.url);
   const method = req.method ?? 'GET';
   const allowed = allowedMethods(pathname);
-  if (allowed.length > 0 && !allowed.includes(method)) {
-    const allow = allowed.join(', ');
-    return sendEnvelope(res, { code: 'method_not_allowed', message: `${method} is not supported here; use ${allow}` }, { allow });
-  }
+  if (allowed.length > 0 && !allowed.includes(method)) return sendMethodNotAllowed(res, method, allowed);
   // An absolute-form target (`GET http://host/apps`) or `*` names no path of ours.
   if (!req.url?.startsWith('/')) return sendEnvelope(res, { code: 'not_found', message: 'the request target must be a path' });
   if (isHandRoute(method, pathname)) return serveWeb((request) => handleRestRequest(services, request), req, res);

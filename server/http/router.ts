@@ -10,6 +10,7 @@ import { handleTrpcRequest, TRPC_ENDPOINT, trpcAllowedMethods } from './trpc';
 import { appRouter } from '../trpc/root';
 import { serveConsoleLogs, CONSOLE_LOGS_RE } from './console-logs';
 import { sendEnvelope } from './envelope';
+import { sendMethodNotAllowed } from './method-not-allowed';
 import { serveLiveness, serveReadiness, serveStartup, sendJson } from './health';
 import { serveWeb } from './node-web';
 import { REQUEST_ID_HEADER, requestIdOf, TRACE_ID_HEADER, traceIdOf } from './request-id';
@@ -119,10 +120,7 @@ export async function handle(services: Services, req: IncomingMessage, res: Serv
     services.log[level]('request.complete', fields);
   });
   if (!route) return serveRest(services, req, res);
-  if (route.methods && !route.methods.includes(req.method ?? 'GET')) {
-    const allow = allowedMethods(pathname).join(', ');
-    return sendEnvelope(res, { code: 'method_not_allowed', message: `${req.method} is not supported here; use ${allow}` }, { allow });
-  }
+  if (route.methods && !route.methods.includes(req.method ?? 'GET')) return sendMethodNotAllowed(res, req.method ?? 'GET', allowedMethods(pathname));
   return route.serve(services, req, res, match!);
 }
 
