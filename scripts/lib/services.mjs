@@ -150,13 +150,33 @@ export function ensureChromium() {
   return bin;
 }
 
-/**
- * bubblewrap (`bwrap`), the local runtime's app sandbox: installed from apt when missing. Where
- * it cannot be installed the control plane still starts, but warns that apps run unsandboxed.
- */
 /** wrk (Debian's package): the external load generator the router tests and benchmarks use. */
 export function ensureWrk() {
   if (!have('wrk')) aptInstall('wrk');
+}
+
+const isGnuTar = (bin) => spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout?.includes('GNU tar') ?? false;
+
+/**
+ * GNU tar, which the packing tests extract and list artifacts with (a BSD or busybox tar reads
+ * other formats and prints other listings): AETHER_TAR_BIN, `tar` or `gtar` on PATH, else
+ * Debian's. Returns its path.
+ */
+export function ensureGnuTar() {
+  const explicit = process.env.AETHER_TAR_BIN;
+  if (explicit) {
+    if (!isGnuTar(explicit)) throw new Error(`AETHER_TAR_BIN=${explicit} is not GNU tar`);
+    return explicit;
+  }
+  const onPath = (name) => spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim();
+  const find = () => ['tar', 'gtar'].map(onPath).find((bin) => bin && isGnuTar(bin));
+  let found = find();
+  if (!found) {
+    aptInstall('tar');
+    found = find();
+  }
+  if (!found) throw new Error('GNU tar is missing even after apt-get install tar: set AETHER_TAR_BIN');
+  return found;
 }
 
 /**
@@ -172,6 +192,10 @@ export function ensureHaproxy() {
   }
 }
 
+/**
+ * bubblewrap (`bwrap`), the local runtime's app sandbox: installed from apt when missing. Where
+ * it cannot be installed the control plane still starts, but warns that apps run unsandboxed.
+ */
 export function ensureBubblewrap() {
   if (have('bwrap')) return;
   try {

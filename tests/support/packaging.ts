@@ -32,11 +32,11 @@ export function isServerEnvName(name: string): boolean {
 export const isControlPlaneEnvName = (name: string) => AWS_SDK_ENV.has(name) || isServerEnvName(name);
 
 /**
- * A CLI that this machine may lack (helm, docker-compose): `envVar` names an explicit binary,
- * else the first of `names` on PATH. Tests that need one are skipped, and say so, without it;
- * `npm test` always provides both, so there a tool it named but that is missing fails loudly.
+ * A CLI the packaging tests run (helm, docker-compose): `envVar` names an explicit binary, else
+ * the first of `names` on PATH. Missing, it throws rather than let the tests skip: `npm test`
+ * provides both (scripts/lib/services.mjs), so a missing one is a broken setup.
  */
-export function findTool(envVar: string, names: string[]): string | null {
+export function requireTool(envVar: string, names: string[]): string {
   const explicit = process.env[envVar];
   if (explicit) {
     if (!existsSync(explicit)) throw new Error(`${envVar}=${explicit} does not exist`);
@@ -50,5 +50,5 @@ export function findTool(envVar: string, names: string[]): string | null {
       // not on PATH
     }
   }
-  return null;
+  throw new Error(`${names.join(' or ')} not found: set ${envVar} or put it on PATH (npm test installs it)`);
 }

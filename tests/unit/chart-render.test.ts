@@ -15,15 +15,16 @@ import { loadEnv } from '../../server/env';
 import { CONTAINER_PORT, kubernetesConfigFromEnv } from '../../server/runtime/kubernetes/config';
 import { buildDeployment } from '../../server/runtime/kubernetes/manifests';
 import { KUBERNETES_RBAC_RULES } from '../../server/runtime/kubernetes/rbac';
-import { ROOT, findTool, isControlPlaneEnvName } from '../support/packaging';
+import { ROOT, isControlPlaneEnvName, requireTool } from '../support/packaging';
 import { runtimeDeployment } from '../support/runtime-deployment';
 
 /**
  * The chart as Helm renders it, validated against the official Kubernetes schemas and read
  * back through server/env.ts. Needs a real helm (AETHER_HELM_BIN, or `helm` on PATH): no
- * faithful Go-template/Sprig renderer exists in JavaScript, so without one this file is skipped.
+ * faithful Go-template/Sprig renderer exists in JavaScript, so without one these tests fail.
  */
-const HELM = findTool('AETHER_HELM_BIN', ['helm']);
+let helmBin: string | undefined;
+const helm = () => (helmBin ??= requireTool('AETHER_HELM_BIN', ['helm']));
 const CHART = path.join(ROOT, 'charts/aether');
 const run = promisify(execFile);
 
@@ -64,7 +65,7 @@ async function render(set: Record<string, string | null> = {}, valuesYaml?: stri
     await writeFile(file, valuesYaml);
     args.push('-f', file);
   }
-  const { stdout } = await run(HELM!, args, { maxBuffer: 8 << 20 });
+  const { stdout } = await run(helm(), args, { maxBuffer: 8 << 20 });
   return parseAllDocuments(stdout).map((d) => d.toJS() as Obj).filter(Boolean);
 }
 
@@ -97,7 +98,7 @@ const secretsKeyEnv = (secret: string) => [
 
 const podEnv = (docs: Obj[]) => ({ ...one(docs, 'ConfigMap').data, ...one(docs, 'Secret', 'rel-aether').stringData });
 
-describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
+describe('helm chart, rendered (helm template)', () => {
   let docs: Obj[];
 
   beforeAll(async () => {
@@ -110,13 +111,13 @@ describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
 
   it('passes helm lint --strict', async () => {
     const args = ['lint', '--strict', CHART, ...Object.entries(REQUIRED).flatMap(([k, v]) => ['--set-string', `${k}=${v}`])];
-    const { stdout } = await run(HELM!, args);
+    const { stdout } = await run(helm(), args);
     expect(stdout).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
   });
 
   it('prints NOTES with the portal URL, the apps namespace and how to log in', async () => {
     const args = ['install', 'aether', CHART, '--namespace', 'aether', '--dry-run=client', '--set', 'existingSecret=aether-env', '--set', 'ingress.enabled=true', '--set', 'ingress.tls.secretName=tls'];
-    const { stdout } = await run(HELM!, args, { maxBuffer: 8 << 20 });
+    const { stdout } = await run(helm(), args, { maxBuffer: 8 << 20 });
     const notes = stdout.slice(stdout.indexOf('NOTES:'));
     expect(notes).toContain('Portal and API: https://aether.example.com');
     expect(notes).toContain('Apps run in namespace "aether-apps"');
@@ -308,7 +309,7 @@ describe.skipIf(!HELM)('helm chart, rendered (helm template)', () => {
     expect(ingressEnv(await render({ 'runtime.ingress.domain': 'apps.corp.example' }), 'rel-aether-web')).toEqual({ AETHER_APP_DOMAIN: 'apps.corp.example' });
     const notes = async (extra: string[]) => {
       const args = ['install', 'aether', CHART, '--namespace', 'aether', '--dry-run=client', '--set', 'existingSecret=aether-env', ...extra];
-      const { stdout } = await run(HELM!, args, { maxBuffer: 8 << 20 });
+      const { stdout } = await run(helm(), args, { maxBuffer: 8 << 20 });
       return stdout.slice(stdout.indexOf('NOTES:'));
     };
     expect(await notes(Object.entries(set).flatMap(([k, v]) => ['--set', `${k}=${v}`]))).toContain('Each app answers at https://<app>.apps.corp.example through its Ingress');

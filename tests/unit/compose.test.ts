@@ -4,12 +4,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { loadEnv } from '../../server/env';
-import { ROOT, findTool, isControlPlaneEnvName, readYaml } from '../support/packaging';
+import { ROOT, isControlPlaneEnvName, readYaml, requireTool } from '../support/packaging';
 
 /**
  * docker-compose.yml read as Compose reads it (YAML with merge keys, then `${VAR:-default}`
  * interpolation), and the environment it gives web and worker parsed by server/env.ts.
- * `docker compose config` also runs when a Compose CLI is on this machine.
+ * `docker-compose config` validates it too (AETHER_COMPOSE_BIN, or docker-compose on PATH).
  */
 interface Service {
   image?: string;
@@ -133,10 +133,9 @@ describe('docker-compose.yml', () => {
   });
 });
 
-const COMPOSE = findTool('AETHER_COMPOSE_BIN', ['docker-compose']);
-describe.skipIf(!COMPOSE)('docker-compose.yml, read by the Compose CLI', () => {
+describe('docker-compose.yml, read by the Compose CLI', () => {
   const config = (env: Record<string, string>) =>
-    promisify(execFile)(COMPOSE!, ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', '-q'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env } });
+    promisify(execFile)(requireTool('AETHER_COMPOSE_BIN', ['docker-compose']), ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', '-q'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env } });
 
   it('validates with an admin token and a secrets key, and names the missing variable without one', async () => {
     await expect(config(HOST_VARS)).resolves.toBeDefined();
