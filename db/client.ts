@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { markFromDatabase } from './errors';
 import * as schema from './schema';
 
 export type Schema = typeof schema;
@@ -26,6 +27,10 @@ export interface DbOptions {
   poolMax?: number;
   /** Named prepared statements on PostgreSQL (default true). */
   prepare?: boolean;
+  /** How long a new connection may take before the query waiting for it fails (default 5 s). */
+  connectTimeoutSecs?: number;
+  /** The server cancels a statement running longer (default 30 s; 0: never). Migrations are exempt. */
+  statementTimeoutMs?: number;
 }
 
 const DEFAULT_MIGRATIONS_DIR = path.join(process.cwd(), 'db', 'migrations');
@@ -34,16 +39,27 @@ const MIGRATION_LOCK_KEY = 7_340_912_001;
 
 export async function openDb(opts: DbOptions): Promise<DbHandle> {
   const migrationsFolder = opts.migrationsDir ?? DEFAULT_MIGRATIONS_DIR;
-  if (opts.databaseUrl) return openPostgres(opts.databaseUrl, migrationsFolder, opts.poolMax ?? 10, opts.prepare ?? true);
+  if (opts.databaseUrl) return openPostgres(opts.databaseUrl, migrationsFolder, opts);
   return openPglite(path.join(opts.dataDir, 'pglite'), migrationsFolder);
 }
 
-async function openPostgres(url: string, migrationsFolder: string, max: number, prepare: boolean): Promise<DbHandle> {
+async function openPostgres(url: string, migrationsFolder: string, opts: DbOptions): Promise<DbHandle> {
   const { default: postgres } = await import('postgres');
   const { drizzle } = await import('drizzle-orm/postgres-js');
+  const prepare = opts.prepare ?? true;
+  const statementTimeoutMs = opts.statementTimeoutMs ?? 30_000;
   // prepare: each statement is parsed and planned once per connection, then only bound and run.
-  const client = postgres(url, { max, prepare, onnotice: () => {}, connect_timeout: 10 });
-  const db = drizzle(preparingByDefault(client), { schema }) as unknown as Db;
+  // The timeouts bound how long a request can wait on a database that is down or stuck: an
+  // unreachable server fails the connect, a stuck statement is cancelled by the server.
+  const client = postgres(url, {
+    max: opts.poolMax ?? 10,
+    prepare,
+    onnotice: () => {},
+    connect_timeout: opts.connectTimeoutSecs ?? 5,
+    ...(statementTimeoutMs > 0 && { connection: { statement_timeout: statementTimeoutMs } }),
+  });
+  // A query waits in the pool's queue at most twice the connect timeout (one failed attempt, one more).
+  const db = drizzle(preparingByDefault(client, 2 * (opts.connectTimeoutSecs ?? 5) * 1000), { schema }) as unknown as Db;
   return {
     db,
     kind: 'postgres',
@@ -102,12 +118,12 @@ const MAX_PREPARED_PARAMS = 64;
  * PostgreSQL may move a statement to a generic plan after five runs: our lists and lookups
  * filter on indexed keys, where the generic plan is the same index scan.
  */
-function preparingByDefault<C extends QueryClient>(client: C): C {
+function preparingByDefault<C extends QueryClient>(client: C, queueDeadlineMs: number): C {
   const unsafe = client.unsafe.bind(client);
   client.unsafe = (query, params = [], options = {}) => {
     // postgres.js also takes unsafe(query, options).
-    if (!Array.isArray(params)) return unsafe(query, [], params);
-    return unsafe(query, params, { ...options, prepare: params.length > 0 && params.length <= MAX_PREPARED_PARAMS });
+    if (!Array.isArray(params)) return withQueueDeadline(unsafe(query, [], params), queueDeadlineMs);
+    return withQueueDeadline(unsafe(query, params, { ...options, prepare: params.length > 0 && params.length <= MAX_PREPARED_PARAMS }), queueDeadlineMs);
   };
   for (const method of ['begin', 'savepoint'] as const) {
     const original = client[method]?.bind(client);
@@ -115,9 +131,40 @@ function preparingByDefault<C extends QueryClient>(client: C): C {
     // begin(fn) or begin(options, fn): the transaction's own client is a new one.
     client[method] = (...args: unknown[]) => {
       const fn = args.at(-1);
-      if (typeof fn === 'function') args[args.length - 1] = (tx: QueryClient) => fn(preparingByDefault(tx));
-      return original(...args);
+      if (typeof fn === 'function') args[args.length - 1] = (tx: QueryClient) => fn(preparingByDefault(tx, queueDeadlineMs));
+      return Promise.resolve(original(...args)).catch((err: unknown) => Promise.reject(markFromDatabase(err)));
     };
   }
   return client;
+}
+
+/** What of a postgres.js query the deadline needs: it runs on the first `then`, `active` once on the wire. */
+interface PendingQuery {
+  then(onFulfilled?: (v: unknown) => unknown, onRejected?: (e: unknown) => unknown): unknown;
+  cancel(): unknown;
+  active?: boolean;
+}
+
+/**
+ * With the database unreachable, each pooled connection tries for the connect timeout before it
+ * fails its first query and takes the next one from the queue: a query far back in the queue
+ * would wait many timeouts. One that is still not on the wire after `deadlineMs` is cancelled
+ * (postgres.js then rejects it with 57014, answered 503). A query already sent is left to the
+ * statement timeout.
+ */
+function withQueueDeadline(result: unknown, deadlineMs: number): unknown {
+  const query = result as PendingQuery;
+  if (typeof query?.then !== 'function' || typeof query.cancel !== 'function') return result;
+  const then = query.then.bind(query);
+  let armed = false;
+  query.then = (onFulfilled, onRejected) => {
+    if (!armed) {
+      armed = true;
+      const timer = setTimeout(() => void (query.active ? undefined : query.cancel()), deadlineMs);
+      const disarm = () => clearTimeout(timer);
+      then(disarm, disarm);
+    }
+    return then(onFulfilled, onRejected);
+  };
+  return query;
 }

@@ -41,11 +41,20 @@ export async function createServices(env: Env, opts: { log?: Logger; migrate?: b
   // Storage first: a bad storage config fails before a database is open to leak.
   const storageHandle = await createStorage(env, log);
   const storage = storageHandle.driver;
-  const dbHandle: DbHandle = await openDb({ databaseUrl: env.DATABASE_URL, dataDir: env.AETHER_DATA_DIR, poolMax: env.AETHER_DB_POOL_MAX, prepare: env.AETHER_DB_PREPARE });
+  const dbHandle: DbHandle = await openDb({
+    databaseUrl: env.DATABASE_URL,
+    dataDir: env.AETHER_DATA_DIR,
+    poolMax: env.AETHER_DB_POOL_MAX,
+    prepare: env.AETHER_DB_PREPARE,
+    connectTimeoutSecs: env.AETHER_DB_CONNECT_TIMEOUT_SECS,
+    statementTimeoutMs: env.AETHER_DB_STATEMENT_TIMEOUT_MS,
+  });
   if (opts.migrate !== false) await dbHandle.migrate();
   storageHandle.gatePuts(pendingUploadGate(dbHandle.db));
 
-  const redis = createRedis(env.REDIS_URL);
+  // Requests enqueue and publish on this connection: with Redis down they fail after one
+  // reconnect attempt or the timeout (a 503), rather than wait in ioredis's offline queue.
+  const redis = createRedis(env.REDIS_URL, { maxRetriesPerRequest: 1, commandTimeout: env.AETHER_REDIS_COMMAND_TIMEOUT_MS });
   redis.on('error', (err) => log.warn('redis connection error', { err }));
   const queues = createQueues(redis, env.AETHER_QUEUE_PREFIX);
   const notifier = createNotifier(redis, () => createRedis(env.REDIS_URL), `${env.AETHER_QUEUE_PREFIX}:changes`);

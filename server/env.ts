@@ -58,6 +58,12 @@ const ZEnv = z
      * max_prepared_statements = 0).
      */
     AETHER_DB_PREPARE: bool.default(true),
+    /** A connection to PostgreSQL that takes longer fails its query (a 503): an unreachable database is answered fast. */
+    AETHER_DB_CONNECT_TIMEOUT_SECS: z.coerce.number().int().min(1).max(120).default(5),
+    /** PostgreSQL cancels a statement that runs longer (0: never); the request answers 503. */
+    AETHER_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
+    /** A Redis command of the control plane (enqueue, publish) that gets no answer for this long fails (a 503). */
+    AETHER_REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
     REDIS_URL: z.string().min(1).default('redis://127.0.0.1:6379'),
     AETHER_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('aether'),
     /** CSV of `token:role[:name]`; roles admin, deployer, reader. */
@@ -75,6 +81,8 @@ const ZEnv = z
     /** HMAC secret for fs-driver URLs; generated and kept in the data dir when unset. */
     AETHER_STORAGE_SECRET: z.string().min(32).optional(),
     AETHER_PRESIGN_EXPIRE_SECS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(900),
+    /** How far the fs store's clock may be from the signer's: URLs live this much past `expires`. */
+    AETHER_PRESIGN_SKEW_SECS: z.coerce.number().int().min(0).max(300).default(30),
     AETHER_MAX_ARTIFACT_SIZE_BYTES: z.coerce.number().int().min(0).default(0),
     /** Per-app quota defaults (0 = unlimited); admins override them per app. */
     AETHER_MAX_ARTIFACTS_PER_APP: z.coerce.number().int().min(0).default(0),

@@ -17,11 +17,22 @@ export interface Logger {
   enabled(level: LogLevel): boolean;
 }
 
+/**
+ * drizzle's query error repeats the statement's parameters (config values, ciphertexts) after
+ * `params:`: keep the statement, drop them, add the driver's reason.
+ */
+function safeErrorMessage(err: Error): string {
+  if (!err.message.startsWith('Failed query: ')) return err.message;
+  const at = err.message.indexOf('\nparams: ');
+  const statement = at === -1 ? err.message : err.message.slice(0, at);
+  return err.cause instanceof Error ? `${statement}: ${err.cause.message}` : statement;
+}
+
 export function redact(fields: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(fields)) {
     if (SECRET_KEY_RE.test(k)) out[k] = '[redacted]';
-    else if (v instanceof Error) out[k] = { name: v.name, message: v.message };
+    else if (v instanceof Error) out[k] = { name: v.name, message: safeErrorMessage(v) };
     else out[k] = v;
   }
   return out;

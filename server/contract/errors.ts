@@ -31,6 +31,8 @@ export const ERROR_TABLE = {
   not_implemented: { httpStatus: 501 },
   multipart_unsupported: { httpStatus: 501 },
   service_unavailable: { httpStatus: 503 },
+  /** The fs store's disk (or quota) is full: nothing of the upload was kept; retry once space is freed. */
+  insufficient_storage: { httpStatus: 507 },
 } as const satisfies Record<string, { httpStatus: number }>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;

@@ -2,6 +2,7 @@ import { isSameOriginRequest } from '../auth/same-origin';
 import { authenticateToken, bearerToken } from '../auth/tokens';
 import { roleAllows, type Actor, type Role } from '../auth/roles';
 import { AppError, isAppError } from '../errors';
+import { outageError } from '../outage';
 import type { Services } from '../services/context';
 import { safeDecode } from '../url-segment';
 
@@ -24,7 +25,7 @@ export async function actorFromRequest(services: Services, req: WithHeaders): Pr
     return { actor: await authenticateToken(services.db, services.staticTokens, token), authError: null };
   } catch (err) {
     if (isAppError(err)) return { actor: null, authError: err };
-    throw err;
+    return { actor: null, authError: outageOrThrow(err) };
   }
 }
 
@@ -43,6 +44,13 @@ export function cookieValue(req: Request, name: string): string | null {
   return null;
 }
 
+/** A token that could not be checked because its store is down is a 503 for the caller; anything else is a bug. */
+function outageOrThrow(err: unknown): AppError {
+  const outage = outageError(err);
+  if (!outage) throw err;
+  return outage;
+}
+
 /** The browser's caller, from the portal's session cookie. */
 export async function actorFromCookie(services: Services, req: Request): Promise<Caller> {
   const token = cookieValue(req, SESSION_COOKIE);
@@ -55,7 +63,7 @@ export async function actorFromCookie(services: Services, req: Request): Promise
     return { actor: await authenticateToken(services.db, services.staticTokens, token), authError: null };
   } catch (err) {
     if (isAppError(err)) return { actor: null, authError: new AppError('unauthorized', 'your session has expired or was revoked; sign in again') };
-    throw err;
+    return { actor: null, authError: outageOrThrow(err) };
   }
 }
 

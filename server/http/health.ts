@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { sql } from 'drizzle-orm';
 import { pendingMigrations } from '../../db/migration-status';
 import type { Services } from '../services/context';
+import { retryAfterFor } from './envelope';
 
 /** Longest a readiness check waits on one dependency before calling it down. */
 const CHECK_TIMEOUT_MS = 2000;
@@ -9,9 +10,9 @@ const CHECK_TIMEOUT_MS = 2000;
 /** Built once: liveness is the hottest path a load balancer hits. */
 const LIVE_BODY = Buffer.from(JSON.stringify({ status: 'ok' }));
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const bytes = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': bytes.length, 'cache-control': 'no-store' });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': bytes.length, 'cache-control': 'no-store', ...headers });
   res.end(bytes);
 }
 
@@ -40,11 +41,24 @@ async function check(fn: () => Promise<unknown>): Promise<'ok' | 'timeout' | 'un
   return outcome.ok ? 'ok' : outcome.why;
 }
 
-/** `/readyz`: 200 only when the database and Redis both answer; 503 naming the one that does not. */
+/** A key no artifact has: its HEAD answers "absent" from a store that is up, and throws from one that is not. */
+const STORAGE_PROBE_KEY = 'readyz/probe';
+
+/**
+ * `/readyz`: 200 only when the database, Redis and object storage all answer; 503 naming the
+ * ones that do not (`down`: the dependencies a client is waiting for).
+ */
 export async function serveReadiness(services: Services, res: ServerResponse): Promise<void> {
-  const [database, redis] = await Promise.all([check(() => services.db.execute(sql`select 1`)), check(() => services.queues.ping())]);
-  const ready = database === 'ok' && redis === 'ok';
-  sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', checks: { database, redis } });
+  const [database, redis, storage] = await Promise.all([
+    check(() => services.db.execute(sql`select 1`)),
+    check(() => services.queues.ping()),
+    check(() => services.storage.head(STORAGE_PROBE_KEY)),
+  ]);
+  const checks = { database, redis, storage };
+  const down = Object.entries(checks).flatMap(([name, state]) => (state === 'ok' ? [] : [name]));
+  const ready = down.length === 0;
+  const headers = ready ? {} : retryAfterFor(503);
+  sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', checks, ...(ready ? {} : { down }) }, headers);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { retryAfterFor } from './envelope';
 
 /** A handler in the web-standard shape (tRPC's fetch adapter, the REST face, the fs store). */
 export type WebHandler = (req: Request) => Promise<Response>;
@@ -39,7 +40,7 @@ export async function sendWebResponse(response: Response, res: ServerResponse): 
   const headers: Record<string, string | string[]> = Object.fromEntries(response.headers);
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) headers['set-cookie'] = cookies;
-  res.writeHead(response.status, headers);
+  res.writeHead(response.status, { ...retryAfterFor(response.status, headers), ...headers });
   if (response.body === null) {
     res.end();
     return;

@@ -2,8 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isErrorCode, validationCodeOf, type ErrorCode, type ErrorEnvelope } from '../contract/errors';
 import { ZArtifactMetaInput } from '../contract/schemas';
 import { isAppError } from '../errors';
+import { outageError } from '../outage';
 import { actorFromRequest, requireRole } from './auth';
-import { sendEnvelope } from './envelope';
+import { retryAfterFor, sendEnvelope } from './envelope';
 import { sendError } from './errors';
 import { sendMethodNotAllowed } from './method-not-allowed';
 import { readJsonBody } from './json-body';
@@ -68,7 +69,7 @@ export async function serveRest(services: Services, req: IncomingMessage, res: S
   }
   const answer = await procedureHandler(services)({ method, url: req.url, headers: headersOf(req), body });
   const text = answer.status < 400 ? answer.body : JSON.stringify(envelopeOf(answer.body));
-  res.writeHead(answer.status, { ...answer.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(answer.status, { ...retryAfterFor(answer.status, answer.headers), ...answer.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
@@ -93,7 +94,7 @@ async function handleRestRequest(services: Services, req: Request): Promise<Resp
     }
     const { pathname: path, search } = new URL(req.url);
     const answer = await procedureHandler(services)({ method: 'GET', url: `${path}${search}`, headers: req.headers, body: undefined });
-    return new Response(null, { status: answer.status, headers: { ...answer.headers, 'content-type': 'application/json' } });
+    return new Response(null, { status: answer.status, headers: { ...retryAfterFor(answer.status, answer.headers), ...answer.headers, 'content-type': 'application/json' } });
   }
   if (logs) return handleLogsRequest(services, req, logs[1]!);
   return handleLegacyUpload(services, req, requestIdOf(req.headers));
@@ -143,6 +144,7 @@ async function handleHead(services: Services, req: Request): Promise<Response> {
     const stored = await isStored({ ...services, actor }, input.data);
     return new Response(null, { status: stored ? 200 : 404 });
   } catch (err) {
-    return new Response(null, { status: isAppError(err) ? err.httpStatus : 500 });
+    const known = isAppError(err) ? err : outageError(err);
+    return new Response(null, { status: known?.httpStatus ?? 500, headers: retryAfterFor(known?.httpStatus ?? 500) });
   }
 }

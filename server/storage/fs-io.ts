@@ -105,7 +105,8 @@ export async function writeTemp(
   }
 }
 
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
+/** Writes `data` (synced) to a new temp file beside `path` and returns its name; on failure nothing stays. */
+export async function writeTempBeside(path: string, data: string): Promise<string> {
   const temp = `${path}.${randomUUID()}${TEMP_SUFFIX}`;
   try {
     const fh = await open(temp, 'wx');
@@ -115,11 +116,19 @@ export async function writeFileAtomic(path: string, data: string): Promise<void>
     } finally {
       await fh.close();
     }
-    await rename(temp, path);
+    return temp;
   } catch (err) {
     await rm(temp, { force: true });
     throw err;
   }
+}
+
+export async function writeFileAtomic(path: string, data: string): Promise<void> {
+  const temp = await writeTempBeside(path, data);
+  await rename(temp, path).catch(async (err: unknown) => {
+    await rm(temp, { force: true });
+    throw err;
+  });
 }
 
 export async function openObject(path: string): Promise<{ stream: Readable; sizeBytes: number }> {
@@ -160,6 +169,24 @@ export function isAbsent(err: unknown): boolean {
 export function nullIfAbsent(err: unknown): null {
   if (isAbsent(err)) return null;
   throw err;
+}
+
+// No room on the filesystem, over the user's disk quota, or past the largest file it holds.
+const FULL_ERRNOS: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
+
+/** True for a write refused because the store's filesystem cannot hold more. */
+export function isStoreFull(err: unknown): boolean {
+  return FULL_ERRNOS.has((err as NodeJS.ErrnoException | null)?.code ?? '');
+}
+
+/**
+ * A full filesystem as `insufficient_storage` (507), any other error as it is. The message names
+ * no path (the errno's own names the temp file).
+ */
+export function asStoreFull(err: unknown): unknown {
+  if (!isStoreFull(err)) return err;
+  const message = 'the object store is out of space; nothing of this upload was kept, retry once space is freed';
+  return new AppError('insufficient_storage', message);
 }
 
 export function tooLarge(max: number): AppError {

@@ -1,9 +1,23 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AppError, isAppError } from '../errors';
-import { atMost, checkContentLength, ensureDir, exactLength, isAbsent, KeyedLock, readBody, TEMP_SUFFIX, tooLarge, writeChunks, writeFileAtomic, writeTemp } from './fs-io';
+import {
+  atMost,
+  checkContentLength,
+  ensureDir,
+  exactLength,
+  isAbsent,
+  isStoreFull,
+  KeyedLock,
+  readBody,
+  TEMP_SUFFIX,
+  tooLarge,
+  writeChunks,
+  writeFileAtomic,
+  writeTemp,
+} from './fs-io';
 import { partCount, slotOf, UploadGate, validateLayout, type PartLayout, type Slot } from './fs-part-layout';
 import { MAX_PART_BYTES, normalizeEtag, validatePartList, validateSha256, type CompletedPart } from './rules';
 
@@ -36,8 +50,16 @@ export interface FsMultipartContext {
   maxObjectBytes: number;
   /** Validates the key and returns the object's file path. */
   objectPath(key: string): string;
-  /** Moves a finished temp file into place as `key` and writes its sidecar (removing the temp on failure). */
-  commitObject(key: string, temp: string, info: { sizeBytes: number; declaredSha256: string; computedSha256: string }): Promise<void>;
+  /**
+   * Moves a finished temp file into place as `key` and writes its sidecar; on failure the temp is
+   * removed, or moved back to `restoreTo`.
+   */
+  commitObject(
+    key: string,
+    temp: string,
+    info: { sizeBytes: number; declaredSha256: string; computedSha256: string },
+    restoreTo?: string,
+  ): Promise<void>;
 }
 
 interface UploadRecord {
@@ -203,7 +225,35 @@ export function createFsMultipart(ctx: FsMultipartContext) {
     await ensureDir(dirname(object));
     const temp = `${object}.${randomUUID()}${TEMP_SUFFIX}`;
     await rename(data, temp).catch(gone);
-    await ctx.commitObject(key, temp, { sizeBytes, declaredSha256: record.sha256, computedSha256: digest });
+    // Refused (a full disk): object.data goes back, so the upload can still be completed.
+    await ctx.commitObject(key, temp, { sizeBytes, declaredSha256: record.sha256, computedSha256: digest }, data);
+  }
+
+  /**
+   * After a part write into object.data ran out of space: its slot is torn, so the part's markers
+   * go (under the part's lock, still inside the write); then, with no write in flight, the file is
+   * cut back to the end of the last part still placed in it, or removed when none is. That gives
+   * back what the write took past that end; blocks it took below a placed part stay until the
+   * upload ends (a file cannot be shortened in its middle).
+   */
+  async function forgetPlaced(dir: string, uploadId: string, partNumber: number): Promise<void> {
+    await partLocks.run(`${uploadId}/${partNumber}`, async () => {
+      for (const name of await readdir(dir).catch(() => [])) {
+        if (PLACED_RE.test(name) && partNumberOf(name) === partNumber) await rm(join(dir, name), { force: true });
+      }
+    });
+  }
+
+  async function shrinkData(dir: string, layout: PartLayout): Promise<void> {
+    let end = 0;
+    for (const [n, names] of await partsOnDisk(dir)) {
+      const slot = slotOf(layout, n);
+      if (slot && names.some((name) => PLACED_RE.test(name))) end = Math.max(end, slot.offset + slot.length);
+    }
+    const data = join(dir, DATA);
+    if (end === 0) return rm(data, { force: true });
+    const size = (await stat(data).catch(() => null))?.size ?? 0;
+    if (size > end) await truncate(data, end);
   }
 
   return {
@@ -216,9 +266,15 @@ export function createFsMultipart(ctx: FsMultipartContext) {
       if (declared !== undefined && declared > ctx.maxObjectBytes) throw tooLarge(ctx.maxObjectBytes);
       const uploadId = randomBytes(16).toString('hex');
       const dir = dirOf(uploadId);
-      await mkdir(dir, { recursive: true });
       const record: UploadRecord = { key, sha256, createdAt: new Date().toISOString(), ...(layout && { layout }), ...(declared !== undefined && { sizeBytes: declared }) };
-      await writeFileAtomic(join(dir, RECORD), JSON.stringify(record));
+      try {
+        await mkdir(dir, { recursive: true });
+        await writeFileAtomic(join(dir, RECORD), JSON.stringify(record));
+      } catch (err) {
+        // A directory without its record names no upload: nothing would ever remove it.
+        await rm(dir, { recursive: true, force: true });
+        throw err;
+      }
       return { uploadId };
     },
 
@@ -235,13 +291,21 @@ export function createFsMultipart(ctx: FsMultipartContext) {
       const room = boundBytes === undefined && record.sizeBytes !== undefined ? record.sizeBytes - (await bytesOfOtherParts(dir, record, partNumber)) : null;
       const overDeclared = () => new AppError('payload_too_large', `parts would hold more than the ${record.sizeBytes} bytes declared for the upload`);
       if (room !== null && declaredLength > room) throw overDeclared();
-      return gate.write(uploadId, async () => {
+      let torn = false;
+      const written = gate.write(uploadId, async () => {
         const raw = readBody(req.body);
         const body = boundBytes !== undefined ? exactLength(raw, boundBytes) : room !== null ? atMost(raw, room, overDeclared) : raw;
         let final: string;
         let commit = async (_name: string) => {};
         if (slot && slot.length === (boundBytes ?? declaredLength)) {
-          final = `${partNumber}.${await writePlaced(dir, slot, body)}.at`;
+          const token = await writePlaced(dir, slot, body).catch(async (err: unknown) => {
+            if (isStoreFull(err)) {
+              torn = true;
+              await forgetPlaced(dir, uploadId, partNumber);
+            }
+            throw err;
+          });
+          final = `${partNumber}.${token}.at`;
         } else {
           const separate = await writeSeparate(dir, partNumber, body);
           final = `${partNumber}.${separate.md5}`;
@@ -258,6 +322,12 @@ export function createFsMultipart(ctx: FsMultipartContext) {
           }
         });
         return new Response(null, { status: 200, headers: { etag: `"${final.split('.')[1]}"` } });
+      });
+      return written.catch(async (err: unknown) => {
+        // Best effort: a completion already under way, or the upload gone, needs no shrinking.
+        const { layout } = record;
+        if (torn && layout) await gate.tidy(uploadId, () => shrinkData(dir, layout)).catch(() => undefined);
+        throw err;
       });
     },
 

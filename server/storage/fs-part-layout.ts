@@ -41,11 +41,12 @@ export function slotOf(layout: PartLayout, partNumber: number): Slot | null {
  * fs driver's URLs are served by the one control-plane process that also completes uploads.
  */
 export class UploadGate {
-  private readonly uploads = new Map<string, { writers: number; completing: boolean; drained?: () => void }>();
+  /** Per upload: part writes in flight, and why new ones are refused while one task runs alone. */
+  private readonly uploads = new Map<string, { writers: number; closed: string | null; drained?: () => void }>();
 
   async write<T>(uploadId: string, fn: () => Promise<T>): Promise<T> {
     const state = this.stateOf(uploadId);
-    if (state.completing) throw new AppError('conflict', 'the upload is being completed; parts can no longer change');
+    if (state.closed !== null) throw new AppError('conflict', state.closed);
     state.writers++;
     try {
       return await fn();
@@ -57,15 +58,24 @@ export class UploadGate {
   }
 
   /** Runs `fn` alone: after the upload's writes in flight, with new ones refused (conflict). */
-  async complete<T>(uploadId: string, fn: () => Promise<T>): Promise<T> {
+  complete<T>(uploadId: string, fn: () => Promise<T>): Promise<T> {
+    return this.alone(uploadId, 'the upload is being completed; parts can no longer change', fn);
+  }
+
+  /** Like {@link complete}, for the cleanup after a part write ran out of space. */
+  tidy<T>(uploadId: string, fn: () => Promise<T>): Promise<T> {
+    return this.alone(uploadId, 'the upload is freeing the space of a part that did not fit; retry the part', fn);
+  }
+
+  private async alone<T>(uploadId: string, refusal: string, fn: () => Promise<T>): Promise<T> {
     const state = this.stateOf(uploadId);
-    if (state.completing) throw new AppError('conflict', 'the upload is already being completed');
-    state.completing = true;
+    if (state.closed !== null) throw new AppError('conflict', 'the upload is already being completed or cleaned up');
+    state.closed = refusal;
     try {
       if (state.writers > 0) await new Promise<void>((resolve) => (state.drained = resolve));
       return await fn();
     } finally {
-      state.completing = false;
+      state.closed = null;
       state.drained = undefined;
       this.forget(uploadId);
     }
@@ -73,12 +83,12 @@ export class UploadGate {
 
   private stateOf(uploadId: string) {
     let state = this.uploads.get(uploadId);
-    if (!state) this.uploads.set(uploadId, (state = { writers: 0, completing: false }));
+    if (!state) this.uploads.set(uploadId, (state = { writers: 0, closed: null }));
     return state;
   }
 
   private forget(uploadId: string): void {
     const state = this.uploads.get(uploadId);
-    if (state && state.writers === 0 && !state.completing) this.uploads.delete(uploadId);
+    if (state && state.writers === 0 && state.closed === null) this.uploads.delete(uploadId);
   }
 }

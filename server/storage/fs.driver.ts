@@ -5,22 +5,32 @@ import { Readable } from 'node:stream';
 import { AppError, isAppError } from '../errors';
 import {
   asConflict,
+  asStoreFull,
   checkContentLength,
   ensureDir,
   exactLength,
+  isStoreFull,
   KeyedLock,
   nullIfAbsent,
   openObject,
   readBody,
   TEMP_SUFFIX,
   tooLarge,
-  writeFileAtomic,
   writeTemp,
+  writeTempBeside,
 } from './fs-io';
 import { createFsMultipart, MULTIPART_DIR } from './fs-multipart';
 import type { ObjectInfo, PresignedRequest, StorageDriver } from './port';
 import { DEFAULT_MIN_PART_BYTES, MAX_PART_BYTES, validateBoundSize, validateExpiresIn, validatePartNumber, validateSha256 } from './rules';
-import { isPart, STORAGE_PATH_PREFIX, signStorageUrl, validateStorageKey, verifyStorageUrl, type SignedClaims } from './url-signing';
+import {
+  DEFAULT_CLOCK_SKEW_SECS,
+  isPart,
+  STORAGE_PATH_PREFIX,
+  signStorageUrl,
+  validateStorageKey,
+  verifyStorageUrl,
+  type SignedClaims,
+} from './url-signing';
 
 /** Options of {@link createFsStorage}. */
 export interface FsStorageOptions {
@@ -36,6 +46,11 @@ export interface FsStorageOptions {
   minPartBytes?: number;
   /** Clock in Unix seconds, for tests. */
   now?: () => number;
+  /**
+   * Seconds a URL stays good past its `expires`, for a signer whose clock runs ahead of this one
+   * (another replica). Default {@link DEFAULT_CLOCK_SKEW_SECS}.
+   */
+  clockSkewSecs?: number;
   /** Sees unexpected (5xx) errors, whose details never reach the client. Default console.error. */
   onInternalError?: (err: unknown) => void;
 }
@@ -89,6 +104,7 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
   const baseUrl = opts.baseUrl.replace(/\/+$/, '');
   const maxObjectBytes = opts.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+  const skewSecs = opts.clockSkewSecs ?? DEFAULT_CLOCK_SKEW_SECS;
   const onInternalError = opts.onInternalError ?? ((err: unknown) => console.error('fs storage:', err));
   // A control plane mounted below `/` sees its own path in front of /storage/.
   const pathPrefix = new URL(baseUrl).pathname.replace(/\/+$/, '') + STORAGE_PATH_PREFIX;
@@ -114,23 +130,46 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
   }
 
   /**
-   * Renames a finished temp file into place and writes its sidecar. Object first, sidecar last
+   * Renames a finished temp file into place and its sidecar after it. Object first, sidecar last
    * (and removed first by delete): a crash in between leaves an object that head() reports
-   * absent, so it is uploaded again rather than trusted.
+   * absent, so it is uploaded again rather than trusted. The sidecar's bytes are written before
+   * either rename, so a full disk refuses the commit with the previous object whole. A temp file
+   * not moved is removed, or put back at `restoreTo`.
    */
-  async function commitObject(key: string, temp: string, info: Omit<MetaFile, 'storedAt'>): Promise<void> {
+  async function commitObject(
+    key: string,
+    temp: string,
+    info: Omit<MetaFile, 'storedAt'>,
+    restoreTo?: string,
+  ): Promise<void> {
     const { object, meta } = pathsOf(key);
+    let sidecar: string | undefined;
     let moved = false;
     try {
+      const metaFile: MetaFile = { ...info, storedAt: new Date().toISOString() };
+      sidecar = await writeTempBeside(meta, JSON.stringify(metaFile));
+      const written = sidecar;
       await commits.run(key, async () => {
         await rename(temp, object).catch(asConflict);
         moved = true;
-        await writeFileAtomic(meta, JSON.stringify({ ...info, storedAt: new Date().toISOString() } satisfies MetaFile));
+        await rename(written, meta);
       });
     } finally {
-      if (!moved) await rm(temp, { force: true });
+      // After the rename this finds nothing; before it, it is the sidecar no commit will name.
+      if (sidecar !== undefined) await rm(sidecar, { force: true });
+      const discard = () => rm(temp, { force: true });
+      if (!moved) await (restoreTo === undefined ? discard() : rename(temp, restoreTo).catch(discard));
     }
   }
+
+  /** {@link asStoreFull}, logged first: a full disk needs an operator, not just a 507. */
+  function storeError(err: unknown): unknown {
+    if (isStoreFull(err)) onInternalError(err);
+    return asStoreFull(err);
+  }
+  const rethrowStoreError = (err: unknown): never => {
+    throw storeError(err);
+  };
 
   const multipart = createFsMultipart({
     rootDir,
@@ -177,15 +216,19 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
     validateSha256(opts.sha256);
     const { object } = pathsOf(key);
     if (opts.sizeBytes > maxObjectBytes) throw tooLarge(maxObjectBytes);
-    await ensureDir(dirname(object));
-    const temp = `${object}.${randomUUID()}${TEMP_SUFFIX}`;
-    const { sizeBytes, digest } = await writeTemp(temp, body, { maxBytes: maxObjectBytes, algorithm: 'sha256' });
-    if (sizeBytes !== opts.sizeBytes || digest !== opts.sha256) {
-      await rm(temp, { force: true });
-      if (sizeBytes !== opts.sizeBytes) throw new AppError('bad_request', `object body was ${sizeBytes} bytes, declared ${opts.sizeBytes}`);
-      throw new AppError('digest_mismatch', 'object bytes do not match the declared sha256');
+    try {
+      await ensureDir(dirname(object));
+      const temp = `${object}.${randomUUID()}${TEMP_SUFFIX}`;
+      const { sizeBytes, digest } = await writeTemp(temp, body, { maxBytes: maxObjectBytes, algorithm: 'sha256' });
+      if (sizeBytes !== opts.sizeBytes || digest !== opts.sha256) {
+        await rm(temp, { force: true });
+        if (sizeBytes !== opts.sizeBytes) throw new AppError('bad_request', `object body was ${sizeBytes} bytes, declared ${opts.sizeBytes}`);
+        throw new AppError('digest_mismatch', 'object bytes do not match the declared sha256');
+      }
+      await commitObject(key, temp, { sizeBytes, declaredSha256: opts.sha256, computedSha256: digest });
+    } catch (err) {
+      throw storeError(err);
     }
-    await commitObject(key, temp, { sizeBytes, declaredSha256: opts.sha256, computedSha256: digest });
   }
 
   async function handleGet(claims: SignedClaims): Promise<Response> {
@@ -241,13 +284,14 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
         await rm(object, { force: true });
       });
     },
-    createMultipart: (key, { sha256, layout, sizeBytes }) => multipart.create(key, sha256, layout, sizeBytes),
+    createMultipart: (key, { sha256, layout, sizeBytes }) =>
+      multipart.create(key, sha256, layout, sizeBytes).catch(rethrowStoreError),
     async presignPart(key, { uploadId, partNumber, expiresInSecs, sizeBytes }) {
       validatePartNumber(partNumber);
       validateBoundSize(sizeBytes, Math.min(maxObjectBytes, MAX_PART_BYTES));
       return presign({ method: 'PUT', key, uploadId, partNumber, ...(sizeBytes !== undefined && { sizeBytes }) }, expiresInSecs, {});
     },
-    completeMultipart: (key, { uploadId, parts }) => multipart.complete(key, uploadId, parts),
+    completeMultipart: (key, { uploadId, parts }) => multipart.complete(key, uploadId, parts).catch(rethrowStoreError),
     abortMultipart: (key, { uploadId }) => multipart.abort(key, uploadId),
     async sweepPartials(idleMs) {
       const names = await readdir(/*turbopackIgnore: true*/ rootDir, { recursive: true }).catch(() => [] as string[]);
@@ -266,11 +310,11 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
     },
     async handleRequest(req) {
       try {
-        const claims = verifyStorageUrl(secret, req, { now: now(), pathPrefix });
+        const claims = verifyStorageUrl(secret, req, { now: now(), pathPrefix, skewSecs });
         if (isPart(claims)) return await multipart.handlePartPut(req, claims.key, claims.uploadId, claims.partNumber, claims.sizeBytes);
         return claims.method === 'PUT' ? await handlePut(req, claims) : await handleGet(claims);
       } catch (err) {
-        return errorResponse(err, req.method !== 'GET' && req.method !== 'HEAD');
+        return errorResponse(storeError(err), req.method !== 'GET' && req.method !== 'HEAD');
       }
     },
   };

@@ -48,6 +48,7 @@ export async function createStorage(env: Env, log: Logger): Promise<StorageHandl
     baseUrl: env.AETHER_PUBLIC_URL,
     secret: await storageSecret(env),
     maxObjectBytes: env.AETHER_MAX_ARTIFACT_SIZE_BYTES || undefined,
+    clockSkewSecs: env.AETHER_PRESIGN_SKEW_SECS,
     onInternalError: (err) => log.error('storage request failed', { err }),
   });
   log.info('storage: fs', { rootDir });

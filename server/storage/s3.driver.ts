@@ -92,6 +92,9 @@ export function createS3Storage(opts: S3StorageOptions): S3Storage {
     // bodies) that local S3 implementations store verbatim or reject.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // An unreachable or stalled store fails the call (a 503 for a request, a retry for a job)
+    // instead of holding it forever; idle, not total, so a long artifact download may go on.
+    requestHandler: { connectionTimeout: 5000, socketTimeout: 30_000 },
   });
 
   const sseInput = {

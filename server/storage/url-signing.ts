@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { isDigest } from '../contract/digest';
 import { AppError } from '../errors';
+import { MAX_EXPIRES_IN_SECS } from './rules';
 
 /**
  * Signed URLs for the embedded `fs` storage driver: the control plane plays the part S3 plays
@@ -41,6 +42,15 @@ const SIZE_RE = /^(0|[1-9][0-9]{0,15})$/;
 // Versioned domain tag: a signature made for anything else (or another format) never verifies.
 // v2 added the bound size.
 const SIGNING_TAG = 'aether-storage-v2';
+
+/**
+ * The clock skew a checker tolerates by default (AETHER_PRESIGN_SKEW_SECS): a URL is still good
+ * up to this many seconds past its `expires`, so a replica whose clock runs a few seconds ahead
+ * of the signer's does not refuse a URL the signer just issued. The URL carries no issue time;
+ * the only sign of a signer's clock running far ahead is an `expires` further out than any
+ * lifetime we sign ({@link MAX_EXPIRES_IN_SECS}) plus the same skew, and that is refused.
+ */
+export const DEFAULT_CLOCK_SKEW_SECS = 30;
 
 /** Current Unix time in whole seconds. */
 export const nowEpochSecs = (): number => Math.floor(Date.now() / 1000);
@@ -86,17 +96,27 @@ export function signClaims(secret: Buffer, claims: SignedClaims): string {
 
 /**
  * Checks a signature over claims, signature first so that a tampered `expires` is reported as
- * a bad signature rather than confirming anything. Throws AppError `forbidden`
- * ('signature does not match' or 'URL expired').
+ * a bad signature rather than confirming anything; then the time, allowing `skewSecs` of clock
+ * difference each way (see {@link DEFAULT_CLOCK_SKEW_SECS}). Throws AppError `forbidden`
+ * ('signature does not match', 'URL expired' or 'URL expires too far ahead').
  */
-export function verifyClaims(secret: Buffer, claims: SignedClaims, signature: string, now = nowEpochSecs()): void {
+export function verifyClaims(
+  secret: Buffer,
+  claims: SignedClaims,
+  signature: string,
+  now = nowEpochSecs(),
+  skewSecs = 0,
+): void {
   const expected = Buffer.from(signClaims(secret, claims), 'hex');
   // The regex guarantees 32 bytes, which timingSafeEqual needs (it throws on unequal lengths).
   const given = SIGNATURE_RE.test(signature) ? Buffer.from(signature, 'hex') : null;
   if (given === null || !timingSafeEqual(expected, given)) {
     throw new AppError('forbidden', 'signature does not match');
   }
-  if (now >= claims.expiresAt) throw new AppError('forbidden', 'URL expired');
+  if (now >= claims.expiresAt + skewSecs) throw new AppError('forbidden', 'URL expired');
+  if (claims.expiresAt - now > MAX_EXPIRES_IN_SECS + skewSecs) {
+    throw new AppError('forbidden', "URL expires too far ahead: the signer's clock is off");
+  }
 }
 
 /**
@@ -135,14 +155,14 @@ export function signStorageUrl(baseUrl: string, secret: Buffer, claims: SignedCl
  * Verifies a request against its signed URL and returns the claims it carries.
  * `requestMethod` is the HTTP method actually used: it must be the signed one.
  * `pathPrefix` is where storage URLs start (default `/storage/`; include the base URL's own
- * path when the control plane is mounted below `/`).
+ * path when the control plane is mounted below `/`). `skewSecs`: see {@link verifyClaims} (default 0).
  * Throws AppError `forbidden` (bad signature, wrong method, expired) or `bad_request`
  * (malformed URL or key).
  */
 export function verifyStorageUrl(
   secret: Buffer,
   request: { method: string; url: string | URL },
-  opts: { now?: number; pathPrefix?: string } = {},
+  opts: { now?: number; pathPrefix?: string; skewSecs?: number } = {},
 ): SignedClaims {
   const url = typeof request.url === 'string' ? new URL(request.url) : request.url;
   const key = keyFromPath(url.pathname, opts.pathPrefix ?? STORAGE_PATH_PREFIX);
@@ -172,7 +192,7 @@ export function verifyStorageUrl(
     if (!SIZE_RE.test(size)) throw new AppError('forbidden', 'signature does not match');
     claims.sizeBytes = Number(size);
   }
-  verifyClaims(secret, claims, signature, opts.now);
+  verifyClaims(secret, claims, signature, opts.now, opts.skewSecs);
   return claims;
 }
 

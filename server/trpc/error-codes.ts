@@ -17,6 +17,8 @@ const TRPC_CODE_BY_STATUS: Record<number, TRPC_ERROR_CODE_KEY> = {
   500: 'INTERNAL_SERVER_ERROR',
   501: 'NOT_IMPLEMENTED',
   503: 'SERVICE_UNAVAILABLE',
+  // tRPC has no 507: the nearest class is "cannot now, retry later". data.code stays insufficient_storage.
+  507: 'SERVICE_UNAVAILABLE',
 };
 
 const CODE_BY_TRPC: Partial<Record<TRPC_ERROR_CODE_KEY, ErrorCode>> = {

@@ -15,6 +15,7 @@ import type { OpenApiMeta } from 'trpc-to-openapi';
 import { z, ZodError } from 'zod';
 import { isErrorCode, validationCodeOf, type ErrorCode } from '../contract/errors';
 import { AppError, isAppError } from '../errors';
+import { driverMessage, isDatabaseOutage, outageError } from '../outage';
 import { errorCodeOfTrpc, trpcCodeOfStatus } from './error-codes';
 import { roleAllows, type Actor, type Role } from '../auth/roles';
 import { recordMutation } from '../services/audit/mutation';
@@ -93,9 +94,16 @@ const observed = t.middleware(async ({ ctx, path, next }) => {
     return result;
   }
   const cause = result.error.cause;
+  const outage = isAppError(cause) ? null : outageError(cause);
+  if (outage) {
+    metrics.trpcRequests.inc({ procedure: path, code: outage.code });
+    log.warn('procedure failed: dependency unavailable', { path, dependency: outage.details?.dependency, error: driverMessage(cause) });
+    throw toTrpcError(outage);
+  }
   if (isAppError(cause)) {
     metrics.trpcRequests.inc({ procedure: path, code: cause.code });
-    if (cause.httpStatus >= 500) log.error('procedure failed', { path, code: cause.code, message: cause.message });
+    if (cause.code === 'service_unavailable') log.warn('procedure failed', { path, code: cause.code, message: cause.message });
+    else if (cause.httpStatus >= 500) log.error('procedure failed', { path, code: cause.code, message: cause.message });
     throw toTrpcError(cause);
   }
   const code = errorCodeOf(result.error);
@@ -114,7 +122,8 @@ const audited = t.middleware(async ({ ctx, type, path, getRawInput, next }) => {
   if (type !== 'mutation') return next({ ctx: { auditNote: undefined as AuditNote | undefined } });
   const note: AuditNote = {};
   const result = await next({ ctx: { auditNote: note as AuditNote | undefined } });
-  if (ctx.actor) {
+  // With the database down the record cannot be written either; the outage is logged by `observed`.
+  if (ctx.actor && !(!result.ok && isDatabaseOutage(result.error.cause))) {
     const rawInput = await getRawInput().catch(() => undefined);
     const outcome = result.ok ? 'ok' : errorCodeOf(result.error);
     const { actor, requestId } = ctx;

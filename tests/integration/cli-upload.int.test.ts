@@ -310,7 +310,8 @@ describe.each(['fs', 's3'] as const)('cli uploader over the %s driver', (driver)
   it('presigns again once when the URL expired before the PUT', async () => {
     // A second plane on the same storage whose URLs live 2 s; its proxy holds the first PUT 3 s.
     const slow = await startFlakyProxy();
-    const short = await planeBehind(slow, s3, { AETHER_PRESIGN_EXPIRE_SECS: '2' });
+    // No clock-skew grace: the fs store would otherwise take the URL for 30 s past its expiry.
+    const short = await planeBehind(slow, s3, { AETHER_PRESIGN_EXPIRE_SECS: '2', AETHER_PRESIGN_SKEW_SECS: '0' });
     try {
       await short.caller('deployer').apps.create({ name: APP });
       const a = await artifactFile(tarGz({ 'package.json': '{"name":"late"}', 'index.js': `// ${randomUUID()}` }));

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AppError, isAppError } from '../../server/errors';
+import { MAX_EXPIRES_IN_SECS } from '../../server/storage/rules';
 import {
+  DEFAULT_CLOCK_SKEW_SECS,
   signClaims,
   signStorageUrl,
   validateStorageKey,
@@ -88,6 +90,21 @@ describe('url signing', () => {
     const err = errorOf(() => verifyStorageUrl(secret, { method: 'PUT', url }, { now: claims.expiresAt }));
     expect(err.code).toBe('forbidden');
     expect(err.message).toBe('URL expired');
+  });
+
+  it('allows the stated clock skew past expires, and not a second more', () => {
+    const url = signStorageUrl(base, secret, claims);
+    const check = (at: number) => () => verifyStorageUrl(secret, { method: 'PUT', url }, { now: at, skewSecs: DEFAULT_CLOCK_SKEW_SECS });
+    expect(check(claims.expiresAt + DEFAULT_CLOCK_SKEW_SECS - 1)).not.toThrow();
+    expect(errorOf(check(claims.expiresAt + DEFAULT_CLOCK_SKEW_SECS)).message).toBe('URL expired');
+  });
+
+  it('refuses a url expiring further ahead than any lifetime it is signed for, plus the skew', () => {
+    const far = { ...claims, expiresAt: now + MAX_EXPIRES_IN_SECS + DEFAULT_CLOCK_SKEW_SECS };
+    const check = (c: SignedClaims) => () => verifyClaims(secret, c, signClaims(secret, c), now, DEFAULT_CLOCK_SKEW_SECS);
+    expect(check(far)).not.toThrow();
+    const err = errorOf(check({ ...far, expiresAt: far.expiresAt + 1 }));
+    expect({ code: err.code, message: err.message }).toEqual({ code: 'forbidden', message: "URL expires too far ahead: the signer's clock is off" });
   });
 
   it('verifies bare claims with a timing-safe compare', () => {

@@ -5,12 +5,13 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { applications, type ArtifactStatus } from '../../../db/schema';
 import { AppError, isAppError, notFound } from '../../errors';
-import { writeTemp } from '../../storage/fs-io';
+import { asStoreFull, writeTemp } from '../../storage/fs-io';
 import { getAppForActor, type AppRow } from '../apps/app-access';
 import type { ServiceCtx } from '../context';
 import { toArtifactDto } from '../dto';
 import { findArtifact, type ArtifactRow } from './artifacts.repo';
 import { beginVerification } from './begin-verification';
+import { discardUpload } from './discard-upload';
 import { waitArtifact } from './query.service';
 import { assertSizeAllowed, precheckQuota, reservePending } from './upload.service';
 
@@ -87,11 +88,17 @@ export async function legacyUpload(ctx: ServiceCtx, input: LegacyUploadInput, bo
  */
 async function receiveAndStore(ctx: ServiceCtx, before: AppRow, input: LegacyUploadInput, body: AsyncIterable<Uint8Array>): Promise<ArtifactRow | null> {
   const dir = path.join(ctx.env.AETHER_DATA_DIR, LEGACY_UPLOAD_DIR);
-  await mkdir(dir, { recursive: true });
+  const spoolFull = (err: unknown): never => {
+    const mapped = asStoreFull(err);
+    if (mapped !== err) ctx.log.error('legacy upload: no space left to spool the body', { err });
+    throw mapped;
+  };
+  await mkdir(dir, { recursive: true }).catch(spoolFull);
   const temp = path.join(dir, `upload-${randomUUID()}.part`);
   try {
-    // writeTemp removes the file itself when the body fails or crosses the limit.
-    const received = await writeTemp(temp, withinSizeLimit(ctx, body), { maxBytes: Number.MAX_SAFE_INTEGER, algorithm: 'sha256' });
+    // writeTemp removes the file itself when the body fails, crosses the limit or fills the disk.
+    const limits = { maxBytes: Number.MAX_SAFE_INTEGER, algorithm: 'sha256' } as const;
+    const received = await writeTemp(temp, withinSizeLimit(ctx, body), limits).catch(spoolFull);
     if (received.digest !== input.digest) throw new AppError('digest_mismatch', 'the uploaded bytes do not match X-Aether-Artifact-Digest');
     // The body may have taken minutes: quota is judged on the app's limits as they are now.
     const [app] = await ctx.db.select().from(applications).where(eq(applications.id, before.id)).limit(1);
@@ -103,7 +110,14 @@ async function receiveAndStore(ctx: ServiceCtx, before: AppRow, input: LegacyUpl
     // that pending GC removes with its object, never an object no row points at.
     const row = await reservePending(ctx, app, input.digest, received.sizeBytes);
     if (!row) return null;
-    await putObject(ctx, row.storageKey, temp, input.digest, received.sizeBytes);
+    await putObject(ctx, row.storageKey, temp, input.digest, received.sizeBytes).catch(async (err: unknown) => {
+      // A full store is final for this request: the reservation it made stops holding quota now
+      // (the row turns failed; a retry resets it) instead of at the next pending GC.
+      if (isAppError(err) && err.code === 'insufficient_storage') {
+        await discardUpload(ctx, row, 'insufficient_storage', err.message);
+      }
+      throw err;
+    });
     ctx.metrics.artifactUploadBytes.inc(received.sizeBytes);
     return await beginVerification(ctx, app, row, { signature: input.signature });
   } finally {
