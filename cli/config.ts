@@ -2,6 +2,7 @@ import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/pro
 import os from 'node:os';
 import path from 'node:path';
 import { CliError, EXIT } from './errors';
+import { retrySettings, type RetrySettings } from './retry';
 import { readSettings, type CliSettings, type SettingsEnv } from './settings';
 
 export const DEFAULT_API_BASE = 'http://127.0.0.1:3000';
@@ -27,6 +28,7 @@ export interface CliEnv extends SettingsEnv {
   CI?: string;
   AETHER_NO_BROWSER?: string;
   AETHER_SIGNING_KEY?: string;
+  AETHER_RETRY_MAX_SECS?: string;
 }
 
 /** The session is a credential: state, not cache, which users and tools wipe freely. */
@@ -99,6 +101,8 @@ async function migrateLegacySession(env: CliEnv, file: string): Promise<void> {
 export interface Connection {
   apiBase: string;
   token: string | null;
+  /** How long calls wait out an unavailable control plane; absent (a connection built by hand): never. */
+  retry?: RetrySettings;
 }
 
 /**
@@ -117,7 +121,7 @@ export async function resolveConnection(env: CliEnv, warn: (msg: string) => void
   } catch {
     throw new CliError(EXIT.config, `AETHER_API_BASE is not a URL: ${apiBase}`);
   }
-  return { apiBase, token: env.AETHER_TOKEN || session?.token || null };
+  return { apiBase, token: env.AETHER_TOKEN || session?.token || null, retry: retrySettings(env, warn) };
 }
 
 export function requireToken(conn: Connection): string {

@@ -7,6 +7,7 @@ import { apiError, call, createApi } from '../client';
 import { DEFAULT_API_BASE, writeSession, type CliEnv } from '../config';
 import { CliError, EXIT, isNetworkError } from '../errors';
 import type { Output } from '../output';
+import { retrySettings } from '../retry';
 import { readSettings } from '../settings';
 import type { CliSession } from '../session-refresh';
 
@@ -44,7 +45,7 @@ export async function loginCommand(opts: LoginOptions, env: LoginEnv, out: Outpu
 }
 
 async function loginWithToken(token: string, apiBase: string, opts: LoginOptions, env: CliEnv, out: Output): Promise<number> {
-  const who = await call('checking token', () => createApi({ apiBase, token }).session.whoami.query());
+  const who = await call('checking token', () => createApi({ apiBase, token, retry: retrySettings(env, (m) => out.warn(m)) }).session.whoami.query());
   const user = who.name || opts.username || 'unknown';
   const session: CliSession = { token, apiBase, user, role: who.role, savedAt: new Date().toISOString(), expiresAt: null };
   const file = await writeSession(env, session);

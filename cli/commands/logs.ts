@@ -1,7 +1,9 @@
 import { resolveConnection, requireToken, type CliEnv } from '../config';
-import { CliError, EXIT, exitCodeForServerCode, isNetworkError, toCliError } from '../errors';
+import { CliError, EXIT, exitCodeForServerCode, isNetworkError, toCliError, type ExitCode } from '../errors';
 import type { Output } from '../output';
 import { readProject, resolveAppName } from '../project';
+import { retryWhileUnavailable, waitedFor, type Unavailable } from '../retry';
+import { parseRetryAfter } from '../retry-policy';
 import { readSettings } from '../settings';
 import type { TLogEntry } from '../../server/contract/outputs';
 
@@ -66,7 +68,10 @@ export async function logsCommand(opts: LogsOptions, env: CliEnv, out: Output): 
     for (;;) {
       try {
         const before = cursor.time;
-        await streamOnce(url, token, print, abort.signal);
+        const once = () => streamOnce(url, token, print, abort.signal);
+        // --follow reconnects below, forever; a one-shot read waits out a 503 within the budget.
+        if (opts.follow || !conn.retry) await once();
+        else await retryWhileUnavailable(once, { settings: conn.retry, signal: abort.signal, classify: unavailable });
         // The server ends a follow when its deployment stopped: a named one is over, while the
         // app's next one is picked up by reconnecting, slower each time nothing new came.
         if (opts.deployment) return EXIT.ok;
@@ -74,7 +79,7 @@ export async function logsCommand(opts: LogsOptions, env: CliEnv, out: Output): 
       } catch (err) {
         if (abort.signal.aborted) return EXIT.ok;
         if (err instanceof CliError && err.exitCode !== EXIT.network) throw err;
-        if (!opts.follow) throw isNetworkError(err) ? toCliError(err) : err;
+        if (!opts.follow) throw isNetworkError(err) ? toCliError(err) : withWait(err);
         attempt++;
         out.warn(`log stream lost (${(err as Error).message}); reconnecting`, { attempt });
       }
@@ -115,12 +120,32 @@ function printer(opts: LogsOptions, cursor: Cursor): (e: TLogEntry) => void {
   };
 }
 
+/** An HTTP refusal of the logs request, with the Retry-After it came with. */
+class LogsRefused extends CliError {
+  constructor(
+    exit: ExitCode,
+    readonly reason: string,
+    code: string | undefined,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super(exit, `logs: ${reason}${code ? ` (${code})` : ''}`, undefined, code);
+  }
+}
+
+const unavailable = (err: unknown): Unavailable | null =>
+  err instanceof LogsRefused && err.code === 'service_unavailable' ? { what: `control plane unavailable (${err.reason})`, retryAfterMs: err.retryAfterMs } : null;
+
+function withWait(err: unknown): unknown {
+  const waited = waitedFor(err);
+  return err instanceof CliError && waited ? new CliError(err.exitCode, `${err.message}${waited}`, err.hint, err.code) : err;
+}
+
 async function streamOnce(url: URL, token: string, print: (e: TLogEntry) => void, signal: AbortSignal): Promise<void> {
   const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/x-ndjson' }, signal });
   if (!res.ok) {
     const body = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
     const exit = res.status >= 500 && res.status !== 501 ? EXIT.network : exitCodeForServerCode(body.code);
-    throw new CliError(exit, `logs: ${body.message ?? `HTTP ${res.status}`}${body.code ? ` (${body.code})` : ''}`, undefined, body.code);
+    throw new LogsRefused(exit, body.message ?? `HTTP ${res.status}`, body.code, parseRetryAfter(res.headers.get('retry-after')));
   }
   if (!res.body) return;
   let partial = '';

@@ -1,6 +1,7 @@
 import { TRPCClientError } from '@trpc/client';
 import { apiError } from '../client';
 import { CliError, EXIT, isNetworkError, toCliError } from '../errors';
+import { retryHistory } from '../retry';
 import type { UploadArtifactOptions } from './index';
 import type { Progress } from './progress';
 import { backoffMs, isAbort, isTransient, StorageHttpError, StorageNetworkError, withRetry, type RetryPolicy } from './retry';
@@ -14,8 +15,12 @@ export type UploadCtx = Pick<UploadArtifactOptions, 'api' | 'apiBase' | 'app' | 
 export const interrupted = () =>
   new CliError(EXIT.runtime, 'upload interrupted', 'run the same command again: a multipart upload resumes from its finished parts', 'interrupted');
 
-/** 5xx from the control plane (or no answer at all) is transient; its 4xx are decisions. */
+/**
+ * 5xx from the control plane (or no answer at all) is transient; its 4xx are decisions. A 503
+ * the client's retry link already waited out for its whole budget is not retried again here.
+ */
 function isTransientRpc(err: unknown): boolean {
+  if (retryHistory(err)) return false;
   if (isNetworkError(err)) return true;
   const status = err instanceof TRPCClientError ? (err.data as { httpStatus?: number } | undefined)?.httpStatus : undefined;
   return status !== undefined && status >= 500;
