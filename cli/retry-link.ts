@@ -34,7 +34,9 @@ function classify(err: unknown, op: Operation, reached: boolean): Unavailable | 
   const response = (
     err.meta as { response?: { status?: number; headers?: { get(name: string): string | null } } } | undefined
   )?.response;
-  if (data?.code === 'service_unavailable' || (data?.httpStatus ?? response?.status) === 503) {
+  // By code when the server sent one: `insufficient_storage` also travels as tRPC's 503 class,
+  // and a full disk is not waited out.
+  if (data?.code === 'service_unavailable' || (data?.code === undefined && (data?.httpStatus ?? response?.status) === 503)) {
     return {
       what: `control plane unavailable (${err.message})`,
       retryAfterMs: parseRetryAfter(response?.headers?.get('retry-after')),

@@ -17,7 +17,7 @@ import { handleLogsRequest, LOGS_PATH_RE } from './logs';
 import { isStored } from '../services/artifacts/query.service';
 import type { Services } from '../services/context';
 import { createInnerContext } from '../trpc/init';
-import { errorCodeOfTrpc } from '../trpc/error-codes';
+import { errorCodeOfTrpc, exactStatusOf } from '../trpc/error-codes';
 import { appRouter } from '../trpc/root';
 import { CREATED_PROCEDURES, restRouteTable } from '../rest/routes';
 import { pinBodyInputCoercion } from '../rest/strict-inputs';
@@ -120,7 +120,8 @@ function procedureHandler(services: Services): (call: RestCall) => Promise<RestA
         const { actor, authError } = await actorFromRequest(services, call);
         return createInnerContext(services, actor, authError, call.headers.get(REQUEST_ID_HEADER) ?? undefined);
       },
-      responseMeta: ({ paths, errors }) => (errors.length === 0 && paths?.length === 1 && CREATED_PROCEDURES.has(paths[0]!) ? { status: 201 } : {}),
+      responseMeta: ({ paths, errors }) =>
+        errors.length === 0 && paths?.length === 1 && CREATED_PROCEDURES.has(paths[0]!) ? { status: 201 } : exactStatusOf(errors as Array<{ cause?: unknown }>),
     });
     procedureHandlers.set(services, handler);
   }

@@ -1,6 +1,7 @@
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import type { Services } from '../services/context';
 import { createInnerContext, toTrpcError } from '../trpc/init';
+import { exactStatusOf } from '../trpc/error-codes';
 import { appRouter } from '../trpc/root';
 import { safeDecode } from '../url-segment';
 import { actorFromBearerOrCookie } from './auth';
@@ -39,6 +40,7 @@ export async function handleTrpcRequest(services: Services, req: Request): Promi
       const { actor, authError } = await actorFromBearerOrCookie(services, req);
       return createInnerContext(services, actor, authError, requestId);
     },
+    responseMeta: ({ errors }) => exactStatusOf(errors),
   });
   if (res.status === 405) res.headers.set('allow', trpcAllowedMethods(pathname).join(', '));
   return res;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
+import { outageError, RETRY_AFTER_SECS } from '../outage';
 import { AppError, isAppError } from '../errors';
 import {
   asConflict,
@@ -243,8 +244,12 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
   /** `closeConnection`: the request body may be unread, so the connection cannot be reused. */
   function errorResponse(err: unknown, closeConnection: boolean): Response {
     let appErr: AppError;
+    const outage = isAppError(err) ? null : outageError(err);
     if (isAppError(err)) {
       appErr = err;
+    } else if (outage) {
+      // The upload gate's lookup with the database away: a 503 the uploader waits out.
+      appErr = outage;
     } else {
       onInternalError(err);
       appErr = new AppError('internal', 'internal error');
@@ -252,6 +257,7 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
     // Without `connection: close`, a keep-alive client that is still sending the body it was
     // refused waits for a response that the server will not parse: seen as a hang with fetch.
     const headers: Record<string, string> = closeConnection ? { connection: 'close' } : {};
+    if (appErr.code === 'service_unavailable') headers['retry-after'] = String(RETRY_AFTER_SECS);
     return Response.json(appErr.toEnvelope(), { status: appErr.httpStatus, headers });
   }
 

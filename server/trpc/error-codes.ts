@@ -1,5 +1,6 @@
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server';
 import type { ErrorCode } from '../contract/errors';
+import { isAppError } from '../errors';
 
 /**
  * The one map between tRPC's error codes and ours, both ways: the error formatter, the REST
@@ -43,4 +44,14 @@ export function trpcCodeOfStatus(status: number): TRPC_ERROR_CODE_KEY {
 /** Our code for a tRPC code (tRPC's own failures: a parse error, an unknown procedure). */
 export function errorCodeOfTrpc(code: string | undefined): ErrorCode {
   return CODE_BY_TRPC[code as TRPC_ERROR_CODE_KEY] ?? 'internal';
+}
+
+/**
+ * The HTTP status of a one-call answer that failed with one of our errors, where tRPC's code
+ * has no exact status of its own (`insufficient_storage` travels as SERVICE_UNAVAILABLE, but is
+ * a 507). Batches keep tRPC's status.
+ */
+export function exactStatusOf(errors: ReadonlyArray<{ cause?: unknown }>): { status?: number } {
+  const cause = errors.length === 1 ? errors[0]!.cause : undefined;
+  return isAppError(cause) ? { status: cause.httpStatus } : {};
 }

@@ -218,8 +218,8 @@ describe.skipIf(!mounted)('fs store on a full disk (postgres)', () => {
       // Completion needs room too: a copy of the parts, or (in place) just the sidecar.
       await fill(placed ? 0 : 200 * KiB);
       const refused = await callFace(plane, 'rest', { op: 'multipartComplete', input: complete });
-      // tRPC has no 507: procedures answer 503 with the code (server/trpc/error-codes.ts).
-      expect([refused.status, refused.code]).toEqual([503, 'insufficient_storage']);
+      // A procedure answers the code's own status (exactStatusOf), though tRPC has no 507.
+      expect([refused.status, refused.code]).toEqual([507, 'insufficient_storage']);
       expect(await temps()).toEqual([]);
       expect(await statusOf(app, digest)).toBe('pending');
 
