@@ -7,11 +7,11 @@ import { resolveStartCommand } from '../start-command';
 import { RolloutError, type PhaseReport, type RolloutPhase, type RolloutResult, type RuntimeDeployment } from '../port';
 import { fetchToFile } from './fetch';
 import { readopt, retireState } from './adopt';
-import { awaitHealthy, startInstance, stopLive, type LiveInstance } from './instance-set';
+import { awaitHealthy, recordOf, startInstance, stopLive, type LiveInstance } from './instance-set';
 import { removeTreesBut, rmTree } from './instances';
 import { appDirOf, appLogsDirOf, urlOf } from './layout';
 import { pruneAppLogs } from './logs';
-import { readState, type TAppState } from './state';
+import { clearStarting, readStarting, readState, writeStarting, type TAppState } from './state';
 import { AppSupervisor } from './supervisor';
 import type { RolloutContext } from './context';
 
@@ -89,6 +89,7 @@ class Attempt {
     const { ctx, d } = this;
     const refusal = (await ctx.sandbox).decision.refusal;
     if (refusal) throw new RolloutError('sandbox_unavailable', refusal);
+    await this.#stopOrphans(previous);
     const fetched = await this.#phase('fetch', async () => {
       const r = await fetchToFile(ctx.source, d.storageKey, this.archive);
       return [r, `fetched ${r.bytes} bytes`];
@@ -109,7 +110,10 @@ class Attempt {
     await this.#phase('start', async () => {
       // Housekeeping, not on the way to a healthy app: it runs while the instances boot.
       this.#pruned = this.#pruneLogs(previous);
-      for (let i = 0; i < count; i++) this.#started.push(await startInstance(ctx, d, String(i)));
+      for (let i = 0; i < count; i++) {
+        this.#started.push(await startInstance(ctx, d, String(i)));
+        await writeStarting(ctx.layout, d.appName, this.#started.map(recordOf));
+      }
       const sandbox = (await ctx.sandbox).decision.mode;
       const command = d.settings?.startCommand;
       const script = command ? null : await resolveStartCommand(this.dir);
@@ -137,12 +141,26 @@ class Attempt {
     };
   }
 
+  /**
+   * Stops instances an earlier attempt started but never recorded (its worker was killed before
+   * the switch), except any the state file names as current.
+   */
+  async #stopOrphans(previous: TAppState | null): Promise<void> {
+    const { ctx, d } = this;
+    const current = new Set((previous?.instances ?? []).map((i) => i.pid));
+    const orphans = (await readStarting(ctx.layout, d.appName)).filter((i) => !current.has(i.pid));
+    for (const orphan of orphans) await stopLive(ctx, d.appName, orphan);
+    if (orphans.length) ctx.log('runtime: stopped instances a killed rollout left behind', { appName: d.appName, pids: orphans.map((o) => o.pid) });
+    await clearStarting(ctx.layout, d.appName);
+  }
+
   /** Stops and deletes what this attempt made, unless it became current. Never throws. */
   async undo(): Promise<void> {
     if (this.#committed) return;
     try {
       await this.#pruned;
       for (const s of this.#started) await stopLive(this.ctx, this.d.appName, s);
+      await clearStarting(this.ctx.layout, this.d.appName);
       await rmTree(this.dir);
     } catch (err) {
       this.ctx.log('runtime: cleanup after a failed rollout failed', { deploymentId: this.d.deploymentId, error: String(err) });
@@ -162,6 +180,7 @@ class Attempt {
       throw err;
     }
     this.#committed = true;
+    await clearStarting(ctx.layout, d.appName);
     const old = ctx.supervisors.get(d.appName);
     ctx.supervisors.set(d.appName, sup);
     // From here on new requests go to the new release.

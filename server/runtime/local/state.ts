@@ -67,12 +67,37 @@ export async function readState(layout: Layout, appName: string): Promise<TAppSt
 
 /** Replaces the state file atomically (write, fsync, rename): a crash leaves old or new, never half. */
 export async function writeState(layout: Layout, appName: string, state: TAppState): Promise<void> {
-  const file = stateFileOf(layout, appName);
+  await writeJsonAtomic(stateFileOf(layout, appName), state);
+}
+
+/**
+ * Instances a rollout started and has not yet recorded in the state file (they are recorded at
+ * its switch). A worker killed in between leaves them running with nobody to stop them: the
+ * next rollout of the app reads this file and stops them first.
+ */
+const startingFileOf = (layout: Layout, appName: string) => path.join(layout.stateDir, `${appName}.starting`);
+
+export async function writeStarting(layout: Layout, appName: string, instances: TInstanceRecord[]): Promise<void> {
+  await writeJsonAtomic(startingFileOf(layout, appName), instances);
+}
+
+/** The instances a rollout left unrecorded; none when there is no (readable) file. */
+export async function readStarting(layout: Layout, appName: string): Promise<TInstanceRecord[]> {
+  const raw = await readFile(startingFileOf(layout, appName), 'utf8').catch(() => null);
+  const parsed = raw === null ? null : z.array(ZInstanceRecord).safeParse(JSON.parse(raw));
+  return parsed?.success ? parsed.data : [];
+}
+
+export async function clearStarting(layout: Layout, appName: string): Promise<void> {
+  await rm(startingFileOf(layout, appName), { force: true });
+}
+
+async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   const handle = await open(tmp, 'wx', 0o600);
   try {
-    await handle.writeFile(`${JSON.stringify(state, null, 2)}\n`);
+    await handle.writeFile(`${JSON.stringify(value, null, 2)}\n`);
     await handle.sync();
   } finally {
     await handle.close();
