@@ -215,7 +215,8 @@ describe.runIf(runningAsRoot && nft)('the network fence of local apps', { timeou
   afterAll(async () => {
     for (const d of drivers) for (const app of apps) await d.stop(app).catch(() => undefined);
     for (const l of listeners) l.close();
-    await rm(work, { recursive: true, force: true });
+    // A stopped app's supervisor may still be writing its last state file: retry the removal.
+    await rm(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   });
 
   it('lets the hostile app reach only its own port on this host, and every target listens for root', async () => {

@@ -33,6 +33,9 @@ export interface PlaneProcess {
   url: string;
   output(): string;
   stop(): Promise<void>;
+  pid(): number | undefined;
+  /** Sends `signal` (no grace, no cleanup when SIGKILL) and resolves once the process is gone. */
+  kill(signal: NodeJS.Signals): Promise<void>;
 }
 
 /** Starts the web process as `npm start` does (web + inline workers) and resolves once /readyz says ready. */
@@ -66,6 +69,12 @@ export async function startPlaneProcess(env: Record<string, string>, port: numbe
   return {
     url,
     output: () => output,
+    pid: () => child.pid,
+    async kill(signal) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      await exited;
+    },
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
