@@ -58,11 +58,11 @@ async function openPostgres(url: string, migrationsFolder: string, opts: DbOptio
     connect_timeout: opts.connectTimeoutSecs ?? 5,
     ...(statementTimeoutMs > 0 && { connection: { statement_timeout: statementTimeoutMs } }),
   });
-  // A query waits for a connection at most two connect timeouts (one failed attempt, one more),
-  // and for its answer the statement timeout and one more connect timeout (0: a minute).
+  // A query may wait for a connection (two connect attempts), then for its answer (the statement
+  // timeout, or a minute without one, and one more connect timeout).
   const connectMs = (opts.connectTimeoutSecs ?? 5) * 1000;
-  const deadlines = { queuedMs: 2 * connectMs, sentMs: 2 * connectMs + (statementTimeoutMs || 60_000) + connectMs };
-  const db = drizzle(preparingByDefault(client, deadlines), { schema }) as unknown as Db;
+  const deadlineMs = 3 * connectMs + (statementTimeoutMs || 60_000);
+  const db = drizzle(preparingByDefault(client, deadlineMs), { schema }) as unknown as Db;
   return {
     db,
     kind: 'postgres',
@@ -121,12 +121,12 @@ const MAX_PREPARED_PARAMS = 64;
  * PostgreSQL may move a statement to a generic plan after five runs: our lists and lookups
  * filter on indexed keys, where the generic plan is the same index scan.
  */
-function preparingByDefault<C extends QueryClient>(client: C, deadlines: QueryDeadlines): C {
+function preparingByDefault<C extends QueryClient>(client: C, deadlineMs: number): C {
   const unsafe = client.unsafe.bind(client);
   client.unsafe = (query, params = [], options = {}) => {
     // postgres.js also takes unsafe(query, options).
-    if (!Array.isArray(params)) return withDeadlines(unsafe(query, [], params), deadlines);
-    return withDeadlines(unsafe(query, params, { ...options, prepare: params.length > 0 && params.length <= MAX_PREPARED_PARAMS }), deadlines);
+    if (!Array.isArray(params)) return withDeadline(unsafe(query, [], params), deadlineMs);
+    return withDeadline(unsafe(query, params, { ...options, prepare: params.length > 0 && params.length <= MAX_PREPARED_PARAMS }), deadlineMs);
   };
   for (const method of ['begin', 'savepoint'] as const) {
     const original = client[method]?.bind(client);
@@ -134,49 +134,36 @@ function preparingByDefault<C extends QueryClient>(client: C, deadlines: QueryDe
     // begin(fn) or begin(options, fn): the transaction's own client is a new one.
     client[method] = (...args: unknown[]) => {
       const fn = args.at(-1);
-      if (typeof fn === 'function') args[args.length - 1] = (tx: QueryClient) => fn(preparingByDefault(tx, deadlines));
+      if (typeof fn === 'function') args[args.length - 1] = (tx: QueryClient) => fn(preparingByDefault(tx, deadlineMs));
       return Promise.resolve(original(...args)).catch((err: unknown) => Promise.reject(markFromDatabase(err)));
     };
   }
   return client;
 }
 
-/** What of a postgres.js query the deadlines need: it runs on the first `then`, `active` once on the wire. */
+/** What of a postgres.js query the deadline needs: it runs on the first `then`. */
 interface PendingQuery {
   then(onFulfilled?: (v: unknown) => unknown, onRejected?: (e: unknown) => unknown): unknown;
-  cancel(): unknown;
-  active?: boolean;
-}
-
-export interface QueryDeadlines {
-  /** Longest a query may wait for a connection: then it is cancelled (postgres.js rejects it, 57014). */
-  queuedMs: number;
-  /** Longest a query on the wire may go unanswered (past the statement timeout): then it fails. */
-  sentMs: number;
 }
 
 /**
- * Every query settles within its deadlines, whatever the link does. Two ways postgres.js can
- * leave one pending for good with the database away: far back in the pool's queue, each
- * connection ahead trying for the connect timeout; and sent on a connection whose socket had
- * already failed (its 'error' came before the query, its 'close' after: postgres.js 3.4 then
- * rejects nothing). The second gets a database error of its own, answered 503.
+ * Every query settles within `deadlineMs`, whatever the link does. postgres.js 3.4 can leave
+ * one pending for good: a query handed to a pooled connection between its socket's 'error' and
+ * 'close' is rejected by neither. Past the deadline the caller gets a database error of its own
+ * (a 503). The query itself is not cancelled: cancelling a queued or pipelined postgres.js query
+ * can strand its connection or crash the process on the cancel's own failed connect.
  */
-function withDeadlines(result: unknown, deadlines: QueryDeadlines): unknown {
+function withDeadline(result: unknown, deadlineMs: number): unknown {
   const query = result as PendingQuery;
-  if (typeof query?.then !== 'function' || typeof query.cancel !== 'function') return result;
+  if (typeof query?.then !== 'function') return result;
   const then = query.then.bind(query);
   let settled: Promise<unknown> | undefined;
   query.then = (onFulfilled, onRejected) => {
     settled ??= new Promise((resolve, reject) => {
-      const unanswered = () => {
-        const err = Object.assign(new Error(`the database did not answer within ${deadlines.sentMs} ms`), { code: 'ETIMEDOUT' });
+      const timer = setTimeout(() => {
+        const err = Object.assign(new Error(`the database did not answer within ${deadlineMs} ms`), { code: 'ETIMEDOUT' });
         reject(markFromDatabase(err));
-      };
-      let timer = setTimeout(() => {
-        if (!query.active) return void query.cancel();
-        timer = setTimeout(unanswered, Math.max(0, deadlines.sentMs - deadlines.queuedMs));
-      }, deadlines.queuedMs);
+      }, deadlineMs);
       then(
         (value) => (clearTimeout(timer), resolve(value)),
         (err: unknown) => (clearTimeout(timer), reject(err)),

@@ -82,8 +82,6 @@ export function outageError(err: unknown): AppError | null {
   return new AppError('service_unavailable', `${what} unavailable; retry shortly`, { dependency });
 }
 
-export const isDatabaseOutage = (err: unknown) => unavailableDependency(err) === 'database';
-
 /** The innermost message, for logs: drizzle's wrapper repeats the query's parameters, which may be secret. */
 export function driverMessage(err: unknown): string {
   let last: ErrorLike | undefined;

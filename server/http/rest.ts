@@ -121,7 +121,7 @@ function procedureHandler(services: Services): (call: RestCall) => Promise<RestA
         return createInnerContext(services, actor, authError, call.headers.get(REQUEST_ID_HEADER) ?? undefined);
       },
       responseMeta: ({ paths, errors }) =>
-        errors.length === 0 && paths?.length === 1 && CREATED_PROCEDURES.has(paths[0]!) ? { status: 201 } : exactStatusOf(errors as Array<{ cause?: unknown }>),
+        errors.length === 0 && paths?.length === 1 && CREATED_PROCEDURES.has(paths[0]!) ? { status: 201 } : exactStatusOf(errors as Array<{ cause?: unknown }>, paths),
     });
     procedureHandlers.set(services, handler);
   }

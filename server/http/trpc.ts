@@ -40,7 +40,7 @@ export async function handleTrpcRequest(services: Services, req: Request): Promi
       const { actor, authError } = await actorFromBearerOrCookie(services, req);
       return createInnerContext(services, actor, authError, requestId);
     },
-    responseMeta: ({ errors }) => exactStatusOf(errors),
+    responseMeta: ({ errors, paths }) => exactStatusOf(errors, paths),
   });
   if (res.status === 405) res.headers.set('allow', trpcAllowedMethods(pathname).join(', '));
   return res;

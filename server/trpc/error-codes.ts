@@ -51,7 +51,7 @@ export function errorCodeOfTrpc(code: string | undefined): ErrorCode {
  * has no exact status of its own (`insufficient_storage` travels as SERVICE_UNAVAILABLE, but is
  * a 507). Batches keep tRPC's status.
  */
-export function exactStatusOf(errors: ReadonlyArray<{ cause?: unknown }>): { status?: number } {
-  const cause = errors.length === 1 ? errors[0]!.cause : undefined;
+export function exactStatusOf(errors: ReadonlyArray<{ cause?: unknown }>, paths: readonly string[] | undefined): { status?: number } {
+  const cause = errors.length === 1 && paths?.length === 1 ? errors[0]!.cause : undefined;
   return isAppError(cause) ? { status: cause.httpStatus } : {};
 }

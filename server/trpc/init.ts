@@ -15,7 +15,7 @@ import type { OpenApiMeta } from 'trpc-to-openapi';
 import { z, ZodError } from 'zod';
 import { isErrorCode, validationCodeOf, type ErrorCode } from '../contract/errors';
 import { AppError, isAppError } from '../errors';
-import { driverMessage, isDatabaseOutage, outageError } from '../outage';
+import { driverMessage, outageError } from '../outage';
 import { errorCodeOfTrpc, trpcCodeOfStatus } from './error-codes';
 import { roleAllows, type Actor, type Role } from '../auth/roles';
 import { recordMutation } from '../services/audit/mutation';
@@ -122,8 +122,7 @@ const audited = t.middleware(async ({ ctx, type, path, getRawInput, next }) => {
   if (type !== 'mutation') return next({ ctx: { auditNote: undefined as AuditNote | undefined } });
   const note: AuditNote = {};
   const result = await next({ ctx: { auditNote: note as AuditNote | undefined } });
-  // With the database down the record cannot be written either; the outage is logged by `observed`.
-  if (ctx.actor && !(!result.ok && isDatabaseOutage(result.error.cause))) {
+  if (ctx.actor) {
     const rawInput = await getRawInput().catch(() => undefined);
     const outcome = result.ok ? 'ok' : errorCodeOf(result.error);
     const { actor, requestId } = ctx;

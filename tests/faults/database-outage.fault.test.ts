@@ -6,8 +6,8 @@ import { startFaultPlane, type FaultPlane } from './fault-plane';
 const DIGEST = 'ab'.repeat(32);
 /**
  * The longest a query may keep a request waiting, with the fault plane's 2 s connect and 1 s
- * statement timeouts (db/client.ts): 4 s for a connection, then 1 s + 2 s for an answer; and a
- * margin for a loaded machine.
+ * statement timeouts (db/client.ts): three connect timeouts and the statement timeout, 7 s; and
+ * a margin for a loaded machine.
  */
 const BOUND_MS = 9000;
 const DOWN = { code: 'service_unavailable', message: 'the database is unavailable; retry shortly' };

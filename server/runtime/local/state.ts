@@ -84,8 +84,12 @@ export async function writeStarting(layout: Layout, appName: string, instances: 
 /** The instances a rollout left unrecorded; none when there is no (readable) file. */
 export async function readStarting(layout: Layout, appName: string): Promise<TInstanceRecord[]> {
   const raw = await readFile(startingFileOf(layout, appName), 'utf8').catch(() => null);
-  const parsed = raw === null ? null : z.array(ZInstanceRecord).safeParse(JSON.parse(raw));
-  return parsed?.success ? parsed.data : [];
+  try {
+    const parsed = raw === null ? null : z.array(ZInstanceRecord).safeParse(JSON.parse(raw));
+    return parsed?.success ? parsed.data : [];
+  } catch {
+    return []; // a torn file: nothing to trust in it
+  }
 }
 
 export async function clearStarting(layout: Layout, appName: string): Promise<void> {

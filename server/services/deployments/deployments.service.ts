@@ -112,8 +112,13 @@ export async function startRollout(ctx: Pick<ServiceCtx, 'db' | 'queues' | 'log'
   } catch (err) {
     ctx.log.error('enqueue rollout failed', { deploymentId: row.id, err });
     await ctx.db.transaction(async (tx) => {
-      await tx.update(deployments).set({ status: 'failed', failureReason: 'queue_unavailable', lastTransitionAt: new Date() }).where(eq(deployments.id, row.id));
-      await addDeploymentEvent(tx, row.id, { phase: 'failed', message: 'job queue unavailable' });
+      // Only if still pending: a timed-out add may have reached Redis, and a worker taken it.
+      const [failed] = await tx
+        .update(deployments)
+        .set({ status: 'failed', failureReason: 'queue_unavailable', lastTransitionAt: new Date() })
+        .where(and(eq(deployments.id, row.id), eq(deployments.status, 'pending')))
+        .returning({ id: deployments.id });
+      if (failed) await addDeploymentEvent(tx, row.id, { phase: 'failed', message: 'job queue unavailable' });
     });
     ctx.metrics.deploymentStatus.inc({ status: 'failed' });
     throw new AppError('service_unavailable', 'job queue unavailable; deploy again');
