@@ -95,7 +95,6 @@ export async function startFaultPlane(opts: FaultPlaneOptions = {}): Promise<Fau
       .join(','),
     AETHER_LOG_LEVEL: 'warn',
     AETHER_DB_CONNECT_TIMEOUT_SECS: '2',
-    AETHER_DB_STATEMENT_TIMEOUT_MS: '1000',
     ...opts.env,
   };
   const workers = opts.workers ?? 'inline';
