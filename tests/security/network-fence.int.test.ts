@@ -305,6 +305,26 @@ describe.runIf(runningAsRoot && nft)('the network fence of local apps', { timeou
     expect(hasElement(await uidOf('victim'), victimPort)).toBe(true);
     expect(hasElement(await uidOf('late'), portOfUrl(late.url!))).toBe(true);
   });
+
+  it('starts an app healthy while other control planes keep booting on this host, each pruning the own ports', async () => {
+    // A boot prunes the own ports of uids with no process; the CI once lost every deploy of a
+    // run to fault-suite planes booting while an app of another plane started.
+    const boots = spawn(process.execPath, ['--import', 'tsx', 'tests/support/fence-boots.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let booted = 0;
+    boots.stdout.setEncoding('utf8').on('data', (dots: string) => (booted += dots.length));
+    try {
+      await pollUntil(async () => booted, (n) => n > 0, 20_000);
+      // New apps: a new uid has no process until its instance drops to it, inside bwrap.
+      for (const app of ['busy-1', 'busy-2', 'busy-3', 'busy-4', 'busy-5']) {
+        const busy = await driver.rollout(await deployment(app, `${app}-1`, webApp(app)), noPhases);
+        expect(await (await fetch(busy.url!)).text()).toBe(app);
+        expect(hasElement(await uidOf(app), portOfUrl(busy.url!))).toBe(true);
+      }
+    } finally {
+      boots.kill('SIGKILL');
+    }
+    expect(booted).toBeGreaterThan(3);
+  });
 });
 
 // The rules themselves, in a table of their own over uids no app gets, so that the apps'

@@ -31,6 +31,7 @@ export interface LiveInstance extends TInstanceRecord {
 export const OUTPUT_TAIL_LINES = 20;
 /** How long a crashed app's output may take to reach its log before the tail is read. */
 const LAST_WORDS_MS = 1000;
+const FENCE_REASSERT_MS = 1000;
 
 /** The release's settings; the driver's defaults for a caller that sent none. */
 export function settingsOf(defaultHealthTimeoutMs: number, d: RuntimeDeployment): Required<ReleaseSettings> {
@@ -73,7 +74,6 @@ export async function startInstance(ctx: SpawnContext, d: RuntimeDeployment, id:
   let spawned: Spawned;
   try {
     port = await ctx.ports.take();
-    await fenceOwnPort(ctx, d.appName, port, true);
     spawned = await spawnApp({
       cwd: dir,
       port,
@@ -85,6 +85,9 @@ export async function startInstance(ctx: SpawnContext, d: RuntimeDeployment, id:
       config: d.env ?? {},
       startCommand: settings.startCommand,
     });
+    // Opened once the app's uid has a process: another control plane booting on this host prunes
+    // the elements of uids with none (see pruneOwnPorts). awaitHealthy re-asserts it meanwhile.
+    await fenceOwnPort(ctx, d.appName, port, true);
   } catch (err) {
     await dropCgroup(ctx, prepared.cgroups);
     if (port) await fenceOwnPort(ctx, d.appName, port, false);
@@ -129,7 +132,16 @@ export async function exitOf(inst: LiveInstance): Promise<{ code: number | null;
 export async function awaitHealthy(ctx: SpawnContext, d: RuntimeDeployment, inst: LiveInstance): Promise<string> {
   const { healthPath, healthTimeoutMs: timeoutMs } = settingsOf(ctx.healthTimeoutMs, d);
   const exited = inst.spawned?.exited ?? exitOf(inst);
-  const outcome = await waitHealthy(inst.port, timeoutMs, exited, healthPath);
+  // Until it answers, its own-port element is re-asserted: a control plane booting before the
+  // app's uid switch could have pruned it, and the app's answers would be refused for good.
+  let reasserting = Promise.resolve();
+  const timer = setInterval(() => {
+    reasserting = reasserting.then(() => fenceOwnPort(ctx, d.appName, inst.port, true));
+  }, FENCE_REASSERT_MS);
+  const outcome = await waitHealthy(inst.port, timeoutMs, exited, healthPath).finally(async () => {
+    clearInterval(timer);
+    await reasserting; // none may land after a failed instance's fence is closed
+  });
   const where = healthPath === '/' ? `on port ${inst.port}` : `on port ${inst.port} (GET ${healthPath})`;
   if (outcome.kind === 'healthy') return `answered HTTP ${outcome.status} ${where}`;
   const lines = await lastWords(ctx, d, inst, outcome.kind === 'exited');
