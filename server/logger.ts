@@ -28,11 +28,18 @@ function safeErrorMessage(err: Error): string {
   return err.cause instanceof Error ? `${statement}: ${err.cause.message}` : statement;
 }
 
+/** The same for an error already made a string (`String(err)` in a field): its tail goes. */
+function safeErrorText(text: string): string {
+  const at = text.includes('Failed query: ') ? text.indexOf('\nparams: ') : -1;
+  return at === -1 ? text : text.slice(0, at);
+}
+
 export function redact(fields: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(fields)) {
     if (SECRET_KEY_RE.test(k)) out[k] = '[redacted]';
     else if (v instanceof Error) out[k] = { name: v.name, message: safeErrorMessage(v) };
+    else if (typeof v === 'string') out[k] = safeErrorText(v);
     else out[k] = v;
   }
   return out;

@@ -1,4 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
+import { unavailableDependency } from '../../server/outage';
 import { QUEUE_DEFS, type JobPayload } from '../../server/queues/definitions';
 import type { Services } from '../../server/services/context';
 import { failArtifactVerification, verifyArtifact } from '../../server/services/artifacts/verify.service';
@@ -12,10 +13,19 @@ export function artifactVerifyProcessor(svc: Services) {
   };
 }
 
-/** After the last attempt fails (storage unreachable...), the artifact is marked failed. */
+/**
+ * After the last attempt fails, the artifact is marked failed; but not for an outage (the
+ * database, the queue or the store unreachable): its bytes are fine, and the maintenance sweep
+ * runs the job again once the dependency is back.
+ */
 export function onArtifactVerifyExhausted(svc: Services) {
   return async (job: Job<JobPayload<'artifactVerify'>> | undefined, err: Error) => {
     if (!job || (job.attemptsMade < (job.opts.attempts ?? 1) && !(err instanceof UnrecoverableError))) return;
+    const dependency = unavailableDependency(err);
+    if (dependency) {
+      svc.log.warn('verification waits for a dependency; the maintenance sweep resumes it', { artifactId: job.data.artifactId, dependency });
+      return;
+    }
     await failArtifactVerification(svc, job.data.artifactId, `verification gave up after ${job.attemptsMade} attempts: ${err.message}`);
   };
 }

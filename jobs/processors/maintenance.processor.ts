@@ -6,6 +6,7 @@ import { collectStalePending } from '../../server/services/artifacts/pending-gc.
 import { appsWithRetention, refreshArtifactsGauge } from '../../server/services/artifacts/retention.service';
 import { purgeOldCliLogins } from '../../server/services/auth/cli-login.service';
 import { refreshHealthFromRuntime } from '../../server/services/apps/health.service';
+import { requeueInFlightWork } from '../../server/services/recovery.service';
 
 /** Partial files are swept at most this often: walking every object is not a per-minute job. */
 const PARTIALS_SWEEP_EVERY_MS = 3600_000;
@@ -14,7 +15,8 @@ const PARTIAL_IDLE_MS = 3600_000;
 let lastPartialsSweep = 0;
 
 /**
- * The periodic sweep: pending-upload GC, then a retention pass per app (a safety net for passes
+ * The periodic sweep: in-flight work whose job is gone or gave up (an outage outlasted its
+ * retries) re-queued, pending-upload GC, then a retention pass per app (a safety net for passes
  * a store could not queue, or that ran while the store landed), old CLI login rows, hourly the
  * fs driver's abandoned temp files, then the stored-artifacts gauge, last so it counts what the
  * GC left; on Kubernetes, then, the apps' health.
@@ -22,6 +24,7 @@ let lastPartialsSweep = 0;
 export function maintenanceProcessor(svc: Services) {
   return async (job: Job<JobPayload<'maintenance'>>) => {
     QUEUE_DEFS.maintenance.payload.parse(job.data);
+    const requeued = await requeueInFlightWork(svc);
     const gc = await collectStalePending(svc);
     const appIds = await appsWithRetention(svc);
     for (const appId of appIds) await enqueueRetention(svc.queues, { appId });
@@ -34,6 +37,6 @@ export function maintenanceProcessor(svc: Services) {
     const stored = await refreshArtifactsGauge(svc);
     // The Kubernetes driver pushes no health reports: its pods' state is polled here.
     const healthChanged = svc.env.AETHER_RUNTIME === 'kubernetes' ? await refreshHealthFromRuntime(svc) : 0;
-    return { healthChanged, pendingDeleted: gc.deleted, pendingFailed: gc.failed, retentionQueued: appIds.length, cliLoginsPurged, partialsRemoved, stored };
+    return { requeued, healthChanged, pendingDeleted: gc.deleted, pendingFailed: gc.failed, retentionQueued: appIds.length, cliLoginsPurged, partialsRemoved, stored };
   };
 }

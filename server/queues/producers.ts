@@ -56,10 +56,13 @@ export function createQueues(connection: Redis, prefix: string): Queues {
  * Job ids are derived from the entity, so enqueuing twice (a retried complete, a restart
  * that re-enqueues) never runs the same work twice concurrently.
  */
+const verifyJobId = (artifactId: string) => `verify-${artifactId}`;
+const rolloutJobId = (deploymentId: string) => `rollout-${deploymentId}`;
+
 export async function enqueueArtifactVerify(queues: Queues, payload: JobPayload<'artifactVerify'>): Promise<void> {
   const data = QUEUE_DEFS.artifactVerify.payload.parse(payload);
   await queues.artifactVerify.add(QUEUE_DEFS.artifactVerify.jobName, data, {
-    jobId: `verify-${data.artifactId}`,
+    jobId: verifyJobId(data.artifactId),
     attempts: 5,
     backoff: { type: 'exponential', delay: 500 },
   });
@@ -67,8 +70,40 @@ export async function enqueueArtifactVerify(queues: Queues, payload: JobPayload<
 
 export async function enqueueRollout(queues: Queues, payload: JobPayload<'rollout'>): Promise<void> {
   const data = QUEUE_DEFS.rollout.payload.parse(payload);
-  // One attempt: a failed rollout is a deployment outcome the user sees, not something to retry blindly.
-  await queues.rollout.add(QUEUE_DEFS.rollout.jobName, data, { jobId: `rollout-${data.deploymentId}`, attempts: 1 });
+  // A failed rollout is the deployment's outcome, recorded by a job that completes. The job
+  // itself fails only when the database or the queue could not record one (an outage): then it
+  // is retried, and resumes the rollout (about 30 s of retries; the maintenance sweep does the rest).
+  await queues.rollout.add(QUEUE_DEFS.rollout.jobName, data, {
+    jobId: rolloutJobId(data.deploymentId),
+    attempts: 6,
+    backoff: { type: 'exponential', delay: 1000 },
+  });
+}
+
+/**
+ * For the work the database says is in flight: queues its job when there is none (Redis lost
+ * it), runs it again when it finished (its retries spent in an outage longer than they last),
+ * and leaves a waiting, delayed or running one alone. Whether it queued anything.
+ */
+export async function requeueArtifactVerify(queues: Queues, payload: JobPayload<'artifactVerify'>): Promise<boolean> {
+  return addOrRerun(queues.artifactVerify, verifyJobId(payload.artifactId), () => enqueueArtifactVerify(queues, payload));
+}
+
+export async function requeueRollout(queues: Queues, payload: JobPayload<'rollout'>): Promise<boolean> {
+  return addOrRerun(queues.rollout, rolloutJobId(payload.deploymentId), () => enqueueRollout(queues, payload));
+}
+
+async function addOrRerun(queue: Pick<Queue, 'getJob'>, jobId: string, add: () => Promise<void>): Promise<boolean> {
+  const job = await queue.getJob(jobId);
+  if (!job) {
+    await add();
+    return true;
+  }
+  const state = await job.getState();
+  if (state !== 'failed' && state !== 'completed') return false;
+  // Both jobs are re-entrant: a run that finds its entity settled does nothing.
+  await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
+  return true;
 }
 
 /**

@@ -1,22 +1,26 @@
 import { eq, inArray } from 'drizzle-orm';
 import { artifacts, deployments, IN_FLIGHT_DEPLOYMENT_STATUSES } from '../../db/schema';
-import { enqueueArtifactVerify, enqueueRollout } from '../queues/producers';
+import { requeueArtifactVerify, requeueRollout } from '../queues/producers';
 import type { Services } from './context';
 
 /**
- * At process start, re-queues work the database says is in flight. Our Redis keeps nothing on
- * disk, so a Redis restart loses every queued job; job ids are derived from the entity, so
- * re-queuing work whose job still exists is a no-op.
+ * Re-queues work the database says is in flight but no job carries: at process start (our
+ * Redis keeps nothing on disk, so a Redis restart loses every queued job) and at each
+ * maintenance sweep (a job whose retries an outage outlasted). Counts what it re-queued.
  */
 export async function requeueInFlightWork(svc: Pick<Services, 'db' | 'queues' | 'log'>): Promise<{ artifacts: number; deployments: number }> {
   const verifying = await svc.db.select({ id: artifacts.id }).from(artifacts).where(eq(artifacts.status, 'verifying'));
-  for (const a of verifying) await enqueueArtifactVerify(svc.queues, { artifactId: a.id });
   const inFlight = await svc.db
     .select({ id: deployments.id })
     .from(deployments)
     .where(inArray(deployments.status, [...IN_FLIGHT_DEPLOYMENT_STATUSES]))
     .orderBy(deployments.createdAt);
-  for (const d of inFlight) await enqueueRollout(svc.queues, { deploymentId: d.id });
-  if (verifying.length || inFlight.length) svc.log.info('re-queued in-flight work', { artifacts: verifying.length, deployments: inFlight.length });
-  return { artifacts: verifying.length, deployments: inFlight.length };
+  let requeuedArtifacts = 0;
+  for (const a of verifying) if (await requeueArtifactVerify(svc.queues, { artifactId: a.id })) requeuedArtifacts++;
+  let requeuedDeployments = 0;
+  for (const d of inFlight) if (await requeueRollout(svc.queues, { deploymentId: d.id })) requeuedDeployments++;
+  if (requeuedArtifacts || requeuedDeployments) {
+    svc.log.info('re-queued in-flight work', { artifacts: requeuedArtifacts, deployments: requeuedDeployments });
+  }
+  return { artifacts: requeuedArtifacts, deployments: requeuedDeployments };
 }

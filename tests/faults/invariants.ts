@@ -86,10 +86,14 @@ async function stillMoving(sql: Sql, queues: ReadonlyArray<readonly [QueueKey, Q
   return out;
 }
 
-/** A failed job is work the system gave up on without a final state of its own saying why. */
+/**
+ * A failed job is work the system gave up on without a final state of its own saying why. Not
+ * a scheduled sweep's: one that met an outage is replaced by the next run.
+ */
 async function failedJobs(queues: ReadonlyArray<readonly [QueueKey, Queue]>): Promise<string[]> {
   const out: string[] = [];
-  for (const [, q] of queues) {
+  for (const [key, q] of queues) {
+    if (SCHEDULED_QUEUES.includes(key)) continue;
     for (const job of await q.getFailed()) out.push(`job ${job.id} in ${q.name} failed: ${job.failedReason}`);
   }
   return out;

@@ -1,5 +1,6 @@
 import { and, eq, ne, sql } from 'drizzle-orm';
 import { applications, artifacts, deployments } from '../../../db/schema';
+import { unavailableDependency } from '../../outage';
 import { deploymentTopic } from '../../queues/notifier';
 import { RolloutError, type RuntimeDeployment } from '../../runtime/port';
 import { maxUnpackedBytesOf } from '../artifacts/quota';
@@ -68,8 +69,10 @@ export async function runRollout(svc: RolloutServices, deploymentId: string): Pr
     svc.log.warn('rollout skipped: deployment already settled', { deploymentId, status: deployment.status });
     return;
   }
-  // Every change wakes whoever long-polls this deployment (the CLI following a deploy).
-  const changed = () => svc.notifier.publish(deploymentTopic(deploymentId));
+  // Every change wakes whoever long-polls this deployment (the CLI following a deploy). A lost
+  // wake-up only delays a poller until its timeout: it must not fail the rollout.
+  const changed = () =>
+    svc.notifier.publish(deploymentTopic(deploymentId)).catch((err: unknown) => svc.log.warn('could not publish a deployment change', { deploymentId, error: String(err) }));
   await changed();
   const t0 = Date.now();
   // Phase events are written in order but off the rollout's path: a write and a publish per
@@ -115,6 +118,15 @@ export async function runRollout(svc: RolloutServices, deploymentId: string): Pr
     await refreshRunningGauge(svc);
     await recordHealthAfterSwitch(svc, { deploymentId, appName });
   } catch (err) {
+    // The control plane could not read or record it (the database or the queue is down): that
+    // is no outcome of the deployment. The job fails and is retried, and the retry resumes it
+    // from rolling_out (the driver re-adopts what already came up).
+    const dependency = err instanceof RolloutError ? null : unavailableDependency(err);
+    if (dependency === 'database' || dependency === 'job queue') {
+      await recorded;
+      svc.log.warn('rollout interrupted by an outage; its job retries', { deploymentId, dependency });
+      throw err;
+    }
     const reason = err instanceof RolloutError ? err.reason : 'internal';
     const tail = err instanceof RolloutError && err.outputTail.length ? `\n--- last output ---\n${err.outputTail.join('\n')}` : '';
     const message = mask(err instanceof Error ? err.message : String(err));
