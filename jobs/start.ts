@@ -5,6 +5,7 @@ import { enqueueSecretsRekey, scheduleMaintenance, scheduleSecretsRekey } from '
 import { refreshArtifactsGauge } from '../server/services/artifacts/retention.service';
 import type { Services } from '../server/services/context';
 import { restoreRunningDeployments } from '../server/services/deployments/rollout.service';
+import { isOutageFailure } from '../server/outage';
 import { requeueInFlightWork } from '../server/services/recovery.service';
 import { artifactVerifyProcessor, onArtifactVerifyExhausted } from './processors/artifact-verify.processor';
 import { maintenanceProcessor } from './processors/maintenance.processor';
@@ -66,7 +67,11 @@ export function startWorkers(svc: Services): RunningWorkers {
     ...stallOptions(svc),
     ...JOB_METRICS,
   });
-  rollout.on('failed', (job, err) => svc.log.error('rollout job crashed', { jobId: job?.id, err }));
+  rollout.on('failed', (job, err) => {
+    // An outage is retried (then re-run by the sweep): no crash of ours.
+    if (isOutageFailure(err.message)) svc.log.warn('rollout job waits for a dependency', { jobId: job?.id, attempts: job?.attemptsMade, err });
+    else svc.log.error('rollout job crashed', { jobId: job?.id, err });
+  });
 
   const retention = new Worker(QUEUE_DEFS.retention.name, retentionProcessor(svc), {
     connection: connections[2]!,

@@ -88,3 +88,19 @@ export function driverMessage(err: unknown): string {
   for (const e of chain(err)) last = e;
   return typeof last?.message === 'string' ? last.message : String(err);
 }
+
+/**
+ * How a job's failure says a dependency outage caused it. BullMQ keeps only the message (as the
+ * job's failedReason): the maintenance sweep re-runs such jobs once the dependency is back, and
+ * no other failed job (a bug is not fixed by running it again every minute).
+ */
+const OUTAGE_FAILURE_PREFIX = 'dependency unavailable: ';
+
+/** `err` as a job's failure: an outage becomes an error whose message says so (driver message only, no parameters). */
+export function asJobFailure(err: unknown): unknown {
+  const dependency = unavailableDependency(err);
+  if (!dependency) return err;
+  return new Error(`${OUTAGE_FAILURE_PREFIX}${dependency} (${driverMessage(err)})`, { cause: err });
+}
+
+export const isOutageFailure = (failedReason: string | undefined): boolean => failedReason?.startsWith(OUTAGE_FAILURE_PREFIX) ?? false;

@@ -1,5 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { unavailableDependency } from '../../server/outage';
+import { asJobFailure, unavailableDependency } from '../../server/outage';
 import { QUEUE_DEFS, type JobPayload } from '../../server/queues/definitions';
 import type { Services } from '../../server/services/context';
 import { failArtifactVerification, verifyArtifact } from '../../server/services/artifacts/verify.service';
@@ -9,7 +9,9 @@ export function artifactVerifyProcessor(svc: Services) {
     const payload = QUEUE_DEFS.artifactVerify.payload.safeParse(job.data);
     // A malformed payload will not get better with retries.
     if (!payload.success) throw new UnrecoverableError(`bad payload: ${payload.error.message}`);
-    return verifyArtifact(svc, payload.data.artifactId);
+    return verifyArtifact(svc, payload.data.artifactId).catch((err: unknown) => {
+      throw asJobFailure(err);
+    });
   };
 }
 

@@ -24,7 +24,11 @@ let lastPartialsSweep = 0;
 export function maintenanceProcessor(svc: Services) {
   return async (job: Job<JobPayload<'maintenance'>>) => {
     QUEUE_DEFS.maintenance.payload.parse(job.data);
-    const requeued = await requeueInFlightWork(svc);
+    // Its trouble (the database still away) must not cost the rest of the sweep.
+    const requeued = await requeueInFlightWork(svc).catch((err: unknown) => {
+      svc.log.warn('re-queuing in-flight work failed', { err });
+      return null;
+    });
     const gc = await collectStalePending(svc);
     const appIds = await appsWithRetention(svc);
     for (const appId of appIds) await enqueueRetention(svc.queues, { appId });

@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { isOutageFailure } from '../outage';
 import { LIFECYCLE_JOB, QUEUE_DEFS, type JobName, type JobPayload, type LifecyclePayload, type QueueKey } from './definitions';
 
 export type TypedQueue<K extends QueueKey> = Queue<JobPayload<K>, unknown, JobName<K>>;
@@ -100,10 +101,17 @@ async function addOrRerun(queue: Pick<Queue, 'getJob'>, jobId: string, add: () =
     return true;
   }
   const state = await job.getState();
-  if (state !== 'failed' && state !== 'completed') return false;
-  // Both jobs are re-entrant: a run that finds its entity settled does nothing.
-  await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
-  return true;
+  // A job that failed for another reason than an outage would fail again: it is left to look at.
+  if (state !== 'completed' && !(state === 'failed' && isOutageFailure(job.failedReason))) return false;
+  try {
+    // Both jobs are re-entrant: a run that finds its entity settled does nothing.
+    await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
+    return true;
+  } catch (err) {
+    // Gone or moved since it was read (trimmed, or another process re-ran it first): nothing to do.
+    if ((await queue.getJob(jobId).then((j) => j?.getState())) === state) throw err;
+    return false;
+  }
 }
 
 /**

@@ -15,12 +15,17 @@ export async function requeueInFlightWork(svc: Pick<Services, 'db' | 'queues' | 
     .from(deployments)
     .where(inArray(deployments.status, [...IN_FLIGHT_DEPLOYMENT_STATUSES]))
     .orderBy(deployments.createdAt);
+  // One that cannot be re-queued now must not keep the others from it: the next sweep tries again.
+  const failures: string[] = [];
+  const attempt = async (what: string, requeue: () => Promise<boolean>) =>
+    requeue().catch((err: unknown) => (failures.push(`${what}: ${String(err)}`), false));
   let requeuedArtifacts = 0;
-  for (const a of verifying) if (await requeueArtifactVerify(svc.queues, { artifactId: a.id })) requeuedArtifacts++;
+  for (const a of verifying) if (await attempt(`artifact ${a.id}`, () => requeueArtifactVerify(svc.queues, { artifactId: a.id }))) requeuedArtifacts++;
   let requeuedDeployments = 0;
-  for (const d of inFlight) if (await requeueRollout(svc.queues, { deploymentId: d.id })) requeuedDeployments++;
+  for (const d of inFlight) if (await attempt(`deployment ${d.id}`, () => requeueRollout(svc.queues, { deploymentId: d.id }))) requeuedDeployments++;
   if (requeuedArtifacts || requeuedDeployments) {
     svc.log.info('re-queued in-flight work', { artifacts: requeuedArtifacts, deployments: requeuedDeployments });
   }
+  if (failures.length) svc.log.warn('could not re-queue in-flight work', { count: failures.length, first: failures[0] });
   return { artifacts: requeuedArtifacts, deployments: requeuedDeployments };
 }

@@ -78,7 +78,7 @@ describe('admin queues on a real Redis with real workers', () => {
 
     const page = await admin().jobs({ queue, state: 'failed' });
     expect(page.total).toBe(1);
-    expect(page.jobs[0]).toMatchObject({ id: jobId, state: 'failed', attempts_made: 1, attempts_max: 1, subject: { kind: 'deployment', id: missing, app_name: null } });
+    expect(page.jobs[0]).toMatchObject({ id: jobId, state: 'failed', attempts_made: 1, attempts_max: 6, subject: { kind: 'deployment', id: missing, app_name: null } });
     expect(page.jobs[0]!.failed_reason).toContain(`deployment ${missing} not found`);
 
     const detail = await admin().job({ queue, job_id: jobId });

@@ -24,6 +24,8 @@ export interface LiveInstance extends TInstanceRecord {
   unwatch: () => void;
   /** Stopped on purpose (scale down, replacement, stop): its exit is no crash. */
   retiring: boolean;
+  /** Re-openings of its fence while its health is awaited: stopping waits for them first. */
+  fenceReasserts?: Promise<void>;
   /** The uid it runs as, null without a uid sandbox (said in the start phase). */
   uid?: number | null;
 }
@@ -134,13 +136,15 @@ export async function awaitHealthy(ctx: SpawnContext, d: RuntimeDeployment, inst
   const exited = inst.spawned?.exited ?? exitOf(inst);
   // Until it answers, its own-port element is re-asserted: a control plane booting before the
   // app's uid switch could have pruned it, and the app's answers would be refused for good.
-  let reasserting = Promise.resolve();
+  // Chained on the instance: stopLive (a sibling's failure undoing the rollout) awaits it, so
+  // no re-opening lands after the fence is closed and the port goes to another tenant.
+  inst.fenceReasserts ??= Promise.resolve();
   const timer = setInterval(() => {
-    reasserting = reasserting.then(() => fenceOwnPort(ctx, d.appName, inst.port, true));
+    inst.fenceReasserts = inst.fenceReasserts!.then(() => (inst.retiring ? undefined : fenceOwnPort(ctx, d.appName, inst.port, true)));
   }, FENCE_REASSERT_MS);
   const outcome = await waitHealthy(inst.port, timeoutMs, exited, healthPath).finally(async () => {
     clearInterval(timer);
-    await reasserting; // none may land after a failed instance's fence is closed
+    await inst.fenceReasserts;
   });
   const where = healthPath === '/' ? `on port ${inst.port}` : `on port ${inst.port} (GET ${healthPath})`;
   if (outcome.kind === 'healthy') return `answered HTTP ${outcome.status} ${where}`;
@@ -170,6 +174,7 @@ export async function stopLive(ctx: RuntimeContext, appName: string, inst: TInst
   await stopInstance(ctx, inst.pid, inst.procStart, inst.cgroups).catch((err: unknown) =>
     ctx.log('runtime: could not stop an instance', { appName, instance: inst.id, error: String(err) }),
   );
+  await inst.fenceReasserts;
   await fenceOwnPort(ctx, appName, inst.port, false);
 }
 

@@ -1,4 +1,4 @@
-import { and, eq, ne, sql } from 'drizzle-orm';
+import { and, eq, gt, inArray, ne, sql } from 'drizzle-orm';
 import { applications, artifacts, deployments } from '../../../db/schema';
 import { unavailableDependency } from '../../outage';
 import { deploymentTopic } from '../../queues/notifier';
@@ -57,6 +57,7 @@ export async function releaseOf(
  */
 export async function runRollout(svc: RolloutServices, deploymentId: string): Promise<void> {
   const { deployment, appName } = await getDeploymentWithApp(svc.db, deploymentId);
+  if (await wasOvertaken(svc, deployment)) return;
   // From rolling_out too: a job re-run after its worker died mid-rollout resumes the deployment
   // (the driver re-adopts an instance that already came up) instead of leaving it stuck.
   const started = await transitionDeployment(svc.db, deploymentId, ['pending', 'rolling_out'], 'rolling_out', { rolloutStartedAt: new Date() }, {
@@ -146,6 +147,30 @@ export async function runRollout(svc: RolloutServices, deploymentId: string): Pr
   } finally {
     svc.metrics.rolloutDuration.observe((Date.now() - t0) / 1000);
   }
+}
+
+/**
+ * A rollout resumed late (its job retried, or re-run by the maintenance sweep after an outage)
+ * must not replace a release the app's users deployed since: a newer deployment that went out
+ * (running, or replaced since) makes this one `failed` (`overtaken`), and the runtime is left
+ * alone. Whether it was.
+ */
+async function wasOvertaken(svc: RolloutServices, d: DeploymentRow): Promise<boolean> {
+  const [newer] = await svc.db
+    .select({ id: deployments.id })
+    .from(deployments)
+    .where(and(eq(deployments.appId, d.appId), gt(deployments.createdAt, d.createdAt), inArray(deployments.status, ['running', 'superseded', 'rolled_back'])))
+    .limit(1);
+  if (!newer) return false;
+  const failed = await transitionDeployment(svc.db, d.id, ['pending', 'rolling_out'], 'failed', { failureReason: 'overtaken', rolloutCompletedAt: new Date() }, {
+    phase: 'failed',
+    message: `overtaken: deployment ${newer.id}, created later, went out while this rollout waited; not rolled out over it`,
+  });
+  if (failed) {
+    await svc.notifier.publish(deploymentTopic(d.id)).catch(() => undefined);
+    svc.metrics.deploymentStatus.inc({ status: 'failed' });
+  }
+  return true;
 }
 
 /** `deployments_running_total` from the database: it counts what every process rolled out. */
