@@ -134,11 +134,48 @@ function preparingByDefault<C extends QueryClient>(client: C, deadlineMs: number
     // begin(fn) or begin(options, fn): the transaction's own client is a new one.
     client[method] = (...args: unknown[]) => {
       const fn = args.at(-1);
-      if (typeof fn === 'function') args[args.length - 1] = (tx: QueryClient) => fn(preparingByDefault(tx, deadlineMs));
-      return Promise.resolve(original(...args)).catch((err: unknown) => Promise.reject(markFromDatabase(err)));
+      if (typeof fn !== 'function') return Promise.resolve(original(...args)).catch((err: unknown) => Promise.reject(markFromDatabase(err)));
+      return transactionWithDeadline((body) => original(...args.slice(0, -1), body), fn as TransactionBody, deadlineMs);
     };
   }
   return client;
+}
+
+type TransactionBody = (tx: QueryClient) => unknown;
+
+const overdue = (deadlineMs: number, what: string) =>
+  markFromDatabase(Object.assign(new Error(`the database did not ${what} within ${deadlineMs} ms`), { code: 'ETIMEDOUT' }));
+
+/**
+ * A transaction settles within `deadlineMs` of each step the body does not cover: its BEGIN (a
+ * connection to get, the statement to run) and its COMMIT or ROLLBACK. On a link that drops
+ * packets those wait for TCP to give up, a quarter of an hour. The body's own statements have
+ * their deadline each. A body that gets its connection only after its caller was told the
+ * database is down runs no statement: it throws, and the transaction rolls back.
+ */
+function transactionWithDeadline(run: (body: TransactionBody) => unknown, body: TransactionBody, deadlineMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let expired = false;
+    const arm = (what: string) =>
+      setTimeout(() => {
+        expired = true;
+        reject(overdue(deadlineMs, what));
+      }, deadlineMs);
+    let timer = arm('begin a transaction');
+    const guarded: TransactionBody = async (tx) => {
+      clearTimeout(timer);
+      if (expired) throw overdue(deadlineMs, 'begin a transaction');
+      try {
+        return await body(preparingByDefault(tx, deadlineMs));
+      } finally {
+        timer = arm('end a transaction');
+      }
+    };
+    Promise.resolve(run(guarded)).then(
+      (value) => (clearTimeout(timer), resolve(value)),
+      (err: unknown) => (clearTimeout(timer), reject(markFromDatabase(err))),
+    );
+  });
 }
 
 /** What of a postgres.js query the deadline needs: it runs on the first `then`. */
@@ -160,10 +197,7 @@ function withDeadline(result: unknown, deadlineMs: number): unknown {
   let settled: Promise<unknown> | undefined;
   query.then = (onFulfilled, onRejected) => {
     settled ??= new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const err = Object.assign(new Error(`the database did not answer within ${deadlineMs} ms`), { code: 'ETIMEDOUT' });
-        reject(markFromDatabase(err));
-      }, deadlineMs);
+      const timer = setTimeout(() => reject(overdue(deadlineMs, 'answer')), deadlineMs);
       then(
         (value) => (clearTimeout(timer), resolve(value)),
         (err: unknown) => (clearTimeout(timer), reject(err)),

@@ -73,7 +73,9 @@ export async function handleLegacyUpload(services: Services, req: Request, reque
   if (actor) {
     const outcome = res.ok ? 'ok' : await envelopeCode(res);
     const action = 'artifacts.legacyUpload';
-    await recordMutation(services, { actor, action, outcome, requestId, note, rawInput: undefined });
+    const recording = recordMutation(services, { actor, action, outcome, requestId, note, rawInput: undefined });
+    // As for tRPC mutations: a 503 does not also wait out the database's deadline for its record.
+    if (outcome !== 'service_unavailable') await recording;
   }
   res.headers.set(DEPRECATED_HEADER, 'true');
   return res;

@@ -15,7 +15,7 @@ import type { OpenApiMeta } from 'trpc-to-openapi';
 import { z, ZodError } from 'zod';
 import { isErrorCode, validationCodeOf, type ErrorCode } from '../contract/errors';
 import { AppError, isAppError } from '../errors';
-import { driverMessage, outageError } from '../outage';
+import { driverMessage, outageError, unavailableDependency } from '../outage';
 import { errorCodeOfTrpc, trpcCodeOfStatus } from './error-codes';
 import { roleAllows, type Actor, type Role } from '../auth/roles';
 import { recordMutation } from '../services/audit/mutation';
@@ -82,7 +82,9 @@ export const createCallerFactory = t.createCallerFactory;
 function errorCodeOf(error: TRPCError): ErrorCode {
   const cause = error.cause;
   if (isAppError(cause)) return cause.code;
-  return cause instanceof ZodError ? validationCodeOf(cause.issues) : errorCodeOfTrpc(error.code);
+  if (cause instanceof ZodError) return validationCodeOf(cause.issues);
+  // A driver's error (`audited` sees it before `observed` maps it): an outage is a 503, not a 500.
+  return unavailableDependency(cause) ? 'service_unavailable' : errorCodeOfTrpc(error.code);
 }
 
 /** Maps domain errors to tRPC errors, logs unexpected ones, and counts every call. */
@@ -126,7 +128,10 @@ const audited = t.middleware(async ({ ctx, type, path, getRawInput, next }) => {
     const rawInput = await getRawInput().catch(() => undefined);
     const outcome = result.ok ? 'ok' : errorCodeOf(result.error);
     const { actor, requestId } = ctx;
-    await recordMutation(ctx.services, { actor, action: path, outcome, requestId, note, rawInput });
+    const recording = recordMutation(ctx.services, { actor, action: path, outcome, requestId, note, rawInput });
+    // A dependency is down: the record is attempted (and logged loudly when lost) but the 503
+    // does not also wait out the database's deadline for it.
+    if (outcome !== 'service_unavailable') await recording;
   }
   return result;
 });

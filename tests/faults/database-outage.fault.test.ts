@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } f
 import { TOKENS } from '../support/harness';
 import { pollUntil } from '../support/poll';
 import { startFaultPlane, type FaultPlane } from './fault-plane';
+import { holdLock } from './pg-locks';
 
 const DIGEST = 'ab'.repeat(32);
 /** The plane's statement timeout here: short, so the bound below is, and long enough for a loaded machine. */
@@ -100,6 +101,40 @@ describe('PostgreSQL cut from under the control plane', () => {
     expect((await fetch(`${fp.plane.url}/readyz`)).status).toBe(200);
     expect(fp.plane.output()).not.toMatch(/"level":"error".*procedure crashed/);
   });
+
+  it('ends a transaction whose link freezes mid-way with a 503 within the bound, and writes none of it', async () => {
+    const before = (await (await fp.api('GET', '/apps/svc/config')).json()) as { version: number };
+    // The edit's transaction waits on the app's row, which the test holds: it is certainly open.
+    const lock = await holdLock(fp.databaseUrl, [`select id from applications where name = 'svc' for update`]);
+    let edit: Promise<Response>;
+    try {
+      // Not fp.api: its 30 s client timeout would cut short the very wait under test.
+      edit = fetch(`${fp.plane.url}/apps/svc/config`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${TOKENS.deployer}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ set: { FROZEN: '1' }, deploy: false }),
+      });
+      expect(await lock.blocked('%for update%')).toMatch(/from "applications"/);
+      fp.pgLink.cut('freeze');
+    } finally {
+      await lock.release();
+    }
+    // Its answer and the ROLLBACK after it are held on the link: each waits out its deadline.
+    const t0 = performance.now();
+    const res = await edit;
+    const ms = performance.now() - t0;
+    fp.pgLink.restore();
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual(DOWN);
+    expect(ms).toBeLessThan(2 * BOUND_MS);
+
+    const after = await pollUntil(
+      () => fp.api('GET', '/apps/svc/config'),
+      (r) => r.status === 200,
+      15_000,
+    );
+    expect(((await after.json()) as { version: number }).version).toBe(before.version);
+  }, 90_000);
 
   it('answers 503 within the connect timeout when the link silently drops packets', async () => {
     fp.pgLink.cut('blackhole');

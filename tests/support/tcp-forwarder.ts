@@ -5,12 +5,14 @@ import net from 'node:net';
  * fault test can cut and restore. `cut('refuse')` closes the listener's door: live connections
  * are reset and new ones refused, as when the service's host goes down. `cut('blackhole')`
  * keeps accepting and reading but never answers, as when packets are dropped: what a client
- * sees is its own timeout. `restore()` forwards again.
+ * sees is its own timeout. `cut('freeze')` is a partition under live connections: they stay
+ * open but nothing passes either way (held, not lost, as TCP would retransmit it), and new ones
+ * are black-holed. `restore()` forwards again, held bytes included.
  */
 export interface TcpForwarder {
   port: number;
   url(base: string): string;
-  cut(mode?: 'refuse' | 'blackhole'): void;
+  cut(mode?: 'refuse' | 'blackhole' | 'freeze'): void;
   restore(): void;
   /** Connections forwarded since start (a client that reconnected opened a new one). */
   readonly connections: number;
@@ -18,7 +20,8 @@ export interface TcpForwarder {
 }
 
 export async function startTcpForwarder(target: { host: string; port: number }): Promise<TcpForwarder> {
-  let mode: 'open' | 'refuse' | 'blackhole' = 'open';
+  let mode: 'open' | 'refuse' | 'blackhole' | 'freeze' = 'open';
+  const links = new Set<[net.Socket, net.Socket]>();
   let connections = 0;
   const live = new Set<net.Socket>();
   const track = (s: net.Socket) => {
@@ -30,7 +33,7 @@ export async function startTcpForwarder(target: { host: string; port: number }):
     client.on('error', () => {});
     if (mode === 'refuse') return client.resetAndDestroy();
     // A black hole reads and drops whatever arrives; the client waits for its own timeout.
-    if (mode === 'blackhole') return void client.resume();
+    if (mode === 'blackhole' || mode === 'freeze') return void client.resume();
     connections += 1;
     const upstream = net.connect(target.port, target.host);
     track(upstream);
@@ -38,6 +41,9 @@ export async function startTcpForwarder(target: { host: string; port: number }):
     client.on('error', () => upstream.destroy());
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
+    const link: [net.Socket, net.Socket] = [client, upstream];
+    links.add(link);
+    client.once('close', () => links.delete(link));
     client.pipe(upstream);
     upstream.pipe(client);
   });
@@ -59,10 +65,20 @@ export async function startTcpForwarder(target: { host: string; port: number }):
     },
     cut(how = 'refuse') {
       mode = how;
-      dropAll();
+      if (how !== 'freeze') return dropAll();
+      for (const [client, upstream] of links) {
+        client.unpipe(upstream).pause();
+        upstream.unpipe(client).pause();
+      }
     },
     restore() {
+      const frozen = mode === 'freeze';
       mode = 'open';
+      if (!frozen) return;
+      for (const [client, upstream] of links) {
+        client.pipe(upstream);
+        upstream.pipe(client);
+      }
     },
     get connections() {
       return connections;
