@@ -1,13 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, killLocalApps, ROOT, startPlaneProcess, type PlaneProcess } from '../support/control-plane-process';
-import { TOKENS } from '../support/harness';
+import { freePort, killLocalApps, startPlaneProcess, type PlaneProcess } from '../support/control-plane-process';
+import { TOKEN_ENTRIES, TOKENS } from '../support/harness';
 import { createScratchDatabase, PG_ADMIN_URL } from '../support/pg';
 import { deletePrefix, TEST_REDIS_URL } from '../support/redis';
 import { startTcpForwarder, type TcpForwarder } from '../support/tcp-forwarder';
+import { spawnWorkerProcess } from '../support/worker-process';
 
 /** The worker process (`npm run worker`), which a test can SIGKILL and start again. */
 export interface WorkerHandle {
@@ -50,28 +50,6 @@ export interface FaultPlaneOptions {
   env?: Record<string, string>;
 }
 
-async function startWorker(
-  env: Record<string, string>,
-  port: number,
-): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'jobs/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, AETHER_WORKER_PORT: String(port), NODE_ENV: 'production' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      output += d.toString();
-      if (output.includes('workers started')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}):\n${output}`)));
-  });
-  return { child, output: () => output };
-}
-
 /**
  * The production control plane (the built server/http/main.ts) as its own process, on a
  * scratch database reached through a TCP forwarder the test can cut, Redis under a fresh queue
@@ -90,9 +68,7 @@ export async function startFaultPlane(opts: FaultPlaneOptions = {}): Promise<Fau
     REDIS_URL: redisUrl,
     AETHER_QUEUE_PREFIX: prefix,
     AETHER_DATA_DIR: dataDir,
-    AETHER_API_TOKENS: Object.entries(TOKENS)
-      .map(([role, token]) => `${token}:${role}:${role}-user`)
-      .join(','),
+    AETHER_API_TOKENS: TOKEN_ENTRIES.join(','),
     AETHER_LOG_LEVEL: 'warn',
     AETHER_DB_CONNECT_TIMEOUT_SECS: '2',
     ...opts.env,
@@ -106,7 +82,7 @@ export async function startFaultPlane(opts: FaultPlaneOptions = {}): Promise<Fau
   let worker: WorkerHandle | null = null;
   if (workers === 'process') {
     const port = await freePort();
-    let current = await startWorker(env, port);
+    let current = await spawnWorkerProcess(env, port);
     worker = {
       url: `http://127.0.0.1:${port}`,
       pid: () => current.child.pid,
@@ -119,7 +95,7 @@ export async function startFaultPlane(opts: FaultPlaneOptions = {}): Promise<Fau
         await exited;
       },
       async start() {
-        current = await startWorker(env, port);
+        current = await spawnWorkerProcess(env, port);
       },
     };
   }

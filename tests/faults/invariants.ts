@@ -7,6 +7,7 @@ import type { Db } from '../../db/client';
 import * as schema from '../../db/schema';
 import { QUEUE_DEFS, type QueueKey } from '../../server/queues/definitions';
 import { usageOf } from '../../server/services/artifacts/quota';
+import { isAlive } from '../support/app-processes';
 import { filesUnder } from '../support/plane-state';
 import type { FaultPlane } from './fault-plane';
 
@@ -128,18 +129,10 @@ async function runtimeAgrees(dataDir: string, app: string, runningId: string | n
   if (state.deploymentId !== runningId)
     return [`app ${app}: database runs ${runningId}, runtime runs ${state.deploymentId}`];
   return state.instances
-    .filter((i) => !alive(i.pid))
+    .filter((i) => !isAlive(i.pid))
     .map((i) => `instance pid ${i.pid} of ${app} is recorded but not alive`);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Rows against objects: every row that holds quota has its object (size and sha256 as stored),

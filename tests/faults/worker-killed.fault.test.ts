@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
 import { QUEUE_DEFS, type QueueKey } from '../../server/queues/definitions';
-import { appPids, recordedPids } from '../support/app-processes';
+import { appPids, isAlive, recordedPids } from '../support/app-processes';
 import { appPortRangeOfThisWorker } from '../support/app-port-range';
 import { tarGz } from '../support/artifacts';
 import { pollUntil } from '../support/poll';
@@ -16,15 +16,6 @@ import { checkInvariants } from './invariants';
 import { holdLock } from './pg-locks';
 
 const LOCK_SECS = 2;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 const SLOW_HEALTH_MS = 5000;
 
 /**
@@ -49,6 +40,21 @@ describe('the worker process SIGKILLed while it holds work', () => {
     );
     return jobOf(key, id);
   };
+
+  /** Starts a worker: the artifact ends stored, its job completed after `runs`, and every invariant holds. */
+  async function startedWorkerStores(staged: app.Staged, id: string, runs: { started: number; stalled: number }) {
+    await fp.worker!.start();
+    expect(await app.artifactSettled(view, 'victim', staged.digest)).toMatchObject({
+      status: 'stored',
+      failure_reason: null,
+    });
+    const job = await settledJob('artifactVerify', `verify-${id}`);
+    expect({ state: await job!.getState(), started: job!.attemptsStarted, stalled: job!.stalledCounter }).toEqual({
+      state: 'completed',
+      ...runs,
+    });
+    expect(await checkInvariants(fp)).toEqual([]);
+  }
 
   beforeAll(async () => {
     fp = await startFaultPlane({
@@ -100,18 +106,7 @@ describe('the worker process SIGKILLed while it holds work', () => {
     expect(await (await jobOf('artifactVerify', `verify-${id}`))!.getState()).toBe('waiting');
     expect((await app.getArtifact(view, 'victim', staged.digest)).status).toBe('verifying');
 
-    await fp.worker!.start();
-    expect(await app.artifactSettled(view, 'victim', staged.digest)).toMatchObject({
-      status: 'stored',
-      failure_reason: null,
-    });
-    const job = await settledJob('artifactVerify', `verify-${id}`);
-    expect({ state: await job!.getState(), started: job!.attemptsStarted, stalled: job!.stalledCounter }).toEqual({
-      state: 'completed',
-      started: 1,
-      stalled: 0,
-    });
-    expect(await checkInvariants(fp)).toEqual([]);
+    await startedWorkerStores(staged, id, { started: 1, stalled: 0 });
   });
 
   it('mid-verification: the job stalls, is handed over once its lock expires; the artifact ends stored', async () => {
@@ -136,18 +131,7 @@ describe('the worker process SIGKILLed while it holds work', () => {
     expect(await (await jobOf('artifactVerify', `verify-${id}`))!.getState()).toBe('active');
     expect((await app.getArtifact(view, 'victim', staged.digest)).status).toBe('verifying');
 
-    await fp.worker!.start();
-    expect(await app.artifactSettled(view, 'victim', staged.digest)).toMatchObject({
-      status: 'stored',
-      failure_reason: null,
-    });
-    const job = await settledJob('artifactVerify', `verify-${id}`);
-    expect({ state: await job!.getState(), started: job!.attemptsStarted, stalled: job!.stalledCounter }).toEqual({
-      state: 'completed',
-      started: 2,
-      stalled: 1,
-    });
-    expect(await checkInvariants(fp)).toEqual([]);
+    await startedWorkerStores(staged, id, { started: 2, stalled: 1 });
   });
 
   it('mid-rollout: a new worker resumes it; it ends the one running, with one instance on the host', async () => {
@@ -183,7 +167,7 @@ describe('the worker process SIGKILLed while it holds work', () => {
     expect(await (await fetch(settled.url!)).text()).toBe(`${marker} v1\n`);
     expect(await checkInvariants(fp, { runningApps: ['victim'] })).toEqual([]);
     // One instance on the host, as recorded: the one the killed worker started is not left running.
-    expect({ doomedAlive: alive(doomed[0]!), instances: (await appPids(marker)).length }).toEqual({
+    expect({ doomedAlive: isAlive(doomed[0]!), instances: (await appPids(marker)).length }).toEqual({
       doomedAlive: false,
       instances: 1,
     });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../support/artifacts';
 import { callFace, type Face, type FaceCall, type Op, type TokenSpec } from '../support/faces';
 import { MAX_CONFIG_VARS } from '../../server/contract/config';
-import { startTestPlane, TOKENS, type DbKind, type TestPlane } from '../support/harness';
+import { startTestPlane, TOKEN_ENTRIES, type DbKind, type TestPlane } from '../support/harness';
 import { headsOf, planeState } from '../support/plane-state';
 
 /**
@@ -335,7 +335,7 @@ function callOf(c: Case, f: Fixtures): FaceCall {
 }
 
 async function startFixtures(kind: DbKind): Promise<{ plane: TestPlane; fx: Fixtures }> {
-  const tokens = [...Object.entries(TOKENS).map(([role, token]) => `${token}:${role}:${role}-user`), `${LIMITED}:deployer:limited:team-a`];
+  const tokens = [...TOKEN_ENTRIES, `${LIMITED}:deployer:limited:team-a`];
   const plane = await startTestPlane(kind, { AETHER_MAX_ARTIFACT_SIZE_BYTES: String(MAX_SIZE), AETHER_API_TOKENS: tokens.join(',') });
   const deployer = plane.caller('deployer');
   const admin = plane.caller('admin');

@@ -62,14 +62,7 @@ export function appSource(version: string, opts: { exitAfterMs?: number } = {}):
   ].join('\n');
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { isAlive } from '../support/app-processes';
 
 export async function get(port: number, p = '/'): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}${p}`)).text();

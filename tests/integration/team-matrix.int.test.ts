@@ -6,7 +6,7 @@ import { ZLogsInput } from '../../server/contract/schemas';
 import { logsResponse } from '../../server/http/logs';
 import { roleAllows, type Role } from '../../server/auth/roles';
 import { actor, callerAs } from '../support/audit';
-import { DB_KINDS, suitePlane, TOKENS } from '../support/harness';
+import { DB_KINDS, suitePlane, TOKEN_ENTRIES, TOKENS } from '../support/harness';
 import { callOverRest, callOverTrpc, callWithCaller, procedureDefs, restRouteOf, type Outcome, type ProcedureFace } from '../support/procedure-faces';
 import { createTargetApp, missingTarget, normalizeMessage, publicKeyHex, randomDigest, type Target } from '../support/team-fixtures';
 
@@ -19,7 +19,7 @@ import { createTargetApp, missingTarget, normalizeMessage, publicKeyHex, randomD
 
 const LIMITED_TOKENS = { reader: 'limited-reader-token-a', deployer: 'limited-deployer-token-a' } as const;
 const ENV_TOKENS = [
-  ...Object.entries(TOKENS).map(([role, token]) => `${token}:${role}:${role}-user`),
+  ...TOKEN_ENTRIES,
   `${LIMITED_TOKENS.reader}:reader:reader-a:a`,
   `${LIMITED_TOKENS.deployer}:deployer:deployer-a:a`,
 ].join(',');

@@ -28,3 +28,13 @@ export async function recordedPids(dataDir: string, app: string): Promise<number
   const state = JSON.parse(raw) as { pid?: number; instances?: Array<{ pid: number }> };
   return state.instances ? state.instances.map((i) => i.pid) : state.pid ? [state.pid] : [];
 }
+
+/** Whether `pid` is a live process (signal 0 reaches it). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

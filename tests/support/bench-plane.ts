@@ -1,12 +1,12 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { assertBuilt, freePort, ROOT, startPlaneProcess, type PlaneProcess } from './control-plane-process';
-import { TOKENS } from './harness';
+import { assertBuilt, freePort, startPlaneProcess, type PlaneProcess } from './control-plane-process';
+import { TOKEN_ENTRIES } from './harness';
 import { createScratchDatabase } from './pg';
 import { deletePrefix, TEST_REDIS_URL } from './redis';
+import { spawnWorkerProcess } from './worker-process';
 
 export interface WorkerProcess {
   /** The worker's own /healthz and /metrics (AETHER_WORKER_PORT). */
@@ -17,21 +17,7 @@ export interface WorkerProcess {
 /** Starts `npm run worker` with `env`; resolves once its workers are listening. */
 export async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'jobs/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, AETHER_WORKER_PORT: String(port), NODE_ENV: 'production' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      output += d.toString();
-      if (output.includes('workers started')) resolve();
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}):\n${output}`)));
-  });
+  const { child } = await spawnWorkerProcess(env, port);
   return {
     url: `http://127.0.0.1:${port}`,
     stop: () =>
@@ -66,9 +52,7 @@ export async function startBenchPlane(opts: { workers: 'process' | 'inline' }): 
     REDIS_URL: TEST_REDIS_URL,
     AETHER_QUEUE_PREFIX: prefix,
     AETHER_DATA_DIR: dataDir,
-    AETHER_API_TOKENS: Object.entries(TOKENS)
-      .map(([role, token]) => `${token}:${role}:${role}-user`)
-      .join(','),
+    AETHER_API_TOKENS: TOKEN_ENTRIES.join(','),
     AETHER_LOG_LEVEL: 'warn',
   };
   const plane = await startPlaneProcess(

@@ -29,6 +29,9 @@ export const TOKENS = {
   reader: 'test-reader-token-0001',
 } as const satisfies Record<Role, string>;
 
+/** `AETHER_API_TOKENS` entries (`token:role:name`) for TOKENS, one user per role. */
+export const TOKEN_ENTRIES = Object.entries(TOKENS).map(([role, token]) => `${token}:${role}:${role}-user`);
+
 export interface TestPlane {
   services: Services;
   /** The control plane over real HTTP, behind its node:http edge: REST at the seed's paths, `/api/trpc`, `/storage/...`, `/openapi.json`. */
@@ -81,7 +84,7 @@ export async function startTestPlane(kind: DbKind, extraEnv: Record<string, stri
     DATABASE_URL: scratch?.url,
     REDIS_URL: TEST_REDIS_URL,
     AETHER_QUEUE_PREFIX: prefix,
-    AETHER_API_TOKENS: Object.entries(TOKENS).map(([role, token]) => `${token}:${role}:${role}-user`).join(','),
+    AETHER_API_TOKENS: TOKEN_ENTRIES.join(','),
     AETHER_HEALTH_TIMEOUT_SECS: '20',
     // Files run in parallel: each plane's router takes a free port, not the default 8080.
     AETHER_ROUTER_PORT: '0',
