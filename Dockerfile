@@ -10,6 +10,8 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /src
 COPY package.json package-lock.json ./
+# The postinstall step (patch-package) applies these to node_modules: postgres.js's link-cut fixes.
+COPY patches ./patches
 # `npm ci` refuses this lockfile (platform builds of next/msgpackr it was made without);
 # `npm install` honours the committed lockfile and leaves it unchanged.
 RUN --mount=type=cache,target=/root/.npm npm install --no-audit --no-fund
