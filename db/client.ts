@@ -125,7 +125,8 @@ function preparingByDefault<C extends QueryClient>(client: C, deadlineMs: number
   const unsafe = client.unsafe.bind(client);
   client.unsafe = (query, params = [], options = {}) => {
     // postgres.js also takes unsafe(query, options).
-    if (!Array.isArray(params)) return withDeadline(unsafe(query, [], params), deadlineMs);
+    if (!Array.isArray(params)) return ownBegin(params) ? unsafe(query, [], params) : withDeadline(unsafe(query, [], params), deadlineMs);
+    if (ownBegin(options)) return unsafe(query, params, options);
     return withDeadline(unsafe(query, params, { ...options, prepare: params.length > 0 && params.length <= MAX_PREPARED_PARAMS }), deadlineMs);
   };
   for (const method of ['begin', 'savepoint'] as const) {
@@ -143,6 +144,14 @@ function preparingByDefault<C extends QueryClient>(client: C, deadlineMs: number
 
 type TransactionBody = (tx: QueryClient) => unknown;
 
+/**
+ * postgres.js's own BEGIN (`begin()` sends it with `onexecute`, which reserves the connection for
+ * the transaction). No deadline of its own: one that rejected it would make `begin()` give up
+ * while the BEGIN still runs, leaving its connection reserved in a transaction nobody ends. The
+ * transaction's deadline covers the caller, and a late BEGIN's body throws, which rolls it back.
+ */
+const ownBegin = (options: unknown) => typeof options === 'object' && options !== null && 'onexecute' in options;
+
 const overdue = (deadlineMs: number, what: string) =>
   markFromDatabase(Object.assign(new Error(`the database did not ${what} within ${deadlineMs} ms`), { code: 'ETIMEDOUT' }));
 
@@ -156,10 +165,12 @@ const overdue = (deadlineMs: number, what: string) =>
 function transactionWithDeadline(run: (body: TransactionBody) => unknown, body: TransactionBody, deadlineMs: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     let expired = false;
+    // A body that threw is what the caller hears of, even when its ROLLBACK then hangs.
+    let failure: { err: unknown } | null = null;
     const arm = (what: string) =>
       setTimeout(() => {
         expired = true;
-        reject(overdue(deadlineMs, what));
+        reject(failure ? failure.err : overdue(deadlineMs, what));
       }, deadlineMs);
     let timer = arm('begin a transaction');
     const guarded: TransactionBody = async (tx) => {
@@ -167,6 +178,9 @@ function transactionWithDeadline(run: (body: TransactionBody) => unknown, body: 
       if (expired) throw overdue(deadlineMs, 'begin a transaction');
       try {
         return await body(preparingByDefault(tx, deadlineMs));
+      } catch (err) {
+        failure = { err };
+        throw err;
       } finally {
         timer = arm('end a transaction');
       }
