@@ -21,7 +21,7 @@ export interface Logger {
  * drizzle's query error repeats the statement's parameters (config values, ciphertexts) after
  * `params:`: keep the statement, drop them, add the driver's reason.
  */
-function safeErrorMessage(err: Error): string {
+export function safeErrorMessage(err: Error): string {
   if (!err.message.startsWith('Failed query: ')) return err.message;
   const at = err.message.indexOf('\nparams: ');
   const statement = at === -1 ? err.message : err.message.slice(0, at);

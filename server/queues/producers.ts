@@ -81,36 +81,57 @@ export async function enqueueRollout(queues: Queues, payload: JobPayload<'rollou
   });
 }
 
+/** What re-queuing the job of in-flight work did. */
+export type Requeued =
+  | { outcome: 'queued' }
+  /** Waiting, delayed or running: left alone. */
+  | { outcome: 'busy' }
+  /** It failed for good (a bug, or an outage outlasting every re-run): its entity must settle as failed. */
+  | { outcome: 'gave_up'; reason: string };
+
+/** BullMQ's reason for a job whose worker died (lost its lock) more often than allowed. */
+const STALLED_REASON = 'job stalled more than allowable limit';
+/**
+ * Re-runs of a job that failed on an outage or a lost worker: one per maintenance sweep (its
+ * attempts spent, each re-run is a single attempt), about half an hour at the default period.
+ */
+const MAX_RERUNS = 30;
+
 /**
  * For the work the database says is in flight: queues its job when there is none (Redis lost
- * it), runs it again when it finished (its retries spent in an outage longer than they last),
- * and leaves a waiting, delayed or running one alone. Whether it queued anything.
+ * it), runs it again when it finished or failed on an outage or a lost worker, and leaves a
+ * waiting, delayed or running one alone.
  */
-export async function requeueArtifactVerify(queues: Queues, payload: JobPayload<'artifactVerify'>): Promise<boolean> {
+export async function requeueArtifactVerify(queues: Queues, payload: JobPayload<'artifactVerify'>): Promise<Requeued> {
   return addOrRerun(queues.artifactVerify, verifyJobId(payload.artifactId), () => enqueueArtifactVerify(queues, payload));
 }
 
-export async function requeueRollout(queues: Queues, payload: JobPayload<'rollout'>): Promise<boolean> {
+export async function requeueRollout(queues: Queues, payload: JobPayload<'rollout'>): Promise<Requeued> {
   return addOrRerun(queues.rollout, rolloutJobId(payload.deploymentId), () => enqueueRollout(queues, payload));
 }
 
-async function addOrRerun(queue: Pick<Queue, 'getJob'>, jobId: string, add: () => Promise<void>): Promise<boolean> {
+async function addOrRerun(queue: Pick<Queue, 'getJob'>, jobId: string, add: () => Promise<void>): Promise<Requeued> {
   const job = await queue.getJob(jobId);
   if (!job) {
     await add();
-    return true;
+    return { outcome: 'queued' };
   }
   const state = await job.getState();
-  // A job that failed for another reason than an outage would fail again: it is left to look at.
-  if (state !== 'completed' && !(state === 'failed' && isOutageFailure(job.failedReason))) return false;
+  if (state !== 'completed' && state !== 'failed') return { outcome: 'busy' };
+  const reason = job.failedReason ?? '';
+  const transient = isOutageFailure(reason) || reason === STALLED_REASON;
+  if (state === 'failed' && (!transient || job.attemptsMade >= (job.opts.attempts ?? 1) + MAX_RERUNS)) {
+    return { outcome: 'gave_up', reason: reason || 'its job failed' };
+  }
   try {
-    // Both jobs are re-entrant: a run that finds its entity settled does nothing.
-    await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
-    return true;
+    // Both jobs are re-entrant: a run that finds its entity settled does nothing. Attempts are
+    // not reset, so each re-run counts (MAX_RERUNS).
+    await job.retry(state);
+    return { outcome: 'queued' };
   } catch (err) {
     // Gone or moved since it was read (trimmed, or another process re-ran it first): nothing to do.
     if ((await queue.getJob(jobId).then((j) => j?.getState())) === state) throw err;
-    return false;
+    return { outcome: 'busy' };
   }
 }
 

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUEUE_DEFS } from '../../server/queues/definitions';
 import { requeueInFlightWork } from '../../server/services/recovery.service';
 import { tarGz } from '../support/artifacts';
 import { DB_KINDS, startTestPlane, type TestPlane } from '../support/harness';
+import { pollUntil } from '../support/poll';
 import { deletePrefix } from '../support/redis';
 import { uploadArtifact } from '../support/upload';
 
@@ -37,5 +39,29 @@ describe.each(DB_KINDS)('recovery after Redis lost its queues, on %s', (kind) =>
     const done = await plane.caller('reader').deployments.wait({ id: deployment.id, timeout_ms: 30_000 });
     expect(done.status).toBe('running');
     expect(await (await fetch(done.url!)).text()).toBe('risen');
+  });
+
+  it('settles as failed a deployment whose rollout job failed for good, instead of leaving it in flight', async () => {
+    const app = tarGz({ 'package.json': JSON.stringify({ name: 'phoenix', scripts: { start: 'node index.js' }, version: '2.0.0' }), 'index.js': '' });
+    const { digest } = await uploadArtifact(plane, 'phoenix', app);
+    expect(await plane.caller('reader').artifacts.wait({ app_name: 'phoenix', digest, timeout_ms: 15_000 })).toMatchObject({ status: 'stored' });
+    const rollouts = plane.services.queues.rollout;
+    await rollouts.pause();
+    const { deployment } = await plane.caller('deployer').deployments.create({ app_name: 'phoenix', digest });
+    // Its job replaced by one the processor cannot read: it fails for good, no outage involved.
+    const jobId = `rollout-${deployment.id}`;
+    await (await rollouts.getJob(jobId))!.remove();
+    await rollouts.add(QUEUE_DEFS.rollout.jobName, { deploymentId: 'not-a-uuid' } as never, { jobId, attempts: 1 });
+    await rollouts.resume();
+    await pollUntil(async () => (await rollouts.getJob(jobId))?.getState(), (state) => state === 'failed', 15_000);
+    expect((await plane.caller('reader').deployments.get({ id: deployment.id })).status).toBe('pending');
+
+    expect(await requeueInFlightWork(plane.services)).toEqual({ artifacts: 0, deployments: 0 });
+    expect(await plane.caller('reader').deployments.get({ id: deployment.id })).toMatchObject({ status: 'failed', failure_reason: 'internal' });
+    const events = await plane.caller('reader').deployments.events({ id: deployment.id });
+    expect(events.at(-1)).toMatchObject({ phase: 'failed' });
+    expect(events.at(-1)!.message).toMatch(/^internal: its rollout job gave up: /);
+    // The release that ran stays running.
+    expect((await plane.caller('reader').deployments.list({ app_name: 'phoenix' })).filter((d) => d.status === 'running')).toHaveLength(1);
   });
 });

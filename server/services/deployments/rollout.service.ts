@@ -55,9 +55,11 @@ export async function releaseOf(
  * each phase, recorded as an event with its duration. On success the app's previous running
  * deployment becomes `superseded`; on failure the previous one keeps serving.
  */
-export async function runRollout(svc: RolloutServices, deploymentId: string): Promise<void> {
+export async function runRollout(svc: RolloutServices, deploymentId: string, opts: { rerun?: boolean } = {}): Promise<void> {
   const { deployment, appName } = await getDeploymentWithApp(svc.db, deploymentId);
-  if (await wasOvertaken(svc, deployment)) return;
+  // Only a late run (a retry, a re-run by the sweep, one resumed mid-rollout) can be overtaken.
+  const late = opts.rerun === true || deployment.status === 'rolling_out';
+  if (late && (await wasOvertaken(svc, deployment))) return;
   // From rolling_out too: a job re-run after its worker died mid-rollout resumes the deployment
   // (the driver re-adopts an instance that already came up) instead of leaving it stuck.
   const started = await transitionDeployment(svc.db, deploymentId, ['pending', 'rolling_out'], 'rolling_out', { rolloutStartedAt: new Date() }, {
@@ -150,8 +152,8 @@ export async function runRollout(svc: RolloutServices, deploymentId: string): Pr
 }
 
 /**
- * A rollout resumed late (its job retried, or re-run by the maintenance sweep after an outage)
- * must not replace a release the app's users deployed since: a newer deployment that went out
+ * A rollout run late (its job retried, re-run by the maintenance sweep after an outage, or
+ * resumed after its worker died) must not replace a release the app's users deployed since: a newer deployment that went out
  * (running, or replaced since) makes this one `failed` (`overtaken`), and the runtime is left
  * alone. Whether it was.
  */
@@ -159,7 +161,14 @@ async function wasOvertaken(svc: RolloutServices, d: DeploymentRow): Promise<boo
   const [newer] = await svc.db
     .select({ id: deployments.id })
     .from(deployments)
-    .where(and(eq(deployments.appId, d.appId), gt(deployments.createdAt, d.createdAt), inArray(deployments.status, ['running', 'superseded', 'rolled_back'])))
+    .where(
+      and(
+        eq(deployments.appId, d.appId),
+        // Against the row's own timestamp: a JS Date would drop its microseconds.
+        gt(deployments.createdAt, sql`(select created_at from deployments where id = ${d.id})`),
+        inArray(deployments.status, ['running', 'superseded', 'rolled_back']),
+      ),
+    )
     .limit(1);
   if (!newer) return false;
   const failed = await transitionDeployment(svc.db, d.id, ['pending', 'rolling_out'], 'failed', { failureReason: 'overtaken', rolloutCompletedAt: new Date() }, {
