@@ -213,4 +213,30 @@ describe('the worker process SIGKILLed while it holds work', () => {
     expect(await checkInvariants(fp, { runningApps: ['victim'] })).toEqual([]);
     expect(rec.unexpected()).toEqual([]);
   });
+
+  it('mid-scale: the instance the killed worker was starting is stopped by the next one, which finishes the scale', async () => {
+    const growerMarker = `${marker}-grower`;
+    await app.createApp(view, 'grower', growerMarker);
+    const digest = await app.storeArtifact(view, 'grower', app.slowHealthApp(SLOW_HEALTH_MS, 'g'));
+    const settled = await app.deploymentSettled(view, await app.deploy(view, 'grower', digest));
+    expect(settled).toMatchObject({ status: 'running' });
+    const [first] = await appPids(growerMarker);
+
+    const scaled = await view.api('POST', '/apps/grower/scale', { instances: 2 });
+    expect(scaled.status).toBe(200);
+    // The second instance runs and waits out its slow health: the scale job is mid-way.
+    const doomed = (await pollUntil(() => appPids(growerMarker), (pids) => pids.length === 2, 15_000)).find((p) => p !== first);
+    expect(doomed).toBeDefined();
+    await fp.worker!.kill('SIGKILL');
+    await fp.worker!.start();
+
+    // Two instances in the end, both recorded, and not the one the killed worker started.
+    const end = await pollUntil(
+      async () => ({ host: (await appPids(growerMarker)).length, recorded: (await recordedPids(fp.dataDir, 'grower')).length }),
+      (r) => r.host === 2 && r.recorded === 2 && !isAlive(doomed!),
+      30_000,
+    );
+    expect({ ...end, doomedAlive: isAlive(doomed!), firstAlive: isAlive(first!) }).toEqual({ host: 2, recorded: 2, doomedAlive: false, firstAlive: true });
+    expect(await checkInvariants(fp)).toEqual([]);
+  });
 });

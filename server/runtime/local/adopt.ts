@@ -14,6 +14,8 @@ import { AppSupervisor } from './supervisor';
 export async function readopt(ctx: RolloutContext, d: RuntimeDeployment, state: TAppState): Promise<AppSupervisor | null> {
   const { healthPath, healthTimeoutMs } = settingsOf(ctx.healthTimeoutMs, d);
   const desired = d.instances ?? state.desired;
+  // Started or being replaced by a supervisor that died before recording the outcome.
+  for (const rec of state.others ?? []) await stopLive(ctx, d.appName, rec);
   const live: TInstanceRecord[] = [];
   for (const rec of state.instances) {
     if (await isServing(rec, healthPath)) live.push(rec);
@@ -58,7 +60,7 @@ export async function retireState(ctx: RolloutContext, appName: string, state: T
   // What this process supervises, and what the state file names (another control plane's starts).
   const running: TInstanceRecord[] = sup ? sup.detach() : [];
   if (sup) ctx.supervisors.delete(appName);
-  for (const rec of state.instances) if (!running.some((r) => r.pid === rec.pid)) running.push(rec);
+  for (const rec of [...state.instances, ...(state.others ?? [])]) if (!running.some((r) => r.pid === rec.pid)) running.push(rec);
   for (const i of running) await stopLive(ctx, appName, i);
   await removeTree(ctx, appName, state.deploymentId);
   await removeState(ctx.layout, appName);

@@ -192,7 +192,7 @@ class Attempt {
     const where = urlOfApp(ctx, sup, d.appName);
     if (!previous && !old) return [null, `serving at ${where}`];
     // Committed: failing to stop the old ones must not fail the rollout that replaced them.
-    const leaving: Array<Parameters<typeof stopLive>[2]> = old ? old.detach() : (previous?.instances ?? []);
+    const leaving: Array<Parameters<typeof stopLive>[2]> = old ? old.detach() : [...(previous?.instances ?? []), ...(previous?.others ?? [])];
     const oldId = old?.d.deploymentId ?? previous?.deploymentId ?? '';
     // Unrouted before stopped: no request may reach a freed port that another tenant could bind.
     if (oldId !== d.deploymentId) ctx.table.removeDeployment(d.appName, oldId);

@@ -27,6 +27,12 @@ export const ZAppState = z.object({
   /** The app's scale; 0 keeps the release current with nothing running. */
   desired: z.number().int().min(0),
   instances: z.array(ZInstanceRecord),
+  /**
+   * Processes of the release outside `instances`: one its supervisor is starting (a restart, a
+   * scale-up, a rolling restart) and one being replaced. Whoever finds them in the file after
+   * the supervising process died (re-adoption, retirement, the next release) stops them.
+   */
+  others: z.array(ZInstanceRecord).optional(),
 });
 export type TAppState = z.infer<typeof ZAppState>;
 

@@ -33,6 +33,8 @@ export class AppSupervisor {
   #pending = new Map<string, NodeJS.Timeout>();
   /** Instances still routed while their replacement starts (rolling restart), with their readiness. */
   #outgoing = new Map<string, { inst: LiveInstance; ready: boolean }>();
+  /** Started, not yet healthy and routed (see startAndJoin). */
+  #starting = new Set<LiveInstance>();
   #checks: NodeJS.Timeout | null = null;
   /** When a crash loop was last reported, and how many reports were held back since. */
   #loopReportedAt = 0;
@@ -83,12 +85,14 @@ export class AppSupervisor {
     return [...outgoing, ...current].sort((a, b) => Number(a.instance) - Number(b.instance));
   }
 
-  /** Publishes the targets to the router and the state file. */
+  /** Publishes the targets to the router and the state file; not once detached (another release, or none, is the app's now). */
   async publish(): Promise<void> {
+    if (this.#stopped) return;
     this.ctx.table.setTargets(this.appName, this.d.deploymentId, this.targets());
     const { d } = this;
     const state = { deploymentId: d.deploymentId, digest: d.digest, storageKey: d.storageKey, startedAt: new Date().toISOString() };
-    await writeState(this.ctx.layout, this.appName, { ...state, desired: this.desired, instances: [...this.instances.values()].map(recordOf) });
+    const others = [...this.#starting, ...[...this.#outgoing.values()].map((o) => o.inst)].map(recordOf);
+    await writeState(this.ctx.layout, this.appName, { ...state, desired: this.desired, instances: [...this.instances.values()].map(recordOf), others });
   }
 
   status(): RuntimeStatus {
@@ -170,11 +174,16 @@ export class AppSupervisor {
   /** Starts instance `id`, waits until healthy, then routes it. Throws when it does not come up. */
   async startAndJoin(id: string): Promise<LiveInstance> {
     const inst = await startInstance(this.ctx, this.d, id, ++this.#generation);
+    // Recorded before the health wait: a process killed meanwhile leaves nothing unrecorded.
+    this.#starting.add(inst);
     try {
+      await this.publish();
       await awaitHealthy(this.ctx, this.d, inst);
     } catch (err) {
       await stopLive(this.ctx, this.appName, inst);
       throw err;
+    } finally {
+      this.#starting.delete(inst);
     }
     if (this.#stopped) {
       await stopLive(this.ctx, this.appName, inst);
