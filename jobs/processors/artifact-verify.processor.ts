@@ -1,4 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
+import { safeErrorMessage } from '../../server/logger';
 import { asJobFailure, unavailableDependency } from '../../server/outage';
 import { QUEUE_DEFS, type JobPayload } from '../../server/queues/definitions';
 import type { Services } from '../../server/services/context';
@@ -10,7 +11,10 @@ export function artifactVerifyProcessor(svc: Services) {
     // A malformed payload will not get better with retries.
     if (!payload.success) throw new UnrecoverableError(`bad payload: ${payload.error.message}`);
     return verifyArtifact(svc, payload.data.artifactId).catch((err: unknown) => {
-      throw asJobFailure(err);
+      const failure = asJobFailure(err);
+      // BullMQ keeps the message (failedReason): not a failed query's parameters.
+      if (failure === err && err instanceof Error) err.message = safeErrorMessage(err);
+      throw failure;
     });
   };
 }

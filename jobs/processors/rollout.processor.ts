@@ -11,8 +11,7 @@ export function rolloutProcessor(svc: Services) {
   return async (job: Job<JobPayload<'rollout'> | LifecyclePayload>) => {
     if (job.name === LIFECYCLE_JOB.jobName) return runLifecycle(svc, LIFECYCLE_JOB.payload.parse(job.data));
     const { deploymentId } = QUEUE_DEFS.rollout.payload.parse(job.data);
-    const rerun = job.attemptsMade > 0 || job.stalledCounter > 0;
-    await runRollout(svc, deploymentId, { rerun }).catch((err: unknown) => {
+    await runRollout(svc, deploymentId).catch((err: unknown) => {
       const failure = asJobFailure(err);
       if (failure !== err || !(err instanceof Error)) throw failure;
       // Not an outage (a missing deployment, a bug): a retry would fail the same way.

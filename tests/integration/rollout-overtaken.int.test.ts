@@ -39,8 +39,8 @@ describe.each(DB_KINDS)('a rollout resumed after a newer deployment went out, on
     const running = await deployer.deployments.get({ id: newer.id });
     expect(running.status).toBe('running');
 
-    // Its job's retry (as after an outage): a late run.
-    await runRollout(plane.services, held.id, { rerun: true });
+    // Its job run late (retried after an outage, or re-queued after Redis lost it).
+    await runRollout(plane.services, held.id);
     expect(await deployer.deployments.get({ id: held.id })).toMatchObject({ status: 'failed', failure_reason: 'overtaken' });
     const events = await deployer.deployments.events({ id: held.id });
     expect(events.at(-1)).toMatchObject({ phase: 'failed' });

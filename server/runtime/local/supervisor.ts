@@ -177,6 +177,8 @@ export class AppSupervisor {
     // Recorded before the health wait: a process killed meanwhile leaves nothing unrecorded.
     this.#starting.add(inst);
     try {
+      // But only while the file is this release's: another process may have deleted or replaced the app.
+      if ((await readState(this.ctx.layout, this.appName))?.deploymentId !== this.d.deploymentId) throw new Error('supervision ended: the app was replaced or deleted');
       await this.publish();
       await awaitHealthy(this.ctx, this.d, inst);
     } catch (err) {

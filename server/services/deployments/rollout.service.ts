@@ -55,11 +55,9 @@ export async function releaseOf(
  * each phase, recorded as an event with its duration. On success the app's previous running
  * deployment becomes `superseded`; on failure the previous one keeps serving.
  */
-export async function runRollout(svc: RolloutServices, deploymentId: string, opts: { rerun?: boolean } = {}): Promise<void> {
+export async function runRollout(svc: RolloutServices, deploymentId: string): Promise<void> {
   const { deployment, appName } = await getDeploymentWithApp(svc.db, deploymentId);
-  // Only a late run (a retry, a re-run by the sweep, one resumed mid-rollout) can be overtaken.
-  const late = opts.rerun === true || deployment.status === 'rolling_out';
-  if (late && (await wasOvertaken(svc, deployment))) return;
+  if (await wasOvertaken(svc, deployment)) return;
   // From rolling_out too: a job re-run after its worker died mid-rollout resumes the deployment
   // (the driver re-adopts an instance that already came up) instead of leaving it stuck.
   const started = await transitionDeployment(svc.db, deploymentId, ['pending', 'rolling_out'], 'rolling_out', { rolloutStartedAt: new Date() }, {
@@ -152,10 +150,10 @@ export async function runRollout(svc: RolloutServices, deploymentId: string, opt
 }
 
 /**
- * A rollout run late (its job retried, re-run by the maintenance sweep after an outage, or
- * resumed after its worker died) must not replace a release the app's users deployed since: a newer deployment that went out
- * (running, or replaced since) makes this one `failed` (`overtaken`), and the runtime is left
- * alone. Whether it was.
+ * A rollout run late (its job retried, re-run or re-queued by the maintenance sweep after an
+ * outage, resumed after its worker died, or simply queued after a later deploy's) must not
+ * replace a release deployed since: a newer deployment that went out (running, or replaced
+ * since) makes this one `failed` (`overtaken`), and the runtime is left alone. Whether it was.
  */
 async function wasOvertaken(svc: RolloutServices, d: DeploymentRow): Promise<boolean> {
   const [newer] = await svc.db
