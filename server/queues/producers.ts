@@ -53,13 +53,13 @@ export function createQueues(connection: Redis, prefix: string): Queues {
   };
 }
 
+const verifyJobId = (artifactId: string) => `verify-${artifactId}`;
+const rolloutJobId = (deploymentId: string) => `rollout-${deploymentId}`;
+
 /**
  * Job ids are derived from the entity, so enqueuing twice (a retried complete, a restart
  * that re-enqueues) never runs the same work twice concurrently.
  */
-const verifyJobId = (artifactId: string) => `verify-${artifactId}`;
-const rolloutJobId = (deploymentId: string) => `rollout-${deploymentId}`;
-
 export async function enqueueArtifactVerify(queues: Queues, payload: JobPayload<'artifactVerify'>): Promise<void> {
   const data = QUEUE_DEFS.artifactVerify.payload.parse(payload);
   await queues.artifactVerify.add(QUEUE_DEFS.artifactVerify.jobName, data, {
