@@ -232,7 +232,8 @@ describe('config, settings, teams and audit in the portal', () => {
     expect(await appEnv()).toMatchObject({ greeting: null, feature: 'on' });
     await page.goto(configPage());
     expect(await staged().count()).toBe(0);
-    expect(await page.getByText('version 7 · v7 running').isVisible()).toBe(true);
+    // Waited for, not glanced at: a loaded CI machine may still be rendering the page.
+    await page.getByText('version 7 · v7 running').waitFor();
   });
 
   it('filters apps by team and the audit log by app, action and outcome, page by page; a team-limited user sees its team only', async () => {
