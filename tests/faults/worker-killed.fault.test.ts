@@ -83,7 +83,8 @@ describe('the worker process SIGKILLed while it holds work', () => {
     try {
       await fp?.close();
     } finally {
-      await killUnrecordedApps(marker);
+      // Each app's own marker: a failed scenario may leave any of them behind.
+      for (const m of [marker, `${marker}-keeper`, `${marker}-grower`]) await killUnrecordedApps(m);
     }
   });
   beforeEach(() =>
