@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { artifacts, deployments, IN_FLIGHT_DEPLOYMENT_STATUSES } from '../../../db/schema';
 import type { TCreateDeploymentInput } from '../../contract/schemas';
 import { AppError, notFound } from '../../errors';
@@ -83,7 +83,9 @@ export async function insertDeployment(
   if (!still) throw new AppError('conflict', 'artifact was deleted meanwhile; upload it again');
   const [row] = await tx
     .insert(deployments)
-    .values({ ...values, createdBy: ctx.actor.name })
+    // The insert's own time, not the transaction's start (now()): under the app's row lock, so
+    // deployments of an app are created in the order they were taken, which `overtaken` relies on.
+    .values({ ...values, createdBy: ctx.actor.name, createdAt: sql`clock_timestamp()` })
     .onConflictDoNothing()
     .returning();
   const what = values.rollbackOf ? `rollback to ${values.rollbackOf} ` : '';
