@@ -36,6 +36,7 @@ import { killUnrecordedApps } from '../faults/fault-cleanup';
 import { makeCliHome, startCli, type DeployJson } from '../faults/fault-cli';
 import { startFaultPlane, type FaultPlane } from '../faults/fault-plane';
 import { checkInvariants } from '../faults/invariants';
+import { mulberry32 } from '../support/fixture-node-modules';
 
 const DEPLOYS = Number(process.env.BENCH_DEPLOYS ?? 200);
 const APPS = Number(process.env.BENCH_APPS ?? 20);
@@ -82,18 +83,6 @@ interface DeployOutcome {
   attempts: Attempt[];
 }
 
-/** mulberry32: the fault sequence replays from BENCH_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -111,7 +100,8 @@ const answers200 = (url: string) => async () =>
   (await fetch(url, { signal: AbortSignal.timeout(10_000) })).status === 200;
 
 assertBuilt();
-const random = prng(SEED);
+// mulberry32: the fault sequence replays from BENCH_SEED.
+const random = mulberry32(SEED);
 const marker = `soak-${randomUUID()}`;
 const redis = await startScratchRedis();
 let fp: FaultPlane | undefined;

@@ -237,7 +237,7 @@ function binary(rand: Rand, size: number): Buffer {
 type Rand = () => number;
 
 /** Small, fast and seedable; Math.random cannot be seeded. */
-function mulberry32(seed: number): Rand {
+export function mulberry32(seed: number): Rand {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
