@@ -32,8 +32,16 @@ describe('the control plane killed mid multipart upload', () => {
     await tap?.close();
     await home?.close();
   });
+  // What happened when, printed if the test fails: on a loaded machine, which step it hung in.
+  const steps: string[] = [];
+  const t0 = Date.now();
+  const step = (what: string) => steps.push(`${((Date.now() - t0) / 1000).toFixed(1)}s ${what}`);
   beforeEach(() =>
-    onTestFailed(() => console.log(`control plane output:\n${fp.plane.output().split('\n').slice(-40).join('\n')}`)),
+    onTestFailed(() => {
+      console.log(`steps:\n${steps.join('\n')}`);
+      console.log(`requests through the tap:\n${tap.records.map((r) => `${r.method} ${r.path} ${r.status}`).join('\n')}`);
+      console.log(`control plane output:\n${fp.plane.output().split('\n').slice(-40).join('\n')}`);
+    }),
   );
 
   it('the re-run deploy resumes from the parts sent before the crash; stored once, nothing stray', async () => {
@@ -49,10 +57,13 @@ describe('the control plane killed mid multipart upload', () => {
         await fp.plane.kill('SIGKILL');
       },
     );
+    step('first deploy started');
     const first = startCli(home, DEPLOY, MULTIPART_ENV);
     await killed;
+    step('plane killed at the second presign');
     expect(errorsBefore).toEqual([]);
     const gaveUp = await first.done;
+    step(`first deploy exited ${gaveUp.code}`);
     expect(gaveUp.code, gaveUp.stderr).toBe(40);
     expect(gaveUp.stderr).toMatch(/cannot reach/);
     const [saved] = await home.uploadStates();
@@ -60,7 +71,9 @@ describe('the control plane killed mid multipart upload', () => {
     const sent = 1;
 
     await fp.startPlane();
+    step('new plane up');
     const again = await startCli(home, DEPLOY, MULTIPART_ENV).done;
+    step(`second deploy exited ${again.code}`);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain(`resuming upload ${saved!.upload_id.slice(0, 12)}: ${sent} of 5 parts already sent`);
     expect(again.stderr).not.toContain('starting over');
@@ -70,8 +83,11 @@ describe('the control plane killed mid multipart upload', () => {
     expect(await home.uploadStates()).toEqual([]);
 
     expect(await checkInvariants(fp, { runningApps: ['big'], settleMs: 30_000 })).toEqual([]);
+    step('invariants checked');
     expect((await artifactRows(fp.databaseUrl)).map((a) => [a.app, a.status])).toEqual([['big', 'stored']]);
     expect((await deploymentRows(fp.databaseUrl)).map((d) => [d.app, d.status])).toEqual([['big', 'running']]);
     expect(await serverErrors(fp.plane.url)).toEqual([]);
-  });
+    // Two 22 MiB deploys, two plane boots, a rollout and up to 30 s of settling: 11 s on an idle
+    // machine, past a minute when CI runs other fault suites beside it.
+  }, 150_000);
 });

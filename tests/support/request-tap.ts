@@ -46,6 +46,8 @@ export async function startRequestTap(): Promise<RequestTap> {
       (answer) => {
         record.status = answer.statusCode ?? 0;
         res.writeHead(answer.statusCode ?? 502, answer.headers);
+        // An upstream that dies mid-answer must not leave the client waiting for the rest.
+        answer.once('error', () => res.socket?.resetAndDestroy());
         answer.pipe(res);
       },
     );
