@@ -39,7 +39,9 @@ describe('the control plane killed mid multipart upload', () => {
   beforeEach(() =>
     onTestFailed(() => {
       console.log(`steps:\n${steps.join('\n')}`);
-      console.log(`requests through the tap:\n${tap.records.map((r) => `${r.method} ${r.path} ${r.status}`).join('\n')}`);
+      console.log(
+        `requests through the tap:\n${tap.records.map((r) => `${r.method} ${r.path} ${r.status}`).join('\n')}`,
+      );
       console.log(`control plane output:\n${fp.plane.output().split('\n').slice(-40).join('\n')}`);
     }),
   );
