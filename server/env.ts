@@ -26,10 +26,13 @@ const numberRange = (fallback: string, min: number, max: number) =>
     .string()
     .regex(/^\d+-\d+$/)
     .default(fallback)
-    .refine((v) => {
-      const [lo, hi] = v.split('-').map(Number) as [number, number];
-      return lo >= min && lo <= hi && hi <= max;
-    }, `want <low>-<high>, ${min} <= low <= high${max < Number.MAX_SAFE_INTEGER ? ` <= ${max}` : ''}`);
+    .refine(
+      (v) => {
+        const [lo, hi] = v.split('-').map(Number) as [number, number];
+        return lo >= min && lo <= hi && hi <= max;
+      },
+      `want <low>-<high>, ${min} <= low <= high${max < Number.MAX_SAFE_INTEGER ? ` <= ${max}` : ''}`,
+    );
 
 const secretsKey = optionalText.superRefine((v, ctx) => {
   if (v === undefined) return;
@@ -65,7 +68,10 @@ const ZEnv = z
     /** A Redis command of the control plane (enqueue, publish) that gets no answer for this long fails (a 503). */
     AETHER_REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
     REDIS_URL: z.string().min(1).default('redis://127.0.0.1:6379'),
-    AETHER_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('aether'),
+    AETHER_QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .default('aether'),
     /** CSV of `token:role[:name]`; roles admin, deployer, reader. */
     AETHER_API_TOKENS: z.string().optional(),
     /** A single admin token (the seed's fallback). */
@@ -80,7 +86,12 @@ const ZEnv = z
     AETHER_S3_SSE_KMS_KEY: z.string().min(1).optional(),
     /** HMAC secret for fs-driver URLs; generated and kept in the data dir when unset. */
     AETHER_STORAGE_SECRET: z.string().min(32).optional(),
-    AETHER_PRESIGN_EXPIRE_SECS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(900),
+    AETHER_PRESIGN_EXPIRE_SECS: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 3600)
+      .default(900),
     /** How far the fs store's clock may be from the signer's: URLs live this much past `expires`. */
     AETHER_PRESIGN_SKEW_SECS: z.coerce.number().int().min(0).max(300).default(30),
     AETHER_MAX_ARTIFACT_SIZE_BYTES: z.coerce.number().int().min(0).default(0),
@@ -90,7 +101,11 @@ const ZEnv = z
     /** Keep the newest N stored artifacts per app (0 = keep all). */
     AETHER_RETAIN_LATEST_PER_APP: z.coerce.number().int().min(0).default(0),
     /** Most bytes a release may unpack to (a gzip bomb is refused at unpack); admins override it per app. */
-    AETHER_MAX_UNPACKED_BYTES: z.coerce.number().int().min(1).default(1024 ** 3),
+    AETHER_MAX_UNPACKED_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(1024 ** 3),
     /** Pending uploads older than this are garbage-collected. */
     AETHER_PENDING_TTL_SECS: z.coerce.number().int().min(60).default(3600),
     AETHER_PENDING_GC_INTERVAL_SECS: z.coerce.number().int().min(5).default(60),
@@ -99,7 +114,11 @@ const ZEnv = z
     /** Legacy direct upload (`POST /artifacts`): uploads at once; the rest wait their turn. */
     AETHER_MAX_CONCURRENT_UPLOADS: z.coerce.number().int().min(1).default(32),
     /** Largest JSON request body any API face reads (413 beyond); artifact bytes have their own limits. */
-    AETHER_MAX_JSON_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+    AETHER_MAX_JSON_BODY_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024),
     AETHER_RUNTIME: z.enum(['local', 'kubernetes']).default('local'),
     /** Kubernetes runtime: the apps' namespace (else AETHER_DEFAULT_NAMESPACE, else `aether-apps`). */
     AETHER_NAMESPACE: z.string().regex(DNS_LABEL).optional(),
@@ -116,7 +135,10 @@ const ZEnv = z
     AETHER_RUNTIME_CPU_LIMIT: z.string().regex(QUANTITY).default('1'),
     AETHER_RUNTIME_MEMORY_LIMIT: z.string().regex(QUANTITY).default('512Mi'),
     AETHER_RUNTIME_PROGRESS_DEADLINE_SECS: z.coerce.number().int().min(1).max(3600).default(300),
-    AETHER_RUNTIME_HEALTH_PATH: z.string().regex(/^\/[\x21-\x7e]*$/).default('/'),
+    AETHER_RUNTIME_HEALTH_PATH: z
+      .string()
+      .regex(/^\/[\x21-\x7e]*$/)
+      .default('/'),
     AETHER_HEALTH_TIMEOUT_SECS: z.coerce.number().int().min(1).max(3600).default(60),
     /** Local runtime: the router every app answers behind, `<app>.<AETHER_ROUTER_DOMAIN>:<port>`; 0 takes a free port (tests). */
     AETHER_ROUTER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -129,7 +151,10 @@ const ZEnv = z
      */
     AETHER_ROUTER_ENGINE: z.enum(['auto', 'haproxy', 'node']).default('auto'),
     /** The hostname suffix apps answer under; `localhost` resolves to loopback in browsers and curl. */
-    AETHER_ROUTER_DOMAIN: z.string().regex(DNS_NAME, 'a DNS name: lower-case labels of 1-63 characters joined by dots').default('localhost'),
+    AETHER_ROUTER_DOMAIN: z
+      .string()
+      .regex(DNS_NAME, 'a DNS name: lower-case labels of 1-63 characters joined by dots')
+      .default('localhost'),
     /** Local runtime supervision: health checks after the rollout, and what counts as a crash loop. */
     AETHER_HEALTH_INTERVAL_SECS: z.coerce.number().int().min(1).max(3600).default(10),
     AETHER_CRASH_LOOP_RESTARTS: z.coerce.number().int().min(1).max(1000).default(5),
@@ -139,21 +164,38 @@ const ZEnv = z
     /** Most instances an app may scale to, unless its own `max_instances` says otherwise. */
     AETHER_MAX_INSTANCES: z.coerce.number().int().min(1).max(1000).default(10),
     /** Kubernetes: each app gets an Ingress for `<app>.<AETHER_APP_DOMAIN>` when set. */
-    AETHER_APP_DOMAIN: z.string().regex(DNS_NAME, 'a DNS name: lower-case labels of 1-63 characters joined by dots').optional(),
-    AETHER_INGRESS_CLASS: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/).optional(),
+    AETHER_APP_DOMAIN: z
+      .string()
+      .regex(DNS_NAME, 'a DNS name: lower-case labels of 1-63 characters joined by dots')
+      .optional(),
+    AETHER_INGRESS_CLASS: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/)
+      .optional(),
     /** A TLS Secret (in the apps' namespace) the Ingress serves `<app>.<domain>` with, e.g. a wildcard certificate. */
-    AETHER_INGRESS_TLS_SECRET: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/).optional(),
+    AETHER_INGRESS_TLS_SECRET: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/)
+      .optional(),
     NODE_ENV: z.string().optional(),
     /** Local runtime, control plane as root: host uids (and gids) handed to apps, one per app. */
     AETHER_APP_UID_RANGE: numberRange('100000-165535', 1000, Number.MAX_SAFE_INTEGER),
     /** Local runtime: the ports app instances listen on (127.0.0.1); keep it out of the host's ephemeral range. */
     AETHER_APP_PORT_RANGE: numberRange('20000-29999', 1024, 65535),
     /** Local runtime limits per app instance (cgroups where available; the disk one by a watchdog). */
-    AETHER_APP_MEMORY_LIMIT_BYTES: z.coerce.number().int().min(16 * 1024 ** 2).default(512 * 1024 ** 2),
+    AETHER_APP_MEMORY_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .min(16 * 1024 ** 2)
+      .default(512 * 1024 ** 2),
     AETHER_APP_PIDS_LIMIT: z.coerce.number().int().min(8).default(256),
     AETHER_APP_NOFILE_LIMIT: z.coerce.number().int().min(64).default(4096),
     AETHER_APP_CPU_LIMIT: z.coerce.number().min(0.01).default(1),
-    AETHER_APP_DISK_LIMIT_BYTES: z.coerce.number().int().min(1024 ** 2).default(1024 ** 3),
+    AETHER_APP_DISK_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024 ** 2)
+      .default(1024 ** 3),
     /** How often the local runtime checks running apps against their limits (cgroup counters, disk use). */
     AETHER_APP_LIMIT_CHECK_MS: z.coerce.number().int().min(100).default(5000),
     /** Lets a production control plane run apps unsandboxed, as its own user, when no sandbox is possible. */
@@ -185,11 +227,15 @@ const ZEnv = z
     message: 'set AETHER_SECRETS_KEY or AETHER_SECRETS_KEY_FILE, not both',
     path: ['AETHER_SECRETS_KEY_FILE'],
   })
-  .refine((env) => env.AETHER_RUNTIME !== 'kubernetes' || Boolean(env.AETHER_RUNTIME_FETCH_SECRET ?? env.AETHER_STORAGE_SECRET), {
-    // Pods fetch through whichever replica answers, days later: the secret must be shared and stable.
-    message: 'AETHER_RUNTIME=kubernetes needs AETHER_RUNTIME_FETCH_SECRET (or AETHER_STORAGE_SECRET)',
-    path: ['AETHER_RUNTIME_FETCH_SECRET'],
-  })
+  .refine(
+    (env) =>
+      env.AETHER_RUNTIME !== 'kubernetes' || Boolean(env.AETHER_RUNTIME_FETCH_SECRET ?? env.AETHER_STORAGE_SECRET),
+    {
+      // Pods fetch through whichever replica answers, days later: the secret must be shared and stable.
+      message: 'AETHER_RUNTIME=kubernetes needs AETHER_RUNTIME_FETCH_SECRET (or AETHER_STORAGE_SECRET)',
+      path: ['AETHER_RUNTIME_FETCH_SECRET'],
+    },
+  )
   .transform((env) => ({
     ...env,
     AETHER_NAMESPACE: env.AETHER_NAMESPACE ?? env.AETHER_DEFAULT_NAMESPACE ?? 'aether-apps',

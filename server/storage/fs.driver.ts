@@ -22,7 +22,14 @@ import {
 } from './fs-io';
 import { createFsMultipart, MULTIPART_DIR } from './fs-multipart';
 import type { ObjectInfo, PresignedRequest, StorageDriver } from './port';
-import { DEFAULT_MIN_PART_BYTES, MAX_PART_BYTES, validateBoundSize, validateExpiresIn, validatePartNumber, validateSha256 } from './rules';
+import {
+  DEFAULT_MIN_PART_BYTES,
+  MAX_PART_BYTES,
+  validateBoundSize,
+  validateExpiresIn,
+  validatePartNumber,
+  validateSha256,
+} from './rules';
 import {
   DEFAULT_CLOCK_SKEW_SECS,
   isPart,
@@ -118,12 +125,17 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
     if (key.split('/').some((s) => s.endsWith(META_SUFFIX) || s.endsWith(TEMP_SUFFIX))) {
       throw new AppError('bad_request', `storage key segments may not end in ${META_SUFFIX} or ${TEMP_SUFFIX}`);
     }
-    if (key.split('/', 1)[0] === MULTIPART_DIR) throw new AppError('bad_request', `storage keys may not start with ${MULTIPART_DIR}/`);
+    if (key.split('/', 1)[0] === MULTIPART_DIR)
+      throw new AppError('bad_request', `storage keys may not start with ${MULTIPART_DIR}/`);
     const object = join(rootDir, ...key.split('/'));
     return { object, meta: object + META_SUFFIX };
   }
 
-  function presign(claims: Omit<SignedClaims, 'expiresAt'>, expiresInSecs: number, headers: Record<string, string>): PresignedRequest {
+  function presign(
+    claims: Omit<SignedClaims, 'expiresAt'>,
+    expiresInSecs: number,
+    headers: Record<string, string>,
+  ): PresignedRequest {
     pathsOf(claims.key);
     const expiresAt = now() + validateExpiresIn(expiresInSecs);
     const url = signStorageUrl(baseUrl, secret, { ...claims, expiresAt });
@@ -192,7 +204,8 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
 
     await ensureDir(dirname(object));
     const temp = `${object}.${randomUUID()}${TEMP_SUFFIX}`;
-    const body = claims.sizeBytes === undefined ? readBody(req.body) : exactLength(readBody(req.body), claims.sizeBytes);
+    const body =
+      claims.sizeBytes === undefined ? readBody(req.body) : exactLength(readBody(req.body), claims.sizeBytes);
     // writeTemp removes the temp file when the body is refused midway: nothing half-written stays.
     const { sizeBytes, digest } = await writeTemp(temp, body, { maxBytes: maxObjectBytes, algorithm: 'sha256' });
     if (digest !== expected) {
@@ -213,7 +226,11 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
   }
 
   /** {@link StorageDriver.putObject}: the same temp-then-commit path as a presigned PUT. */
-  async function putObject(key: string, body: AsyncIterable<Uint8Array>, opts: { sha256: string; sizeBytes: number }): Promise<void> {
+  async function putObject(
+    key: string,
+    body: AsyncIterable<Uint8Array>,
+    opts: { sha256: string; sizeBytes: number },
+  ): Promise<void> {
     validateSha256(opts.sha256);
     const { object } = pathsOf(key);
     if (opts.sizeBytes > maxObjectBytes) throw tooLarge(maxObjectBytes);
@@ -223,7 +240,8 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
       const { sizeBytes, digest } = await writeTemp(temp, body, { maxBytes: maxObjectBytes, algorithm: 'sha256' });
       if (sizeBytes !== opts.sizeBytes || digest !== opts.sha256) {
         await rm(temp, { force: true });
-        if (sizeBytes !== opts.sizeBytes) throw new AppError('bad_request', `object body was ${sizeBytes} bytes, declared ${opts.sizeBytes}`);
+        if (sizeBytes !== opts.sizeBytes)
+          throw new AppError('bad_request', `object body was ${sizeBytes} bytes, declared ${opts.sizeBytes}`);
         throw new AppError('digest_mismatch', 'object bytes do not match the declared sha256');
       }
       await commitObject(key, temp, { sizeBytes, declaredSha256: opts.sha256, computedSha256: digest });
@@ -268,7 +286,11 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
       validateSha256(sha256);
       validateBoundSize(sizeBytes, maxObjectBytes);
       const headers = { 'content-type': 'application/gzip', 'x-amz-meta-sha256': sha256 };
-      return presign({ method: 'PUT', key, sha256, ...(sizeBytes !== undefined && { sizeBytes }) }, expiresInSecs, headers);
+      return presign(
+        { method: 'PUT', key, sha256, ...(sizeBytes !== undefined && { sizeBytes }) },
+        expiresInSecs,
+        headers,
+      );
     },
     async presignGet(key, { expiresInSecs }) {
       return presign({ method: 'GET', key }, expiresInSecs, {});
@@ -277,7 +299,11 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
       const raw = await readFile(/*turbopackIgnore: true*/ pathsOf(key).meta, 'utf8').catch(nullIfAbsent);
       if (raw === null) return null;
       const m = JSON.parse(raw) as MetaFile;
-      return { sizeBytes: m.sizeBytes, declaredSha256: m.declaredSha256, computedSha256: m.computedSha256 } satisfies ObjectInfo;
+      return {
+        sizeBytes: m.sizeBytes,
+        declaredSha256: m.declaredSha256,
+        computedSha256: m.computedSha256,
+      } satisfies ObjectInfo;
     },
     putObject,
     async openRead(key) {
@@ -295,7 +321,11 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
     async presignPart(key, { uploadId, partNumber, expiresInSecs, sizeBytes }) {
       validatePartNumber(partNumber);
       validateBoundSize(sizeBytes, Math.min(maxObjectBytes, MAX_PART_BYTES));
-      return presign({ method: 'PUT', key, uploadId, partNumber, ...(sizeBytes !== undefined && { sizeBytes }) }, expiresInSecs, {});
+      return presign(
+        { method: 'PUT', key, uploadId, partNumber, ...(sizeBytes !== undefined && { sizeBytes }) },
+        expiresInSecs,
+        {},
+      );
     },
     completeMultipart: (key, { uploadId, parts }) => multipart.complete(key, uploadId, parts).catch(rethrowStoreError),
     abortMultipart: (key, { uploadId }) => multipart.abort(key, uploadId),
@@ -317,7 +347,8 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
     async handleRequest(req) {
       try {
         const claims = verifyStorageUrl(secret, req, { now: now(), pathPrefix, skewSecs });
-        if (isPart(claims)) return await multipart.handlePartPut(req, claims.key, claims.uploadId, claims.partNumber, claims.sizeBytes);
+        if (isPart(claims))
+          return await multipart.handlePartPut(req, claims.key, claims.uploadId, claims.partNumber, claims.sizeBytes);
         return claims.method === 'PUT' ? await handlePut(req, claims) : await handleGet(claims);
       } catch (err) {
         return errorResponse(storeError(err), req.method !== 'GET' && req.method !== 'HEAD');

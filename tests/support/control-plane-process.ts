@@ -14,7 +14,9 @@ export const CLI = path.join(ROOT, 'dist/cli/aether.mjs');
 
 /** The e2e tests run what users run: the production build and the bundled CLI. */
 export function assertBuilt(): void {
-  const missing = [path.join(ROOT, process.env.AETHER_NEXT_DIST_DIR || '.next', 'BUILD_ID'), CLI].filter((f) => !existsSync(f));
+  const missing = [path.join(ROOT, process.env.AETHER_NEXT_DIST_DIR || '.next', 'BUILD_ID'), CLI].filter(
+    (f) => !existsSync(f),
+  );
   if (missing.length) throw new Error(`build first (npm run build); missing: ${missing.join(', ')}`);
 }
 
@@ -42,11 +44,33 @@ export interface PlaneProcess {
 export async function startPlaneProcess(env: Record<string, string>, port: number): Promise<PlaneProcess> {
   const url = `http://127.0.0.1:${port}`;
   let output = '';
-  const child: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', path.join(ROOT, 'server/http/main.ts'), '-p', String(port), '-H', '127.0.0.1'], {
-    cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1', PORT: String(port), AETHER_PUBLIC_URL: url, AETHER_ROUTER_PORT: '0', AETHER_APP_PORT_RANGE: appPortRangeOfThisWorker('child-process'), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      '--max-semi-space-size=64',
+      '--import',
+      'tsx',
+      path.join(ROOT, 'server/http/main.ts'),
+      '-p',
+      String(port),
+      '-H',
+      '127.0.0.1',
+    ],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        NEXT_TELEMETRY_DISABLED: '1',
+        PORT: String(port),
+        AETHER_PUBLIC_URL: url,
+        AETHER_ROUTER_PORT: '0',
+        AETHER_APP_PORT_RANGE: appPortRangeOfThisWorker('child-process'),
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -111,7 +135,11 @@ export function runCli(args: string[], opts: { cwd: string; env: Record<string, 
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: opts.cwd,
       // A clean environment, like a developer's shell: nothing of the test runner's leaks in.
-      env: { PATH: process.env.PATH ?? '', HOME: opts.env.HOME ?? process.env.HOME ?? '/tmp', ...opts.env } as unknown as NodeJS.ProcessEnv,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: opts.env.HOME ?? process.env.HOME ?? '/tmp',
+        ...opts.env,
+      } as unknown as NodeJS.ProcessEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -140,7 +168,13 @@ export async function startE2EWorkspace(name: string, tokens: string[]): Promise
   const work = await mkdtemp(path.join(os.tmpdir(), `aether-e2e-${name}-`));
   const prefix = `e2e-${name}-${randomUUID()}`;
   const plane = await startPlaneProcess(
-    { AETHER_DATA_DIR: path.join(work, 'data'), REDIS_URL: TEST_REDIS_URL, AETHER_QUEUE_PREFIX: prefix, AETHER_API_TOKENS: tokens.join(','), AETHER_LOG_LEVEL: 'warn' },
+    {
+      AETHER_DATA_DIR: path.join(work, 'data'),
+      REDIS_URL: TEST_REDIS_URL,
+      AETHER_QUEUE_PREFIX: prefix,
+      AETHER_API_TOKENS: tokens.join(','),
+      AETHER_LOG_LEVEL: 'warn',
+    },
     await freePort(),
   );
   return {

@@ -6,7 +6,11 @@ import { notFound } from '../../errors';
 export type ArtifactRow = typeof artifacts.$inferSelect;
 
 export async function findArtifact(db: Queryable, appId: string, digest: string): Promise<ArtifactRow | undefined> {
-  const [row] = await db.select().from(artifacts).where(and(eq(artifacts.appId, appId), eq(artifacts.digest, digest))).limit(1);
+  const [row] = await db
+    .select()
+    .from(artifacts)
+    .where(and(eq(artifacts.appId, appId), eq(artifacts.digest, digest)))
+    .limit(1);
   return row;
 }
 

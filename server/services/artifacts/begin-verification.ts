@@ -17,7 +17,12 @@ export interface CompletionClaims {
 }
 
 /** The same key may only ever complete one digest of an app (409 `idempotency_conflict`). */
-export async function assertIdempotencyKey(ctx: ServiceCtx, app: AppRow, row: ArtifactRow | null, key: string | undefined): Promise<void> {
+export async function assertIdempotencyKey(
+  ctx: ServiceCtx,
+  app: AppRow,
+  row: ArtifactRow | null,
+  key: string | undefined,
+): Promise<void> {
   if (!key) return;
   if (row?.idempotencyKey && row.idempotencyKey !== key) {
     throw new AppError('idempotency_conflict', 'this artifact was completed with a different idempotency key');
@@ -25,7 +30,9 @@ export async function assertIdempotencyKey(ctx: ServiceCtx, app: AppRow, row: Ar
   const [clash] = await ctx.db
     .select({ id: artifacts.id })
     .from(artifacts)
-    .where(and(eq(artifacts.appId, app.id), eq(artifacts.idempotencyKey, key), row ? ne(artifacts.id, row.id) : undefined))
+    .where(
+      and(eq(artifacts.appId, app.id), eq(artifacts.idempotencyKey, key), row ? ne(artifacts.id, row.id) : undefined),
+    )
     .limit(1);
   if (clash) throw new AppError('idempotency_conflict', 'idempotency key already used for a different digest');
 }
@@ -36,7 +43,12 @@ export async function assertIdempotencyKey(ctx: ServiceCtx, app: AppRow, row: Ar
  * repeat on an artifact already verifying re-queues its (deduplicated) job, which is how a
  * client recovers from a queue outage.
  */
-export async function beginVerification(ctx: ServiceCtx, app: AppRow, row: ArtifactRow, claims: CompletionClaims): Promise<ArtifactRow> {
+export async function beginVerification(
+  ctx: ServiceCtx,
+  app: AppRow,
+  row: ArtifactRow,
+  claims: CompletionClaims,
+): Promise<ArtifactRow> {
   let current = row;
   if (row.status === 'pending') {
     try {
@@ -47,7 +59,11 @@ export async function beginVerification(ctx: ServiceCtx, app: AppRow, row: Artif
           row.id,
           ['pending'],
           'verifying',
-          { completedAt: claims.receivedAt ?? new Date(), idempotencyKey: row.idempotencyKey ?? claims.idempotencyKey ?? null, signature: claims.signature ?? row.signature },
+          {
+            completedAt: claims.receivedAt ?? new Date(),
+            idempotencyKey: row.idempotencyKey ?? claims.idempotencyKey ?? null,
+            signature: claims.signature ?? row.signature,
+          },
           'upload completed; verification queued',
         );
       });
@@ -57,7 +73,8 @@ export async function beginVerification(ctx: ServiceCtx, app: AppRow, row: Artif
       // The winner may have used another key: answer the 409 this call would get a moment later.
       else await assertIdempotencyKey(ctx, app, current, claims.idempotencyKey);
     } catch (err) {
-      if (isUniqueViolation(err)) throw new AppError('idempotency_conflict', 'idempotency key already used for a different digest');
+      if (isUniqueViolation(err))
+        throw new AppError('idempotency_conflict', 'idempotency key already used for a different digest');
       if (isAppError(err) && err.code === 'quota_exceeded') {
         ctx.metrics.artifactQuotaExceeded.inc();
         // Refused for good: the bytes go now, and the row stops holding quota.

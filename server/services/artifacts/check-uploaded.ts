@@ -15,13 +15,19 @@ export async function assertUploaded(ctx: ServiceCtx, row: ArtifactRow): Promise
     throw new AppError('service_unavailable', 'object storage did not answer; retry complete');
   });
   if (!info) {
-    throw new AppError('not_found', `object was not uploaded: PUT artifact ${row.digest.slice(0, 12)} to its presigned URL, then complete`);
+    throw new AppError(
+      'not_found',
+      `object was not uploaded: PUT artifact ${row.digest.slice(0, 12)} to its presigned URL, then complete`,
+    );
   }
   const finding = checkObjectInfo(ctx.env, row, info);
   if (!finding) return;
   await discardUpload(ctx, row, finding.reason, finding.detail);
   if (finding.reason !== 'size_mismatch') ctx.metrics.artifactDigestMismatches.inc();
   // The seed's codes at complete: size_mismatch, digest_mismatch_remote (metadata), _remote_hash (bytes).
-  const code = finding.reason === 'size_mismatch' || finding.reason === 'digest_mismatch_remote' ? finding.reason : 'digest_mismatch_remote_hash';
+  const code =
+    finding.reason === 'size_mismatch' || finding.reason === 'digest_mismatch_remote'
+      ? finding.reason
+      : 'digest_mismatch_remote_hash';
   throw new AppError(code, `upload refused and deleted: ${finding.detail}`);
 }

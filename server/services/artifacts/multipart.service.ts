@@ -26,9 +26,12 @@ async function pendingUpload(ctx: ServiceCtx, app: AppRow, digest: string, uploa
 }
 
 function assertPendingUpload(row: ArtifactRow | null | undefined, uploadId: string): ArtifactRow {
-  if (!row || row.status === 'failed' || row.status === 'deleted') throw new AppError('unknown_digest', 'no multipart upload for this digest; init first');
-  if (row.status === 'stored' || row.status === 'verifying') throw new AppError('already_stored', `artifact is already ${row.status}`);
-  if (row.multipartUploadId !== uploadId) throw new AppError('upload_id_mismatch', 'upload_id does not match the upload in progress for this digest');
+  if (!row || row.status === 'failed' || row.status === 'deleted')
+    throw new AppError('unknown_digest', 'no multipart upload for this digest; init first');
+  if (row.status === 'stored' || row.status === 'verifying')
+    throw new AppError('already_stored', `artifact is already ${row.status}`);
+  if (row.multipartUploadId !== uploadId)
+    throw new AppError('upload_id_mismatch', 'upload_id does not match the upload in progress for this digest');
   return row;
 }
 
@@ -41,16 +44,30 @@ export async function initMultipart(ctx: ServiceCtx, input: TMultipartInitInput)
   const app = await getAppForActor(ctx, ctx.db, input.app_name);
   assertSizeAllowed(ctx, input.size_bytes);
   const previous = await findArtifact(ctx.db, app.id, input.digest);
-  if (previous?.status === 'stored' || previous?.status === 'verifying') throw new AppError('already_stored', `artifact is already ${previous.status}`);
-  const layout = input.part_size_bytes === undefined ? undefined : { sizeBytes: input.size_bytes, partSizeBytes: input.part_size_bytes };
+  if (previous?.status === 'stored' || previous?.status === 'verifying')
+    throw new AppError('already_stored', `artifact is already ${previous.status}`);
+  const layout =
+    input.part_size_bytes === undefined
+      ? undefined
+      : { sizeBytes: input.size_bytes, partSizeBytes: input.part_size_bytes };
   if (layout && Math.ceil(layout.sizeBytes / layout.partSizeBytes) > MAX_PARTS) {
-    throw new AppError('bad_request', `part_size_bytes ${layout.partSizeBytes} cuts ${layout.sizeBytes} bytes into more than ${MAX_PARTS} parts`);
+    throw new AppError(
+      'bad_request',
+      `part_size_bytes ${layout.partSizeBytes} cuts ${layout.sizeBytes} bytes into more than ${MAX_PARTS} parts`,
+    );
   }
   const key = artifactStorageKey(app.name, input.digest);
   // A full app is told before an upload is created; the locked reservation below decides.
   await precheckQuota(ctx, app, input.digest, input.size_bytes);
-  const { uploadId } = await ctx.storage.createMultipart(key, { sha256: input.digest, layout, sizeBytes: input.size_bytes });
-  const row = await reservePending(ctx, app, input.digest, input.size_bytes, { multipartUploadId: uploadId, partSizeBytes: input.part_size_bytes }).catch(async (err: unknown) => {
+  const { uploadId } = await ctx.storage.createMultipart(key, {
+    sha256: input.digest,
+    layout,
+    sizeBytes: input.size_bytes,
+  });
+  const row = await reservePending(ctx, app, input.digest, input.size_bytes, {
+    multipartUploadId: uploadId,
+    partSizeBytes: input.part_size_bytes,
+  }).catch(async (err: unknown) => {
     await ctx.storage.abortMultipart(key, { uploadId }).catch(() => undefined);
     throw err;
   });
@@ -65,7 +82,10 @@ export async function initMultipart(ctx: ServiceCtx, input: TMultipartInitInput)
   return { ...started, presigned };
 }
 
-export async function presignMultipartPart(ctx: ServiceCtx, input: TMultipartPresignPartInput): Promise<{ url: string; method: 'PUT'; headers: Record<string, string> }> {
+export async function presignMultipartPart(
+  ctx: ServiceCtx,
+  input: TMultipartPresignPartInput,
+): Promise<{ url: string; method: 'PUT'; headers: Record<string, string> }> {
   const { parts } = await presignMultipartParts(ctx, { ...input, part_numbers: [input.part_number] });
   const { url, method, headers } = parts[0]!;
   return { url, method, headers };
@@ -75,7 +95,10 @@ export async function presignMultipartPart(ctx: ServiceCtx, input: TMultipartPre
 export async function presignMultipartParts(
   ctx: ServiceCtx,
   input: TMultipartPresignPartsInput,
-): Promise<{ parts: Array<{ part_number: number; url: string; method: 'PUT'; headers: Record<string, string> }>; expires_at: string }> {
+): Promise<{
+  parts: Array<{ part_number: number; url: string; method: 'PUT'; headers: Record<string, string> }>;
+  expires_at: string;
+}> {
   const app = await getAppForActor(ctx, ctx.db, input.app_name);
   const row = await pendingUpload(ctx, app, input.digest, input.upload_id);
   // A long upload is alive while it asks for parts: keep pending-upload GC away from it.
@@ -87,17 +110,31 @@ export async function presignMultipartParts(
 function partSizeOf(row: ArtifactRow, partNumber: number): number | undefined {
   if (row.partSizeBytes === null) return undefined;
   const slot = slotOf({ sizeBytes: row.sizeBytes, partSizeBytes: row.partSizeBytes }, partNumber);
-  if (!slot) throw new AppError('bad_request', `part ${partNumber} is beyond the ${Math.ceil(row.sizeBytes / row.partSizeBytes)} parts declared at init`);
+  if (!slot)
+    throw new AppError(
+      'bad_request',
+      `part ${partNumber} is beyond the ${Math.ceil(row.sizeBytes / row.partSizeBytes)} parts declared at init`,
+    );
   return slot.length;
 }
 
-async function presignParts(ctx: ServiceCtx, row: ArtifactRow, uploadId: string, partNumbers: readonly number[]): Promise<TPresignedParts> {
+async function presignParts(
+  ctx: ServiceCtx,
+  row: ArtifactRow,
+  uploadId: string,
+  partNumbers: readonly number[],
+): Promise<TPresignedParts> {
   const expiresInSecs = ctx.env.AETHER_PRESIGN_EXPIRE_SECS;
   const expiresAt = new Date(Date.now() + expiresInSecs * 1000);
   const sizes = partNumbers.map((n) => partSizeOf(row, n));
   const parts = await Promise.all(
     partNumbers.map(async (partNumber, i) => {
-      const part = await ctx.storage.presignPart(row.storageKey, { uploadId, partNumber, expiresInSecs, sizeBytes: sizes[i] });
+      const part = await ctx.storage.presignPart(row.storageKey, {
+        uploadId,
+        partNumber,
+        expiresInSecs,
+        sizeBytes: sizes[i],
+      });
       return { part_number: partNumber, url: part.url, method: 'PUT' as const, headers: part.headers };
     }),
   );
@@ -113,7 +150,11 @@ export async function completeMultipart(ctx: ServiceCtx, input: TMultipartComple
     assertSizeAllowed(ctx, input.size_bytes);
     const existing = await findArtifact(ctx.db, app.id, input.digest);
     // Idempotent replay: the upload was assembled and completed already.
-    if (existing && (existing.status === 'stored' || existing.status === 'verifying') && existing.multipartUploadId === input.upload_id) {
+    if (
+      existing &&
+      (existing.status === 'stored' || existing.status === 'verifying') &&
+      existing.multipartUploadId === input.upload_id
+    ) {
       await assertIdempotencyKey(ctx, app, existing, input.idempotency_key);
       return completeResult(existing, false);
     }
@@ -122,36 +163,57 @@ export async function completeMultipart(ctx: ServiceCtx, input: TMultipartComple
     const row = assertPendingUpload(existing, input.upload_id);
     await assertIdempotencyKey(ctx, app, row, input.idempotency_key);
     if (input.size_bytes !== row.sizeBytes) {
-      throw new AppError('size_mismatch', `size ${input.size_bytes} does not match the ${row.sizeBytes} bytes declared at init`);
+      throw new AppError(
+        'size_mismatch',
+        `size ${input.size_bytes} does not match the ${row.sizeBytes} bytes declared at init`,
+      );
     }
     // Assemble under the row lock: a retried complete racing the first waits here, then finds
     // the upload assembled and answers as a replay instead of assembling twice.
-    const replay = await ctx.db.transaction(async (tx) => {
-      const [locked] = await tx.select().from(artifacts).where(eq(artifacts.id, row.id)).for('update');
-      if (locked && locked.multipartUploadId === input.upload_id && locked.completedAt) return locked;
-      if (!locked || locked.status !== 'pending' || locked.multipartUploadId !== input.upload_id) {
-        throw new AppError('upload_id_mismatch', 'this multipart upload is no longer in progress');
-      }
-      await ctx.storage.completeMultipart(row.storageKey, {
-        uploadId: input.upload_id,
-        parts: input.parts.map((p) => ({ partNumber: p.part_number, etag: p.etag })),
+    const replay = await ctx.db
+      .transaction(async (tx) => {
+        const [locked] = await tx.select().from(artifacts).where(eq(artifacts.id, row.id)).for('update');
+        if (locked && locked.multipartUploadId === input.upload_id && locked.completedAt) return locked;
+        if (!locked || locked.status !== 'pending' || locked.multipartUploadId !== input.upload_id) {
+          throw new AppError('upload_id_mismatch', 'this multipart upload is no longer in progress');
+        }
+        await ctx.storage.completeMultipart(row.storageKey, {
+          uploadId: input.upload_id,
+          parts: input.parts.map((p) => ({ partNumber: p.part_number, etag: p.etag })),
+        });
+        await tx
+          .update(artifacts)
+          .set({ updatedAt: new Date(), completedAt: new Date() })
+          .where(eq(artifacts.id, row.id));
+        return null;
+      })
+      .catch(async (err: unknown) => {
+        // Assembled bytes that are not the declared digest are final (a part list can be fixed, this cannot).
+        if (isAppError(err) && err.code === 'digest_mismatch')
+          await discardUpload(ctx, row, 'digest_mismatch', err.message);
+        throw err;
       });
-      await tx.update(artifacts).set({ updatedAt: new Date(), completedAt: new Date() }).where(eq(artifacts.id, row.id));
-      return null;
-    }).catch(async (err: unknown) => {
-      // Assembled bytes that are not the declared digest are final (a part list can be fixed, this cannot).
-      if (isAppError(err) && err.code === 'digest_mismatch') await discardUpload(ctx, row, 'digest_mismatch', err.message);
-      throw err;
-    });
     if (replay) {
       await assertIdempotencyKey(ctx, app, replay, input.idempotency_key);
-      return completeResult(replay.status === 'pending' ? await beginVerification(ctx, app, replay, { idempotencyKey: input.idempotency_key, signature: input.signature }) : replay, false);
+      return completeResult(
+        replay.status === 'pending'
+          ? await beginVerification(ctx, app, replay, {
+              idempotencyKey: input.idempotency_key,
+              signature: input.signature,
+            })
+          : replay,
+        false,
+      );
     }
     await assertUploaded(ctx, row);
-    const current = await beginVerification(ctx, app, row, { idempotencyKey: input.idempotency_key, signature: input.signature });
+    const current = await beginVerification(ctx, app, row, {
+      idempotencyKey: input.idempotency_key,
+      signature: input.signature,
+    });
     ctx.metrics.artifactMultipartCompletes.inc();
     ctx.metrics.artifactMultipartParts.observe(input.parts.length);
-    for (const size of partSizesOf(row.sizeBytes, input.parts.length, row.partSizeBytes)) ctx.metrics.artifactMultipartPartSize.observe(size);
+    for (const size of partSizesOf(row.sizeBytes, input.parts.length, row.partSizeBytes))
+      ctx.metrics.artifactMultipartPartSize.observe(size);
     if (input.upload_duration_secs !== undefined) ctx.metrics.artifactPutDuration.observe(input.upload_duration_secs);
     return completeResult(current, false);
   } catch (err) {

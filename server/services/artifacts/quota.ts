@@ -39,7 +39,10 @@ export function effectiveLimits(app: Omit<QuotaApp, 'id' | 'name'>, env: Env): L
 }
 
 /** The most bytes a release of the app may unpack to. */
-export function maxUnpackedBytesOf(app: Pick<AppRow, 'maxUnpackedBytes'>, env: Pick<Env, 'AETHER_MAX_UNPACKED_BYTES'>): number {
+export function maxUnpackedBytesOf(
+  app: Pick<AppRow, 'maxUnpackedBytes'>,
+  env: Pick<Env, 'AETHER_MAX_UNPACKED_BYTES'>,
+): number {
   return app.maxUnpackedBytes ?? env.AETHER_MAX_UNPACKED_BYTES;
 }
 
@@ -49,7 +52,11 @@ export interface Usage {
 }
 
 /** Count and bytes of the app's rows in `statuses` (default: all that hold quota), minus `exclude`. */
-export async function usageOf(db: Queryable, appId: string, opts: { statuses?: ArtifactStatus[]; exclude?: { id?: string; digest?: string } } = {}): Promise<Usage> {
+export async function usageOf(
+  db: Queryable,
+  appId: string,
+  opts: { statuses?: ArtifactStatus[]; exclude?: { id?: string; digest?: string } } = {},
+): Promise<Usage> {
   const { exclude } = opts;
   const [u] = await db
     .select({ count: sql<number>`count(*)::int`, bytes: sql<string>`coalesce(sum(${artifacts.sizeBytes}), 0)::bigint` })
@@ -78,10 +85,16 @@ const unlimited = (l: Limits) => l.maxArtifacts === null && l.maxTotalBytes === 
 
 function assertRoom(app: Pick<AppRow, 'name'>, limits: Limits, used: Usage, sizeBytes: number): void {
   if (limits.maxArtifacts !== null && used.count + 1 > limits.maxArtifacts) {
-    throw new AppError('quota_exceeded', `app "${app.name}" already holds ${used.count} of ${limits.maxArtifacts} artifacts`);
+    throw new AppError(
+      'quota_exceeded',
+      `app "${app.name}" already holds ${used.count} of ${limits.maxArtifacts} artifacts`,
+    );
   }
   if (limits.maxTotalBytes !== null && used.bytes + sizeBytes > limits.maxTotalBytes) {
-    throw new AppError('quota_exceeded', `app "${app.name}" would hold ${used.bytes + sizeBytes} of ${limits.maxTotalBytes} bytes`);
+    throw new AppError(
+      'quota_exceeded',
+      `app "${app.name}" would hold ${used.bytes + sizeBytes} of ${limits.maxTotalBytes} bytes`,
+    );
   }
 }
 
@@ -91,10 +104,18 @@ function assertRoom(app: Pick<AppRow, 'name'>, limits: Limits, used: Usage, size
  * UPDATE: it serialises the app's reservations (and retention), but leaves the FK checks of
  * concurrent inserts (KEY SHARE) alone.
  */
-async function lockLimited(tx: Queryable, peeked: QuotaApp, env: Env): Promise<{ app: QuotaApp; limits: Limits } | null> {
+async function lockLimited(
+  tx: Queryable,
+  peeked: QuotaApp,
+  env: Env,
+): Promise<{ app: QuotaApp; limits: Limits } | null> {
   // The caller's row, read moments ago, says whether there are limits at all; the locked read decides.
   if (unlimited(effectiveLimits(peeked, env))) return null;
-  const [app] = await tx.select(QUOTA_COLUMNS).from(applications).where(eq(applications.id, peeked.id)).for('no key update');
+  const [app] = await tx
+    .select(QUOTA_COLUMNS)
+    .from(applications)
+    .where(eq(applications.id, peeked.id))
+    .for('no key update');
   if (!app) throw new AppError('not_found', 'app not found');
   const limits = effectiveLimits(app, env);
   return unlimited(limits) ? null : { app, limits };
@@ -105,7 +126,13 @@ async function lockLimited(tx: Queryable, peeked: QuotaApp, env: Env): Promise<{
  * transaction. Concurrent completes of one app queue up on the app row lock and each sees the
  * others' effect: racing for the last slot, exactly one wins.
  */
-export async function reserveQuota(tx: Queryable, app: QuotaApp, env: Env, sizeBytes: number, artifactId?: string): Promise<void> {
+export async function reserveQuota(
+  tx: Queryable,
+  app: QuotaApp,
+  env: Env,
+  sizeBytes: number,
+  artifactId?: string,
+): Promise<void> {
   const locked = await lockLimited(tx, app, env);
   if (!locked) return;
   const used = await usageOf(tx, app.id, { statuses: COMMITTED, exclude: { id: artifactId } });
@@ -117,7 +144,13 @@ export async function reserveQuota(tx: Queryable, app: QuotaApp, env: Env, sizeB
  * transaction: every other upload in progress counts too, so a full app gets no URL at all.
  * The digest's own row (a presign asked again) is not counted twice.
  */
-export async function reserveUpload(tx: Queryable, app: QuotaApp, env: Env, digest: string, sizeBytes: number): Promise<void> {
+export async function reserveUpload(
+  tx: Queryable,
+  app: QuotaApp,
+  env: Env,
+  digest: string,
+  sizeBytes: number,
+): Promise<void> {
   const locked = await lockLimited(tx, app, env);
   if (!locked) return;
   const used = await usageOf(tx, app.id, { exclude: { digest } });
@@ -125,7 +158,13 @@ export async function reserveUpload(tx: Queryable, app: QuotaApp, env: Env, dige
 }
 
 /** {@link reserveUpload}'s rule without the lock: tells a full app early, before a body moves. */
-export async function precheckUpload(db: Queryable, app: AppRow, env: Env, digest: string, sizeBytes: number): Promise<void> {
+export async function precheckUpload(
+  db: Queryable,
+  app: AppRow,
+  env: Env,
+  digest: string,
+  sizeBytes: number,
+): Promise<void> {
   const limits = effectiveLimits(app, env);
   if (unlimited(limits)) return;
   assertRoom(app, limits, await usageOf(db, app.id, { exclude: { digest } }), sizeBytes);

@@ -4,7 +4,8 @@ import type { ObjectInfo, StorageDriver } from '../../storage/port';
 import type { ArtifactRow } from './artifacts.repo';
 
 /** The seed's verification failure reasons, plus ours for a missing object and a bad signature. */
-export type VerifyFailure = 'object_missing' | 'size_mismatch' | 'digest_mismatch_remote' | 'digest_mismatch_remote_hash' | 'signature_invalid';
+export type VerifyFailure =
+  'object_missing' | 'size_mismatch' | 'digest_mismatch_remote' | 'digest_mismatch_remote_hash' | 'signature_invalid';
 
 export interface Finding {
   reason: VerifyFailure;
@@ -28,8 +29,13 @@ export async function checkStoredObject(storage: StorageDriver, env: Env, row: A
   if (!info) return { reason: 'object_missing', detail: 'no object at the storage key; was the upload finished?' };
   const cheap = checkObjectInfo(env, row, info);
   if (cheap) return cheap;
-  if (info.computedSha256 === null && env.AETHER_VERIFY_REMOTE_HASH && info.sizeBytes <= env.AETHER_REMOTE_HASH_MAX_BYTES) {
-    if ((await hashObject(storage, row.storageKey)) !== row.digest) return { reason: 'digest_mismatch_remote_hash', detail: 'sha256 of the stored bytes differs from the digest' };
+  if (
+    info.computedSha256 === null &&
+    env.AETHER_VERIFY_REMOTE_HASH &&
+    info.sizeBytes <= env.AETHER_REMOTE_HASH_MAX_BYTES
+  ) {
+    if ((await hashObject(storage, row.storageKey)) !== row.digest)
+      return { reason: 'digest_mismatch_remote_hash', detail: 'sha256 of the stored bytes differs from the digest' };
   }
   return null;
 }

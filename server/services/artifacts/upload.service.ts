@@ -24,7 +24,10 @@ export function assertSizeAllowed(ctx: ServiceCtx, sizeBytes: number, storeMax =
   }
   if (sizeBytes > storeMax) {
     ctx.metrics.artifactSizeExceeded.inc();
-    throw new AppError('size_exceeded', `artifact of ${sizeBytes} bytes exceeds the ${storeMax} bytes the object store accepts`);
+    throw new AppError(
+      'size_exceeded',
+      `artifact of ${sizeBytes} bytes exceeds the ${storeMax} bytes the object store accepts`,
+    );
   }
 }
 
@@ -53,7 +56,13 @@ export interface PendingUpload {
  * replaces is aborted: read under the row lock, so of racing inits each aborts the one it
  * replaced and only the last stays, instead of orphans whose part URLs still take bytes.
  */
-export async function reservePending(ctx: ServiceCtx, app: AppRow, digest: string, sizeBytes: number, upload: PendingUpload = {}): Promise<ArtifactRow | null> {
+export async function reservePending(
+  ctx: ServiceCtx,
+  app: AppRow,
+  digest: string,
+  sizeBytes: number,
+  upload: PendingUpload = {},
+): Promise<ArtifactRow | null> {
   const multipartUploadId = upload.multipartUploadId ?? null;
   const partSizeBytes = upload.partSizeBytes ?? null;
   const storageKey = artifactStorageKey(app.name, digest);
@@ -67,9 +76,17 @@ export async function reservePending(ctx: ServiceCtx, app: AppRow, digest: strin
       await reserveUpload(tx, app, ctx.env, digest, sizeBytes);
       // A new digest is inserted as it should be; a known one is locked and reset.
       const insert = () =>
-        tx.insert(artifacts).values({ appId: app.id, digest, sizeBytes, storageKey, multipartUploadId, partSizeBytes }).onConflictDoNothing().returning();
+        tx
+          .insert(artifacts)
+          .values({ appId: app.id, digest, sizeBytes, storageKey, multipartUploadId, partSizeBytes })
+          .onConflictDoNothing()
+          .returning();
       const lock = () =>
-        tx.select({ id: artifacts.id, status: artifacts.status, multipartUploadId: artifacts.multipartUploadId }).from(artifacts).where(ofDigest).for('update');
+        tx
+          .select({ id: artifacts.id, status: artifacts.status, multipartUploadId: artifacts.multipartUploadId })
+          .from(artifacts)
+          .where(ofDigest)
+          .for('update');
       if (!existing) {
         const [inserted] = await insert();
         if (inserted) return { row: inserted, replaced: null };
@@ -87,7 +104,17 @@ export async function reservePending(ctx: ServiceCtx, app: AppRow, digest: strin
         const replaced = current.multipartUploadId !== multipartUploadId ? current.multipartUploadId : null;
         const [reset] = await tx
           .update(artifacts)
-          .set({ sizeBytes, status: 'pending', failureReason: null, multipartUploadId, partSizeBytes, verified: false, verifiedKeyId: null, completedAt: null, updatedAt: new Date() })
+          .set({
+            sizeBytes,
+            status: 'pending',
+            failureReason: null,
+            multipartUploadId,
+            partSizeBytes,
+            verified: false,
+            verifiedKeyId: null,
+            completedAt: null,
+            updatedAt: new Date(),
+          })
           .where(eq(artifacts.id, current.id))
           .returning();
         return { row: reset ?? null, replaced };
@@ -99,7 +126,9 @@ export async function reservePending(ctx: ServiceCtx, app: AppRow, digest: strin
   }
   const { row, replaced } = reserved;
   if (replaced) {
-    await ctx.storage.abortMultipart(storageKey, { uploadId: replaced }).catch((err: unknown) => ctx.log.warn('abort of a replaced multipart upload failed', { err }));
+    await ctx.storage
+      .abortMultipart(storageKey, { uploadId: replaced })
+      .catch((err: unknown) => ctx.log.warn('abort of a replaced multipart upload failed', { err }));
   }
   return row;
 }
@@ -119,18 +148,36 @@ export async function presignArtifact(ctx: ServiceCtx, input: TPresignInput): Pr
   const row = await reservePending(ctx, app, input.digest, sizeBytes);
   if (!row) {
     const existing = await getArtifactOrThrow(ctx.db, app.id, input.digest);
-    return { method: 'NONE', upload_url: '', headers: {}, storage_key: existing.storageKey, expires_at: null, artifact: toArtifactDto(existing, app.name) };
+    return {
+      method: 'NONE',
+      upload_url: '',
+      headers: {},
+      storage_key: existing.storageKey,
+      expires_at: null,
+      artifact: toArtifactDto(existing, app.name),
+    };
   }
   let put;
   try {
     // A declared size binds the URL: the reserved quota is all the bytes it can write.
-    put = await ctx.storage.presignPut(row.storageKey, { sha256: input.digest, expiresInSecs: ctx.env.AETHER_PRESIGN_EXPIRE_SECS, sizeBytes: input.size_bytes });
+    put = await ctx.storage.presignPut(row.storageKey, {
+      sha256: input.digest,
+      expiresInSecs: ctx.env.AETHER_PRESIGN_EXPIRE_SECS,
+      sizeBytes: input.size_bytes,
+    });
   } catch (err) {
     ctx.metrics.artifactPresignFailures.inc();
     ctx.log.error('presign failed', { err });
     throw new AppError('service_unavailable', 'object storage did not answer; retry');
   }
-  return { method: 'PUT', upload_url: put.url, headers: put.headers, storage_key: row.storageKey, expires_at: put.expiresAt.toISOString(), artifact: toArtifactDto(row, app.name) };
+  return {
+    method: 'PUT',
+    upload_url: put.url,
+    headers: put.headers,
+    storage_key: row.storageKey,
+    expires_at: put.expiresAt.toISOString(),
+    artifact: toArtifactDto(row, app.name),
+  };
 }
 
 /**
@@ -149,9 +196,13 @@ async function adoptStoredSize(ctx: ServiceCtx, row: ArtifactRow, sizeBytes: num
     throw new AppError('service_unavailable', 'object storage did not answer; retry complete');
   });
   if (!info) {
-    throw new AppError('not_found', `object was not uploaded: PUT artifact ${row.digest.slice(0, 12)} to its presigned URL, then complete`);
+    throw new AppError(
+      'not_found',
+      `object was not uploaded: PUT artifact ${row.digest.slice(0, 12)} to its presigned URL, then complete`,
+    );
   }
-  if (info.sizeBytes !== sizeBytes) throw new AppError('size_mismatch', `storage holds ${info.sizeBytes} bytes, not ${sizeBytes}`);
+  if (info.sizeBytes !== sizeBytes)
+    throw new AppError('size_mismatch', `storage holds ${info.sizeBytes} bytes, not ${sizeBytes}`);
   const [sized] = await ctx.db
     .update(artifacts)
     .set({ sizeBytes, updatedAt: new Date() })
@@ -174,33 +225,51 @@ export async function completeArtifact(ctx: ServiceCtx, input: TCompleteInput): 
     let row = (await findArtifact(ctx.db, app.id, input.digest)) ?? null;
     await assertIdempotencyKey(ctx, app, row, input.idempotency_key);
     if (row?.status === 'stored') {
-      if (input.size_bytes !== row.sizeBytes) throw new AppError('size_mismatch', `artifact is stored with ${row.sizeBytes} bytes, not ${input.size_bytes}`);
+      if (input.size_bytes !== row.sizeBytes)
+        throw new AppError('size_mismatch', `artifact is stored with ${row.sizeBytes} bytes, not ${input.size_bytes}`);
       return completeResult(row, row.idempotencyKey === null || row.idempotencyKey !== input.idempotency_key);
     }
     if (!row) {
-      if (ctx.env.AETHER_REQUIRE_PRESIGN) throw new AppError('presign_required', 'presign before completing (AETHER_REQUIRE_PRESIGN)');
+      if (ctx.env.AETHER_REQUIRE_PRESIGN)
+        throw new AppError('presign_required', 'presign before completing (AETHER_REQUIRE_PRESIGN)');
       // Without a presign there must already be bytes in storage (put there by another tool);
       // otherwise this is a complete for nothing, refused before anything is written.
       if (!(await ctx.storage.head(artifactStorageKey(app.name, input.digest)))) {
-        throw new AppError('not_found', `nothing was uploaded for artifact ${input.digest.slice(0, 12)}; presign first`);
+        throw new AppError(
+          'not_found',
+          `nothing was uploaded for artifact ${input.digest.slice(0, 12)}; presign first`,
+        );
       }
       row = await reservePending(ctx, app, input.digest, input.size_bytes);
       if (!row) row = await getArtifactOrThrow(ctx.db, app.id, input.digest);
     }
     if (row.status === 'failed' || row.status === 'deleted') {
-      throw new AppError('conflict', `artifact is ${row.status}${row.failureReason ? ` (${row.failureReason})` : ''}; presign and upload again`);
+      throw new AppError(
+        'conflict',
+        `artifact is ${row.status}${row.failureReason ? ` (${row.failureReason})` : ''}; presign and upload again`,
+      );
     }
     if (row.status === 'pending' && row.multipartUploadId) {
-      throw new AppError('conflict', 'a multipart upload of this digest is in progress: finish it with multipart/complete, or abort it');
+      throw new AppError(
+        'conflict',
+        'a multipart upload of this digest is in progress: finish it with multipart/complete, or abort it',
+      );
     }
     if (row.status === 'pending' && !row.multipartUploadId && row.sizeBytes === UNDECLARED_SIZE) {
       row = await adoptStoredSize(ctx, row, input.size_bytes);
     }
     if (input.size_bytes !== row.sizeBytes) {
-      throw new AppError('size_mismatch', `size ${input.size_bytes} does not match the ${row.sizeBytes} bytes declared at presign`);
+      throw new AppError(
+        'size_mismatch',
+        `size ${input.size_bytes} does not match the ${row.sizeBytes} bytes declared at presign`,
+      );
     }
     if (row.status === 'pending') await assertUploaded(ctx, row);
-    const current = await beginVerification(ctx, app, row, { idempotencyKey: input.idempotency_key, signature: input.signature, receivedAt });
+    const current = await beginVerification(ctx, app, row, {
+      idempotencyKey: input.idempotency_key,
+      signature: input.signature,
+      receivedAt,
+    });
     if (input.upload_duration_secs !== undefined) ctx.metrics.artifactPutDuration.observe(input.upload_duration_secs);
     ctx.metrics.artifactCompletes.inc();
     return completeResult(current, false);

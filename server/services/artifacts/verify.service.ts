@@ -31,18 +31,36 @@ export async function verifyArtifact(svc: VerifyServices, artifactId: string): P
   let keyId: string | null = null;
   if (!finding && row.signature) {
     keyId = await findVerifyingKey(svc.db, row.appId, row.digest, row.signature);
-    if (!keyId) finding = { reason: 'signature_invalid', detail: 'the signature does not verify against any active key of the app' };
+    if (!keyId)
+      finding = {
+        reason: 'signature_invalid',
+        detail: 'the signature does not verify against any active key of the app',
+      };
   }
 
   const now = new Date();
   const moved = await svc.db.transaction(async (tx) => {
     if (!finding) {
-      return transitionArtifact(tx, row.id, ['verifying'], 'stored', { storedAt: now, verified: keyId !== null, verifiedKeyId: keyId }, `verified ${row.sizeBytes} bytes${keyId ? ', signature valid' : ''}`);
+      return transitionArtifact(
+        tx,
+        row.id,
+        ['verifying'],
+        'stored',
+        { storedAt: now, verified: keyId !== null, verifiedKeyId: keyId },
+        `verified ${row.sizeBytes} bytes${keyId ? ', signature valid' : ''}`,
+      );
     }
     // A refused object frees its bytes now. Deleted first: if storage fails, the job retries
     // and the row stays verifying.
     await svc.storage.delete(row.storageKey);
-    return transitionArtifact(tx, row.id, ['verifying'], 'failed', { failureReason: finding.reason }, `${finding.reason}: ${finding.detail}`);
+    return transitionArtifact(
+      tx,
+      row.id,
+      ['verifying'],
+      'failed',
+      { failureReason: finding.reason },
+      `${finding.reason}: ${finding.detail}`,
+    );
   });
   if (!moved) return { status: 'skipped' };
   await svc.notifier.publish(artifactTopic(row.id));
@@ -56,12 +74,18 @@ export async function verifyArtifact(svc: VerifyServices, artifactId: string): P
   if (finding) return { status: 'failed', reason: finding.reason };
 
   svc.metrics.artifactsTotal.inc();
-  await enqueueRetention(svc.queues, { appId: row.appId }).catch((err: unknown) => svc.log.warn('enqueue retention failed', { err }));
+  await enqueueRetention(svc.queues, { appId: row.appId }).catch((err: unknown) =>
+    svc.log.warn('enqueue retention failed', { err }),
+  );
   return { status: 'stored', verified: keyId !== null };
 }
 
 /** Called when the verify job ran out of attempts: the artifact must not stay `verifying` forever. */
-export async function failArtifactVerification(svc: Pick<Services, 'db'>, artifactId: string, message: string): Promise<void> {
+export async function failArtifactVerification(
+  svc: Pick<Services, 'db'>,
+  artifactId: string,
+  message: string,
+): Promise<void> {
   await svc.db.transaction((tx) =>
     transitionArtifact(tx, artifactId, ['verifying'], 'failed', { failureReason: 'verification_error' }, message),
   );
