@@ -1,6 +1,6 @@
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Queryable } from '../../../db/client';
-import { artifactEvents, artifacts, type ArtifactStatus } from '../../../db/schema';
+import { applications, artifactEvents, artifacts, type ArtifactStatus } from '../../../db/schema';
 import { notFound } from '../../errors';
 
 export type ArtifactRow = typeof artifacts.$inferSelect;
@@ -14,6 +14,24 @@ export async function findArtifact(db: Queryable, appId: string, digest: string)
   return row;
 }
 
+/**
+ * The artifact of the app named `appName`, found without the app's id: for a read issued beside
+ * the app's own (access-checked) lookup. Use its answer only once that lookup has passed.
+ */
+export async function findArtifactOfAppNamed(
+  db: Queryable,
+  appName: string,
+  digest: string,
+): Promise<ArtifactRow | undefined> {
+  const [found] = await db
+    .select({ artifact: artifacts })
+    .from(artifacts)
+    .innerJoin(applications, eq(applications.id, artifacts.appId))
+    .where(and(eq(applications.name, appName), eq(artifacts.digest, digest)))
+    .limit(1);
+  return found?.artifact;
+}
+
 export async function getArtifactOrThrow(db: Queryable, appId: string, digest: string): Promise<ArtifactRow> {
   const row = await findArtifact(db, appId, digest);
   if (!row) throw notFound(`artifact ${digest.slice(0, 12)}`);
@@ -22,8 +40,9 @@ export async function getArtifactOrThrow(db: Queryable, appId: string, digest: s
 
 /**
  * Moves an artifact from one status to another only if it is still in `from`; returns the
- * updated row, or undefined when someone else moved it first. Writes the matching event;
- * callers wrap it in a transaction with whatever else must change together.
+ * updated row, or undefined when someone else moved it first. The matching event is written by
+ * the same statement (one round trip, atomic on its own); callers wrap it in a transaction only
+ * with whatever else must change together.
  */
 export async function transitionArtifact(
   db: Queryable,
@@ -33,13 +52,19 @@ export async function transitionArtifact(
   patch: Partial<ArtifactRow> = {},
   eventMessage?: string,
 ): Promise<ArtifactRow | undefined> {
-  const now = new Date();
-  const rows = await db
-    .update(artifacts)
-    .set({ ...patch, status: to, updatedAt: now })
-    .where(and(eq(artifacts.id, id), inArray(artifacts.status, from)))
-    .returning();
-  const row = rows[0];
-  if (row) await db.insert(artifactEvents).values({ artifactId: id, type: to, message: eventMessage ?? null });
+  const moved = db.$with('moved').as(
+    db
+      .update(artifacts)
+      .set({ ...patch, status: to, updatedAt: new Date() })
+      .where(and(eq(artifacts.id, id), inArray(artifacts.status, from)))
+      .returning(),
+  );
+  // A data-modifying CTE runs whether or not the outer query reads it: no row moved, no event.
+  const event = db
+    .$with('event', {})
+    .as(
+      sql`insert into ${artifactEvents} (artifact_id, type, message) select id, ${to}, ${eventMessage ?? null} from moved`,
+    );
+  const [row] = await db.with(moved, event).select().from(moved);
   return row;
 }
