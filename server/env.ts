@@ -215,6 +215,12 @@ const ZEnv = z
     AETHER_VERIFY_REMOTE_HASH: bool.default(false),
     AETHER_REMOTE_HASH_MAX_BYTES: z.coerce.number().int().min(0).default(8_000_000),
     /**
+     * Complete verifies in the request when the store's HEAD proves the bytes (the fs store
+     * hashes on write; S3 unless the full-hash check is on): no job, `stored` in its answer.
+     * Off, or a download to hash, sends verification to the worker queue.
+     */
+    AETHER_VERIFY_INLINE: bool.default(true),
+    /**
      * Key of config secrets at rest, base64 of 32 bytes (`openssl rand -base64 32`). Unset: the
      * file AETHER_SECRETS_KEY_FILE names, else `<data dir>/secrets.key`, generated once.
      */

@@ -37,13 +37,18 @@ const METRIC = 'aether_artifact_complete_to_stored_seconds';
 /** Cumulative bucket counts by upper bound (seconds), `+Inf` last. */
 type Buckets = Map<number, number>;
 
-async function scrape(url: string): Promise<Buckets> {
-  const text = await (await fetch(url)).text();
+/** The histogram summed over `urls` (the processes that may observe it). */
+async function scrape(urls: string[]): Promise<Buckets> {
   const buckets: Buckets = new Map();
-  for (const m of text.matchAll(new RegExp(`^${METRIC}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))) {
-    buckets.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+  for (const url of urls) {
+    const text = await (await fetch(url)).text();
+    const found = [...text.matchAll(new RegExp(`^${METRIC}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))];
+    if (found.length === 0) throw new Error(`${METRIC} missing from ${url}`);
+    for (const m of found) {
+      const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
+      buckets.set(le, (buckets.get(le) ?? 0) + Number(m[2]));
+    }
   }
-  if (buckets.size === 0) throw new Error(`${METRIC} missing from ${url}`);
   return buckets;
 }
 
@@ -96,6 +101,8 @@ interface Phase {
   load: UploadLoadResult;
   histogram: Buckets;
   rows: number[];
+  /** Rows the verify job settled: complete received -> their `verifying` event (the web process's share). */
+  toVerifying: number[];
 }
 
 const started = Date.now();
@@ -112,13 +119,22 @@ try {
     if (res.status !== 201) throw new Error(`creating ${app}: ${res.status} ${await res.text()}`);
   }
   const phase = async (name: string, app: string, clients: number, rounds: number): Promise<Phase> => {
-    const before = await scrape(bench.workerMetricsUrl);
+    const before = await scrape(bench.metricsUrls);
     const load = await runLoad({ url: bench.plane.url, token: TOKENS.deployer, app, clients, rounds, sizeBytes: SIZE });
-    const histogram = delta(await scrape(bench.workerMetricsUrl), before);
-    const rows = await sql<{ ms: number }[]>`
-      select extract(epoch from (a.stored_at - a.completed_at)) * 1000 as ms from artifacts a join applications p on p.id = a.app_id
+    const histogram = delta(await scrape(bench.metricsUrls), before);
+    const rows = await sql<{ ms: number; to_verifying: number | null }[]>`
+      select extract(epoch from (a.stored_at - a.completed_at)) * 1000 as ms,
+        extract(epoch from (e.created_at - a.completed_at)) * 1000 as to_verifying
+      from artifacts a join applications p on p.id = a.app_id
+        left join artifact_events e on e.artifact_id = a.id and e.type = 'verifying'
       where p.name = ${app} and a.stored_at is not null and a.completed_at is not null`;
-    return { name, load, histogram, rows: rows.map((r) => Number(r.ms)) };
+    return {
+      name,
+      load,
+      histogram,
+      rows: rows.map((r) => Number(r.ms)),
+      toVerifying: rows.filter((r) => r.to_verifying !== null).map((r) => Number(r.to_verifying)),
+    };
   };
   // Warm-up: connections, JIT, prepared statements, the queue's first round trips.
   await phase('warm-up', 'warm', 4, 5);
@@ -129,7 +145,7 @@ try {
     `\ncomplete -> stored bench: ${SIZE}-byte artifacts, server/http/main.ts + ${WORKERS === 'process' ? 'a separate worker process' : 'inline workers'}, postgres + redis, fs store`,
   );
   console.log(
-    `server side, from ${METRIC} on the workers' /metrics (interpolated in its buckets) and from the rows (stored_at - completed_at, exact):`,
+    `server side, from ${METRIC} on the plane's and the worker's /metrics (interpolated in its buckets) and from the rows (stored_at - completed_at, exact):`,
   );
   for (const p of [base, loaded]) {
     const n = p.histogram.get(Infinity) ?? 0;
@@ -139,6 +155,10 @@ try {
     );
     console.log(
       `  ${''.padEnd(20)} rows   n=${String(p.rows.length).padStart(4)}  p50 ${fmt(quantile(p.rows, 0.5))}  p95 ${fmt(quantile(p.rows, 0.95))}  p99 ${fmt(quantile(p.rows, 0.99))}`,
+    );
+    const byJob = p.toVerifying.length;
+    console.log(
+      `  ${''.padEnd(20)} settled by complete itself: ${p.rows.length - byJob}, by the verify job: ${byJob}${byJob ? ` (complete -> verifying recorded p50 ${fmt(quantile(p.toVerifying, 0.5))}  p95 ${fmt(quantile(p.toVerifying, 0.95))})` : ''}`,
     );
   }
   console.log('client side (load process), p50 / p95:');

@@ -29,8 +29,12 @@ export async function startWorkerProcess(env: Record<string, string>): Promise<W
 
 export interface BenchPlane {
   plane: PlaneProcess;
-  /** The process whose registry holds the workers' series: the worker process, or the plane when inline. */
-  workerMetricsUrl: string;
+  /**
+   * Every process's /metrics: the plane's, and the worker process's when there is one. A series
+   * such as complete -> stored is observed by whichever settles the artifact (complete itself,
+   * or the verify job), so a phase's figure is the sum over them.
+   */
+  metricsUrls: string[];
   databaseUrl: string;
   close(): Promise<void>;
 }
@@ -62,7 +66,7 @@ export async function startBenchPlane(opts: { workers: 'process' | 'inline' }): 
   const worker = opts.workers === 'process' ? await startWorkerProcess({ ...env, AETHER_LOG_LEVEL: 'info' }) : null;
   return {
     plane,
-    workerMetricsUrl: `${worker?.url ?? plane.url}/metrics`,
+    metricsUrls: [plane.url, ...(worker ? [worker.url] : [])].map((url) => `${url}/metrics`),
     databaseUrl: scratch.url,
     async close() {
       await worker?.stop();

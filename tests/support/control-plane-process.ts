@@ -40,6 +40,10 @@ export interface PlaneProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
+/** `AETHER_CPU_PROF_DIR` makes the plane write a V8 CPU profile there on exit (NODE_OPTIONS refuses --cpu-prof). */
+const cpuProfileArgs = () =>
+  process.env.AETHER_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.AETHER_CPU_PROF_DIR}`] : [];
+
 /** Starts the web process as `npm start` does (web + inline workers) and resolves once /readyz says ready. */
 export async function startPlaneProcess(env: Record<string, string>, port: number): Promise<PlaneProcess> {
   const url = `http://127.0.0.1:${port}`;
@@ -47,6 +51,7 @@ export async function startPlaneProcess(env: Record<string, string>, port: numbe
   const child: ChildProcess = spawn(
     process.execPath,
     [
+      ...cpuProfileArgs(),
       '--max-semi-space-size=64',
       '--import',
       'tsx',

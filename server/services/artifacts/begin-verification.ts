@@ -2,18 +2,23 @@ import { and, eq, ne } from 'drizzle-orm';
 import { isUniqueViolation } from '../../../db/errors';
 import { artifacts } from '../../../db/schema';
 import { AppError, isAppError } from '../../errors';
-import { enqueueArtifactVerify } from '../../queues/producers';
+import { enqueueArtifactVerify, enqueueRetention } from '../../queues/producers';
+import type { ObjectInfo } from '../../storage/port';
 import type { AppRow } from '../apps/apps.service';
 import type { ServiceCtx } from '../context';
 import { getArtifactOrThrow, transitionArtifact, type ArtifactRow } from './artifacts.repo';
 import { discardUpload } from './discard-upload';
-import { reserveQuota } from './quota';
+import { effectiveLimits, withReservedQuota } from './quota';
+import { headProvesBytes } from './remote-check';
+import { announceVerdict, checkSignature, verifiedMessage } from './verify.service';
 
 export interface CompletionClaims {
   idempotencyKey?: string;
   signature?: string;
   /** When the complete request reached the service: complete -> stored is timed from it. */
   receivedAt?: Date;
+  /** What the complete's HEAD of the upload told, once `assertUploaded` passed it. */
+  uploaded?: ObjectInfo;
 }
 
 /** The same key may only ever complete one digest of an app (409 `idempotency_conflict`). */
@@ -38,10 +43,13 @@ export async function assertIdempotencyKey(
 }
 
 /**
- * The uploaded bytes are in storage: reserve quota, record the completion and queue the
- * verification job, all or nothing. An upload over quota is discarded (object deleted, row failed). Shared by the single-PUT and multipart completes. A
- * repeat on an artifact already verifying re-queues its (deduplicated) job, which is how a
- * client recovers from a queue outage.
+ * The uploaded bytes are in storage: reserve quota and record the completion, all or nothing.
+ * When the complete's HEAD (`claims.uploaded`) proves the bytes, the signature is checked here
+ * too and the artifact ends `stored` in the same statement: no job, no queue hop. Otherwise it
+ * ends `verifying` and the verification job is queued. An upload over quota, or with a signature
+ * no active key verifies, is discarded (object deleted, row failed) and refused. Shared by the
+ * single-PUT, multipart and legacy uploads. A repeat on an artifact already verifying re-queues
+ * its (deduplicated) job, which is how a client recovers from a queue outage.
  */
 export async function beginVerification(
   ctx: ServiceCtx,
@@ -51,25 +59,44 @@ export async function beginVerification(
 ): Promise<ArtifactRow> {
   let current = row;
   if (row.status === 'pending') {
+    const signature = claims.signature ?? row.signature;
+    const inline =
+      ctx.env.AETHER_VERIFY_INLINE && claims.uploaded !== undefined && headProvesBytes(ctx.env, claims.uploaded);
+    const keyId = inline ? await verifySignatureOrRefuse(ctx, { ...row, signature }) : null;
+    const completion = {
+      completedAt: claims.receivedAt ?? new Date(),
+      idempotencyKey: row.idempotencyKey ?? claims.idempotencyKey ?? null,
+      signature,
+    };
     try {
-      const moved = await ctx.db.transaction(async (tx) => {
-        await reserveQuota(tx, app, ctx.env, row.sizeBytes, row.id);
-        return transitionArtifact(
-          tx,
-          row.id,
-          ['pending'],
-          'verifying',
-          {
-            completedAt: claims.receivedAt ?? new Date(),
-            idempotencyKey: row.idempotencyKey ?? claims.idempotencyKey ?? null,
-            signature: claims.signature ?? row.signature,
-          },
-          'upload completed; verification queued',
-        );
-      });
-      // Lost a race with a concurrent complete: theirs queued the job; report the fresh state.
+      const moved = await withReservedQuota(
+        ctx.db,
+        app,
+        ctx.env,
+        { sizeBytes: row.sizeBytes, artifactId: row.id },
+        (q) =>
+          inline
+            ? transitionArtifact(
+                q,
+                row.id,
+                ['pending'],
+                'stored',
+                { ...completion, storedAt: new Date(), verified: keyId !== null, verifiedKeyId: keyId },
+                `upload completed; ${verifiedMessage(row.sizeBytes, keyId)}`,
+              )
+            : transitionArtifact(
+                q,
+                row.id,
+                ['pending'],
+                'verifying',
+                completion,
+                'upload completed; verification queued',
+              ),
+      );
+      // Lost a race with a concurrent complete: theirs settled it; report the fresh state.
       current = moved ?? (await getArtifactOrThrow(ctx.db, app.id, row.digest));
-      if (moved) ctx.metrics.artifactEvents.inc();
+      if (moved?.status === 'stored') await announceStored(ctx, app, moved);
+      else if (moved) ctx.metrics.artifactEvents.inc();
       // The winner may have used another key: answer the 409 this call would get a moment later.
       else await assertIdempotencyKey(ctx, app, current, claims.idempotencyKey);
     } catch (err) {
@@ -90,4 +117,26 @@ export async function beginVerification(
     });
   }
   return current;
+}
+
+/** The key that verifies the upload's signature (null when unsigned); a bad one refuses the upload for good. */
+async function verifySignatureOrRefuse(ctx: ServiceCtx, row: ArtifactRow): Promise<string | null> {
+  const { keyId, finding } = await checkSignature(ctx.db, row);
+  if (!finding) return keyId;
+  ctx.metrics.artifactVerifications.inc({ outcome: finding.reason });
+  ctx.metrics.artifactVerifyFailures.inc({ reason: finding.reason });
+  await discardUpload(ctx, row, finding.reason, finding.detail);
+  throw new AppError(
+    'bad_request',
+    `signature verification failed: ${finding.detail}; the upload was refused and deleted`,
+  );
+}
+
+/** Stored by complete itself: what the job does after its verdict, and retention when the app keeps only its latest. */
+async function announceStored(ctx: ServiceCtx, app: AppRow, row: ArtifactRow): Promise<void> {
+  await announceVerdict(ctx, row, null);
+  if (effectiveLimits(app, ctx.env).retainLatest === null) return;
+  await enqueueRetention(ctx.queues, { appId: app.id }).catch((err: unknown) =>
+    ctx.log.warn('enqueue retention failed', { err }),
+  );
 }

@@ -1,4 +1,5 @@
 import { AppError } from '../../errors';
+import type { ObjectInfo } from '../../storage/port';
 import type { ServiceCtx } from '../context';
 import type { ArtifactRow } from './artifacts.repo';
 import { discardUpload } from './discard-upload';
@@ -7,9 +8,10 @@ import { checkObjectInfo } from './remote-check';
 /**
  * Before a complete reserves quota: the bytes must be in storage, and what a HEAD tells
  * must match the declaration. Nothing uploaded yet is `not_found` and changes nothing (the URL
- * may still be used); a wrong object is final, so it is discarded at once and refused.
+ * may still be used); a wrong object is final, so it is discarded at once and refused. Returns
+ * what the HEAD told, for the verification that follows.
  */
-export async function assertUploaded(ctx: ServiceCtx, row: ArtifactRow): Promise<void> {
+export async function assertUploaded(ctx: ServiceCtx, row: ArtifactRow): Promise<ObjectInfo> {
   const info = await ctx.storage.head(row.storageKey).catch((err: unknown) => {
     ctx.log.error('head before complete failed', { artifactId: row.id, err });
     throw new AppError('service_unavailable', 'object storage did not answer; retry complete');
@@ -21,7 +23,7 @@ export async function assertUploaded(ctx: ServiceCtx, row: ArtifactRow): Promise
     );
   }
   const finding = checkObjectInfo(ctx.env, row, info);
-  if (!finding) return;
+  if (!finding) return info;
   await discardUpload(ctx, row, finding.reason, finding.detail);
   if (finding.reason !== 'size_mismatch') ctx.metrics.artifactDigestMismatches.inc();
   // The seed's codes at complete: size_mismatch, digest_mismatch_remote (metadata), _remote_hash (bytes).

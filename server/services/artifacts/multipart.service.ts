@@ -205,10 +205,11 @@ export async function completeMultipart(ctx: ServiceCtx, input: TMultipartComple
         false,
       );
     }
-    await assertUploaded(ctx, row);
+    const uploaded = await assertUploaded(ctx, row);
     const current = await beginVerification(ctx, app, row, {
       idempotencyKey: input.idempotency_key,
       signature: input.signature,
+      uploaded,
     });
     ctx.metrics.artifactMultipartCompletes.inc();
     ctx.metrics.artifactMultipartParts.observe(input.parts.length);

@@ -1,5 +1,5 @@
 import { and, eq, inArray, ne, sql } from 'drizzle-orm';
-import type { Queryable } from '../../../db/client';
+import type { Db, Queryable } from '../../../db/client';
 import { applications, artifacts, type ArtifactStatus } from '../../../db/schema';
 import type { Env } from '../../env';
 import { AppError } from '../../errors';
@@ -83,6 +83,9 @@ const QUOTA_COLUMNS = {
 
 const unlimited = (l: Limits) => l.maxArtifacts === null && l.maxTotalBytes === null;
 
+/** Whether the app (as read) has a count or bytes limit: without one, reservations take no lock. */
+export const hasQuotaLimits = (app: Omit<QuotaApp, 'id' | 'name'>, env: Env) => !unlimited(effectiveLimits(app, env));
+
 function assertRoom(app: Pick<AppRow, 'name'>, limits: Limits, used: Usage, sizeBytes: number): void {
   if (limits.maxArtifacts !== null && used.count + 1 > limits.maxArtifacts) {
     throw new AppError(
@@ -137,6 +140,25 @@ export async function reserveQuota(
   if (!locked) return;
   const used = await usageOf(tx, app.id, { statuses: COMMITTED, exclude: { id: artifactId } });
   assertRoom(locked.app, locked.limits, used, sizeBytes);
+}
+
+/**
+ * Runs `write` (one statement, atomic alone) with room reserved for a committed artifact: in a
+ * transaction after {@link reserveQuota} when the app has limits; without one (no lock, no
+ * BEGIN and COMMIT round trips) when it has none, which is what {@link lockLimited} decides too.
+ */
+export async function withReservedQuota<T>(
+  db: Db,
+  app: QuotaApp,
+  env: Env,
+  reservation: { sizeBytes: number; artifactId: string },
+  write: (q: Queryable) => Promise<T>,
+): Promise<T> {
+  if (!hasQuotaLimits(app, env)) return write(db);
+  return db.transaction(async (tx) => {
+    await reserveQuota(tx, app, env, reservation.sizeBytes, reservation.artifactId);
+    return write(tx);
+  });
 }
 
 /**

@@ -29,15 +29,20 @@ export async function checkStoredObject(storage: StorageDriver, env: Env, row: A
   if (!info) return { reason: 'object_missing', detail: 'no object at the storage key; was the upload finished?' };
   const cheap = checkObjectInfo(env, row, info);
   if (cheap) return cheap;
-  if (
-    info.computedSha256 === null &&
-    env.AETHER_VERIFY_REMOTE_HASH &&
-    info.sizeBytes <= env.AETHER_REMOTE_HASH_MAX_BYTES
-  ) {
-    if ((await hashObject(storage, row.storageKey)) !== row.digest)
-      return { reason: 'digest_mismatch_remote_hash', detail: 'sha256 of the stored bytes differs from the digest' };
+  if (!headProvesBytes(env, info) && (await hashObject(storage, row.storageKey)) !== row.digest) {
+    return { reason: 'digest_mismatch_remote_hash', detail: 'sha256 of the stored bytes differs from the digest' };
   }
   return null;
+}
+
+/**
+ * Whether a HEAD that passed {@link checkObjectInfo} settles the bytes: the store hashed them
+ * itself, or no download-and-hash check is asked for (off, or the object is over its cap).
+ */
+export function headProvesBytes(env: Env, info: ObjectInfo): boolean {
+  return (
+    info.computedSha256 !== null || !env.AETHER_VERIFY_REMOTE_HASH || info.sizeBytes > env.AETHER_REMOTE_HASH_MAX_BYTES
+  );
 }
 
 /** The checks a HEAD answers: size, declared sha256 metadata, and the sha256 the store computed. */

@@ -1,4 +1,5 @@
 import { and, eq } from 'drizzle-orm';
+import type { Queryable } from '../../../db/client';
 import { artifacts } from '../../../db/schema';
 import { artifactStorageKey } from '../../contract/digest';
 import type { TCompleteResult, TPresignResult } from '../../contract/outputs';
@@ -7,10 +8,10 @@ import { AppError, isAppError } from '../../errors';
 import { getAppForActor, type AppRow } from '../apps/app-access';
 import type { ServiceCtx } from '../context';
 import { toArtifactDto } from '../dto';
-import { findArtifact, getArtifactOrThrow, type ArtifactRow } from './artifacts.repo';
+import { findArtifactOfAppNamed, getArtifactOrThrow, type ArtifactRow } from './artifacts.repo';
 import { assertIdempotencyKey, beginVerification } from './begin-verification';
 import { assertUploaded } from './check-uploaded';
-import { precheckUpload, reserveUpload } from './quota';
+import { hasQuotaLimits, precheckUpload, reserveUpload } from './quota';
 
 /**
  * Refuses (`size_exceeded`) a declared size over AETHER_MAX_ARTIFACT_SIZE_BYTES or over what the
@@ -67,6 +68,17 @@ export async function reservePending(
   const partSizeBytes = upload.partSizeBytes ?? null;
   const storageKey = artifactStorageKey(app.name, digest);
   const ofDigest = and(eq(artifacts.appId, app.id), eq(artifacts.digest, digest));
+  const insertNew = (q: Queryable) =>
+    q
+      .insert(artifacts)
+      .values({ appId: app.id, digest, sizeBytes, storageKey, multipartUploadId, partSizeBytes })
+      .onConflictDoNothing()
+      .returning();
+  // A new digest of an app without limits needs no lock and no read first: one statement.
+  if (!hasQuotaLimits(app, ctx.env)) {
+    const [inserted] = await insertNew(ctx.db);
+    if (inserted) return inserted;
+  }
   let reserved: { row: ArtifactRow | null; replaced: string | null };
   try {
     reserved = await ctx.db.transaction(async (tx) => {
@@ -75,12 +87,7 @@ export async function reservePending(
       // App lock first, row lock second: the order of a complete's reservation.
       await reserveUpload(tx, app, ctx.env, digest, sizeBytes);
       // A new digest is inserted as it should be; a known one is locked and reset.
-      const insert = () =>
-        tx
-          .insert(artifacts)
-          .values({ appId: app.id, digest, sizeBytes, storageKey, multipartUploadId, partSizeBytes })
-          .onConflictDoNothing()
-          .returning();
+      const insert = () => insertNew(tx);
       const lock = () =>
         tx
           .select({ id: artifacts.id, status: artifacts.status, multipartUploadId: artifacts.multipartUploadId })
@@ -212,17 +219,23 @@ async function adoptStoredSize(ctx: ServiceCtx, row: ArtifactRow, sizeBytes: num
 }
 
 /**
- * Step 3 of an upload: the client says the PUT finished. The artifact moves to `verifying`
- * (quota reserved) and a verification job is queued; the outcome is read with `get`/`wait`.
+ * Step 3 of an upload: the client says the PUT finished. Quota is reserved and the upload
+ * verified here when a HEAD proves it (the artifact is `stored` in the answer); otherwise it
+ * moves to `verifying` and a job verifies it, the outcome read with `get`/`wait`.
  * The same idempotency key and digest replay the same answer.
  */
 export async function completeArtifact(ctx: ServiceCtx, input: TCompleteInput): Promise<TCompleteResult> {
   const t0 = performance.now();
   const receivedAt = new Date();
   try {
-    const app = await getAppForActor(ctx, ctx.db, input.app_name);
+    // Both reads at once, one round trip of waiting: the artifact's is only used once the app's
+    // own lookup (which checks the caller may see it) has passed.
+    const [app, found] = await Promise.all([
+      getAppForActor(ctx, ctx.db, input.app_name),
+      findArtifactOfAppNamed(ctx.db, input.app_name, input.digest),
+    ]);
     assertSizeAllowed(ctx, input.size_bytes);
-    let row = (await findArtifact(ctx.db, app.id, input.digest)) ?? null;
+    let row = found?.appId === app.id ? found : null;
     await assertIdempotencyKey(ctx, app, row, input.idempotency_key);
     if (row?.status === 'stored') {
       if (input.size_bytes !== row.sizeBytes)
@@ -264,11 +277,12 @@ export async function completeArtifact(ctx: ServiceCtx, input: TCompleteInput): 
         `size ${input.size_bytes} does not match the ${row.sizeBytes} bytes declared at presign`,
       );
     }
-    if (row.status === 'pending') await assertUploaded(ctx, row);
+    const uploaded = row.status === 'pending' ? await assertUploaded(ctx, row) : undefined;
     const current = await beginVerification(ctx, app, row, {
       idempotencyKey: input.idempotency_key,
       signature: input.signature,
       receivedAt,
+      uploaded,
     });
     if (input.upload_duration_secs !== undefined) ctx.metrics.artifactPutDuration.observe(input.upload_duration_secs);
     ctx.metrics.artifactCompletes.inc();

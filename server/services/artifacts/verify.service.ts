@@ -1,11 +1,12 @@
 import { eq } from 'drizzle-orm';
+import type { Queryable } from '../../../db/client';
 import { artifacts } from '../../../db/schema';
 import { artifactTopic } from '../../queues/notifier';
 import { enqueueRetention } from '../../queues/producers';
 import type { Services } from '../context';
 import { findVerifyingKey } from '../keys/keys.service';
-import { transitionArtifact } from './artifacts.repo';
-import { checkStoredObject, type VerifyFailure } from './remote-check';
+import { transitionArtifact, type ArtifactRow } from './artifacts.repo';
+import { checkStoredObject, type Finding, type VerifyFailure } from './remote-check';
 
 export type { VerifyFailure } from './remote-check';
 
@@ -27,57 +28,81 @@ export async function verifyArtifact(svc: VerifyServices, artifactId: string): P
   const [row] = await svc.db.select().from(artifacts).where(eq(artifacts.id, artifactId)).limit(1);
   if (!row || row.status !== 'verifying') return { status: 'skipped' };
 
-  let finding = await checkStoredObject(svc.storage, svc.env, row);
-  let keyId: string | null = null;
-  if (!finding && row.signature) {
-    keyId = await findVerifyingKey(svc.db, row.appId, row.digest, row.signature);
-    if (!keyId)
-      finding = {
-        reason: 'signature_invalid',
-        detail: 'the signature does not verify against any active key of the app',
-      };
-  }
+  const stored = await checkStoredObject(svc.storage, svc.env, row);
+  const { keyId, finding } = stored ? { keyId: null, finding: stored } : await checkSignature(svc.db, row);
 
-  const now = new Date();
-  const moved = await svc.db.transaction(async (tx) => {
-    if (!finding) {
-      return transitionArtifact(
-        tx,
+  const moved = finding
+    ? await svc.db.transaction(async (tx) => {
+        // A refused object frees its bytes now. Deleted first: if storage fails, the job
+        // retries and the row stays verifying.
+        await svc.storage.delete(row.storageKey);
+        return transitionArtifact(
+          tx,
+          row.id,
+          ['verifying'],
+          'failed',
+          { failureReason: finding.reason },
+          `${finding.reason}: ${finding.detail}`,
+        );
+      })
+    : await transitionArtifact(
+        svc.db,
         row.id,
         ['verifying'],
         'stored',
-        { storedAt: now, verified: keyId !== null, verifiedKeyId: keyId },
-        `verified ${row.sizeBytes} bytes${keyId ? ', signature valid' : ''}`,
+        { storedAt: new Date(), verified: keyId !== null, verifiedKeyId: keyId },
+        verifiedMessage(row.sizeBytes, keyId),
       );
-    }
-    // A refused object frees its bytes now. Deleted first: if storage fails, the job retries
-    // and the row stays verifying.
-    await svc.storage.delete(row.storageKey);
-    return transitionArtifact(
-      tx,
-      row.id,
-      ['verifying'],
-      'failed',
-      { failureReason: finding.reason },
-      `${finding.reason}: ${finding.detail}`,
-    );
-  });
   if (!moved) return { status: 'skipped' };
-  await svc.notifier.publish(artifactTopic(row.id));
-
-  svc.metrics.artifactEvents.inc();
-  svc.metrics.artifactVerifications.inc({ outcome: finding?.reason ?? 'stored' });
-  if (row.completedAt) svc.metrics.artifactCompleteToStored.observe((now.getTime() - row.completedAt.getTime()) / 1000);
-  if (finding?.reason.startsWith('digest_mismatch')) svc.metrics.artifactDigestMismatches.inc();
-  if (finding) svc.metrics.artifactVerifyFailures.inc({ reason: finding.reason });
-  svc.log.info('artifact verified', { artifactId, status: moved.status, reason: finding?.reason });
+  await announceVerdict(svc, moved, finding?.reason ?? null);
   if (finding) return { status: 'failed', reason: finding.reason };
-
-  svc.metrics.artifactsTotal.inc();
   await enqueueRetention(svc.queues, { appId: row.appId }).catch((err: unknown) =>
     svc.log.warn('enqueue retention failed', { err }),
   );
   return { status: 'stored', verified: keyId !== null };
+}
+
+/**
+ * The signature's verdict, when the artifact carries one: the app's active key that verifies
+ * it (then the artifact is `verified`), or a `signature_invalid` finding. Unsigned: no key.
+ */
+export async function checkSignature(
+  db: Queryable,
+  row: Pick<ArtifactRow, 'appId' | 'digest' | 'signature'>,
+): Promise<{ keyId: string | null; finding: Finding | null }> {
+  if (!row.signature) return { keyId: null, finding: null };
+  const keyId = await findVerifyingKey(db, row.appId, row.digest, row.signature);
+  return keyId
+    ? { keyId, finding: null }
+    : {
+        keyId: null,
+        finding: {
+          reason: 'signature_invalid',
+          detail: 'the signature does not verify against any active key of the app',
+        },
+      };
+}
+
+export const verifiedMessage = (sizeBytes: number, keyId: string | null) =>
+  `verified ${sizeBytes} bytes${keyId ? ', signature valid' : ''}`;
+
+/**
+ * After a verdict is committed, by the job or by complete itself: long-polls woken, the outcome
+ * counted (complete -> stored timed to now, after the commit) and logged.
+ */
+export async function announceVerdict(
+  svc: Pick<Services, 'log' | 'metrics' | 'notifier'>,
+  row: ArtifactRow,
+  failure: VerifyFailure | null,
+): Promise<void> {
+  if (row.completedAt) svc.metrics.artifactCompleteToStored.observe((Date.now() - row.completedAt.getTime()) / 1000);
+  await svc.notifier.publish(artifactTopic(row.id));
+  svc.metrics.artifactEvents.inc();
+  svc.metrics.artifactVerifications.inc({ outcome: failure ?? 'stored' });
+  if (failure?.startsWith('digest_mismatch')) svc.metrics.artifactDigestMismatches.inc();
+  if (failure) svc.metrics.artifactVerifyFailures.inc({ reason: failure });
+  else svc.metrics.artifactsTotal.inc();
+  svc.log.info('artifact verified', { artifactId: row.id, status: row.status, reason: failure ?? undefined });
 }
 
 /** Called when the verify job ran out of attempts: the artifact must not stay `verifying` forever. */
