@@ -75,7 +75,8 @@ describe('the admin portal in a real browser', () => {
   }
 
   beforeAll(async () => {
-    ws = await startE2EWorkspace('admin', [`${ADMIN}:admin:ada`, `${DEPLOYER}:deployer:dora`, `${READER}:reader:rita`]);
+    // Verification by the job (as for a download-and-hash on S3): its failures are what the admin sees.
+    ws = await startE2EWorkspace('admin', [`${ADMIN}:admin:ada`, `${DEPLOYER}:deployer:dora`, `${READER}:reader:rita`], { AETHER_VERIFY_INLINE: 'false' });
     url = ws.plane.url;
     browser = await launchBrowser();
   });

@@ -63,6 +63,8 @@ describe('the worker process SIGKILLed while it holds work', () => {
         // The worker handle waits for the worker's `workers started` line, an info log.
         AETHER_LOG_LEVEL: 'info',
         AETHER_JOB_LOCK_SECS: String(LOCK_SECS),
+        // Verification by the worker's job (as for a download-and-hash on S3): the job is the victim here.
+        AETHER_VERIFY_INLINE: 'false',
         AETHER_ROUTER_PORT: '0',
         AETHER_APP_PORT_RANGE: appPortRangeOfThisWorker('child-process'),
       },

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRPCError } from '@trpc/server';
-import { applications, artifacts, deployments } from '../../db/schema';
+import { eq } from 'drizzle-orm';
+import { applications, artifactEvents, artifacts, deployments } from '../../db/schema';
 import type { RunningWorkers } from '../../jobs/start';
 import { DB_KINDS, startTestPlane, type TestPlane } from '../support/harness';
 import { sha256, tarGz } from '../support/artifacts';
@@ -59,14 +60,16 @@ describe.each(DB_KINDS)('control plane API on %s', (kind) => {
       await plane.caller('deployer').apps.create({ name: 'store' });
     });
 
-    it('uploads through a presigned URL, verifies in a job and ends stored', async () => {
+    it('uploads through a presigned URL and is verified by the complete itself: stored in its answer', async () => {
       const bytes = tarGz({ 'package.json': '{"name":"store"}', 'index.js': 'console.log(1)' });
       const { digest, presigned, completed } = await uploadArtifact(plane, 'store', bytes);
       expect(presigned.method).toBe('PUT');
       expect(presigned.storage_key).toBe(`artifacts/store/${digest}/app.tar.gz`);
-      expect(completed.status).toBe('verifying');
-      const settled = await plane.caller('reader').artifacts.wait({ app_name: 'store', digest, timeout_ms: 15_000 });
+      expect(completed).toMatchObject({ status: 'stored', verified: false, duplicate: false });
+      const settled = await plane.caller('reader').artifacts.get({ app_name: 'store', digest });
       expect(settled).toMatchObject({ status: 'stored', size_bytes: bytes.length, failure_reason: null });
+      const events = await plane.services.db.select().from(artifactEvents).where(eq(artifactEvents.artifactId, completed.artifact_id));
+      expect(events.map((e) => [e.type, e.message])).toEqual([['stored', `upload completed; verified ${bytes.length} bytes`]]);
       // Asking again for stored bytes is the fast path: nothing to upload.
       const again = await plane.caller('deployer').artifacts.presign({ app_name: 'store', digest, size_bytes: bytes.length });
       expect(again.method).toBe('NONE');
@@ -153,7 +156,21 @@ describe.each(DB_KINDS)('control plane API on %s', (kind) => {
       expect(await counts(plane)).toEqual(before);
     });
 
-    it('deploys right after the upload completes: the request waits for verification', async () => {
+    it('refuses at complete a signature no key of the app verifies, deleting the upload', async () => {
+      const bytes = tarGz({ 'forged.txt': 'signed by nobody' });
+      const digest = sha256(bytes);
+      const presigned = await plane.caller('deployer').artifacts.presign({ app_name: 'web', digest, size_bytes: bytes.length });
+      await fetch(presigned.upload_url, { method: 'PUT', headers: presigned.headers, body: new Uint8Array(bytes) });
+      const complete = plane.caller('deployer').artifacts.complete({ app_name: 'web', digest, size_bytes: bytes.length, signature: 'ab'.repeat(64) });
+      await expectCode(complete, 'bad_request');
+      expect(await complete.catch((e: unknown) => (e as Error).message)).toMatch(/^signature verification failed: .*refused and deleted$/);
+      expect(await plane.caller('reader').artifacts.get({ app_name: 'web', digest })).toMatchObject({ status: 'failed', failure_reason: 'signature_invalid' });
+      expect(await plane.services.storage.head(presigned.storage_key)).toBeNull();
+    });
+
+    it('deploys right after the upload completes: the request waits for verification by the job', async () => {
+      // Verification in a job, as when it needs a download (S3 with AETHER_VERIFY_REMOTE_HASH).
+      plane.services.env.AETHER_VERIFY_INLINE = false;
       await workers.stop(); // verification cannot happen until the workers are back
       let restarted = false;
       try {
@@ -190,6 +207,7 @@ describe.each(DB_KINDS)('control plane API on %s', (kind) => {
         expect(made.some((d) => d.digest === badDigest)).toBe(false);
         expect((await plane.caller('reader').deployments.wait({ id: created.deployment.id, timeout_ms: 30_000 })).status).toBe('running');
       } finally {
+        plane.services.env.AETHER_VERIFY_INLINE = true;
         if (!restarted) workers = plane.startWorkers();
       }
     });

@@ -227,7 +227,7 @@ describe('fs store on a full disk (postgres)', () => {
 
       await freeAll();
       const done = await deployer.artifacts.multipartComplete(complete);
-      expect(done.status).toBe('verifying');
+      expect(done.status).toBe('stored');
       expect((await pollSettled(plane, app, digest)).status).toBe('stored');
       expect((await readStored(app, digest)).equals(bytes)).toBe(true);
       expect((await storeFiles()).filter((f) => f.includes('.multipart/'))).toEqual([]);

@@ -107,7 +107,7 @@ describe.each(['fs', 's3'] as const)('multipart end to end over the %s driver', 
       idempotency_key: `mp-${driver}`,
     };
     const done = await callOk<CompleteAnswer>(plane, 'rest', { op: 'multipartComplete', input: body });
-    expect(done).toMatchObject({ digest, status: 'verifying', idempotency_key: `mp-${driver}` });
+    expect(done).toMatchObject({ digest, status: 'stored', idempotency_key: `mp-${driver}` });
 
     const settled = await pollSettled(plane, APP, digest, 20_000);
     expect(settled).toMatchObject({ status: 'stored', size_bytes: bytes.length, artifact_id: done.artifact_id });
@@ -163,7 +163,7 @@ describe.each(['fs', 's3'] as const)('multipart end to end over the %s driver', 
       op: 'multipartComplete',
       input: { app_name: APP, digest, upload_id, size_bytes: bytes.length, parts: etags.map((etag, i) => ({ part_number: i + 1, etag })) },
     });
-    expect(done.status).toBe('verifying');
+    expect(done.status).toBe('stored');
     expect((await pollSettled(plane, APP, digest, 20_000)).status).toBe('stored');
   });
 
@@ -195,7 +195,7 @@ describe.each(['fs', 's3'] as const)('multipart end to end over the %s driver', 
         op: 'multipartComplete',
         input: { app_name: APP, digest, upload_id: started.upload_id, size_bytes: bytes.length, parts: etags.map((etag, i) => ({ part_number: i + 1, etag })) },
       });
-      expect(done.status).toBe('verifying');
+      expect(done.status).toBe('stored');
     }
     expect((await pollSettled(plane, APP, digest, 20_000)).status).toBe('stored');
   });
@@ -219,7 +219,7 @@ describe.each(['fs', 's3'] as const)('multipart end to end over the %s driver', 
       op: 'multipartComplete',
       input: { app_name: APP, digest, upload_id, size_bytes: bytes.length, parts: [1, 2, 3].map((n) => ({ part_number: n, etag: etags.get(n)! })) },
     });
-    expect(done.status).toBe('verifying');
+    expect(done.status).toBe('stored');
     expect((await pollSettled(plane, APP, digest, 20_000)).status).toBe('stored');
     expect(await multipartLeftovers()).toBe(0);
   });
@@ -244,7 +244,7 @@ describe.each(['fs', 's3'] as const)('multipart end to end over the %s driver', 
     expect(await plane.services.storage.head(artifactStorageKey(APP, digest))).toBeNull();
 
     const done = await callOk<CompleteAnswer>(plane, 'trpc', { op: 'multipartComplete', input: input(etag) });
-    expect(done.status).toBe('verifying');
+    expect(done.status).toBe('stored');
     expect((await pollSettled(plane, APP, digest)).status).toBe('stored');
   });
 

@@ -10,7 +10,8 @@ import { uploadArtifact } from '../support/upload';
 describe.each(DB_KINDS)('recovery after Redis lost its queues, on %s', (kind) => {
   let plane: TestPlane;
   beforeAll(async () => {
-    plane = await startTestPlane(kind);
+    // Verification by the job: a verifying artifact is what must be re-queued.
+    plane = await startTestPlane(kind, { AETHER_VERIFY_INLINE: 'false' });
     await plane.caller('deployer').apps.create({ name: 'phoenix' });
   });
   afterAll(async () => plane?.close());

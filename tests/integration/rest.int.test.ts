@@ -40,7 +40,7 @@ describe('REST contract', () => {
     expect((await fetch(p.upload_url, { method: 'PUT', headers: p.headers, body: new Uint8Array(bytes) })).status).toBe(200);
     const complete = await rest('POST', '/artifacts/complete', { body: { app_name: 'rest-app', digest, size_bytes: bytes.length, idempotency_key: 'rest-1' } });
     expect(complete.status).toBe(200);
-    expect(await complete.json()).toMatchObject({ digest, duplicate: false, status: 'verifying', idempotency_key: 'rest-1', storage_key: p.storage_key });
+    expect(await complete.json()).toMatchObject({ digest, duplicate: false, status: 'stored', idempotency_key: 'rest-1', storage_key: p.storage_key });
     const waited = await rest('GET', `/apps/rest-app/artifacts/${digest}/wait?timeout_ms=15000`, { token: TOKENS.reader });
     expect(await waited.json()).toMatchObject({ status: 'stored', size_bytes: bytes.length });
   });

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyArtifact } from '../../server/services/artifacts/verify.service';
 import { runRollout } from '../../server/services/deployments/rollout.service';
 import { tarGz } from '../support/artifacts';
 import { DB_KINDS, startTestPlane, type TestPlane } from '../support/harness';
@@ -28,7 +27,7 @@ describe.each(DB_KINDS)('a rollout resumed after a newer deployment went out, on
     const deployer = plane.caller('deployer');
     const stored = async (text: string) => {
       const { digest, completed } = await uploadArtifact(plane, 'laggard', webApp(text));
-      expect(await verifyArtifact(plane.services, completed.artifact_id)).toMatchObject({ status: 'stored' });
+      expect(completed.status).toBe('stored');
       return digest;
     };
     const [old, fresh] = [await stored('old'), await stored('new')];

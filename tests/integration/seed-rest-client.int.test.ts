@@ -204,7 +204,7 @@ describe('a presign without size_bytes, judged at complete (postgres)', () => {
     const wrong = await post('/artifacts/complete', { app_name: app, digest, size_bytes: 199 });
     expect([wrong.status, wrong.body.code]).toEqual([400, 'size_mismatch']);
     const right = await post('/artifacts/complete', { app_name: app, digest, size_bytes: 200 });
-    expect([right.status, right.body.status]).toEqual([200, 'verifying']);
+    expect([right.status, right.body.status]).toEqual([200, 'stored']);
   });
 
   it('the byte quota is checked at complete, with the real size', async () => {

@@ -88,7 +88,7 @@ describe.each(DB_KINDS)('signed PUTs of an upload no longer in progress (%s)', (
     expect((await put(p, bytes)).status).toBe(200);
     expect((await put(p, bytes)).status).toBe(200);
     const done = await callOk<{ status: string }>(plane(), 'rest', { op: 'complete', input: { app_name: 'in-progress', digest, size_bytes: bytes.length } });
-    expect(done.status).toBe('verifying');
+    expect(done.status).toBe('stored');
     // Completed: the object is the artifact's now, and the URL may not rewrite it.
     expect(await put(p, bytes)).toEqual({ status: 409, body: GONE });
     expect((await filesOf('in-progress')).map(([name, size]) => [name, name.endsWith('.meta.json') ? 'meta' : size])).toEqual([

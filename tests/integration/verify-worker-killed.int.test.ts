@@ -21,7 +21,7 @@ describe('verify worker killed mid-job', () => {
   let events: QueueEvents | undefined;
 
   beforeAll(async () => {
-    plane = await startTestPlane('postgres', { AETHER_JOB_LOCK_SECS: String(LOCK_SECS) });
+    plane = await startTestPlane('postgres', { AETHER_JOB_LOCK_SECS: String(LOCK_SECS), AETHER_VERIFY_INLINE: 'false' });
   });
   afterAll(async () => {
     await events?.close();

@@ -28,7 +28,8 @@ describe('worker process /healthz and /metrics (AETHER_WORKER_PORT)', () => {
   let base = '';
 
   beforeAll(async () => {
-    plane = await startTestPlane('postgres');
+    // Verification by the worker process's job, whose own registry counts it.
+    plane = await startTestPlane('postgres', { AETHER_VERIFY_INLINE: 'false' });
     const env = plane.services.env;
     worker = spawn(process.execPath, ['--import', 'tsx', 'jobs/main.ts'], {
       cwd: ROOT,

@@ -15,7 +15,8 @@ describe('standalone worker process (npm run worker)', () => {
   let output = '';
 
   beforeAll(async () => {
-    plane = await startTestPlane('postgres');
+    // The web process queues verification for the worker (as with S3 and AETHER_VERIFY_REMOTE_HASH).
+    plane = await startTestPlane('postgres', { AETHER_VERIFY_INLINE: 'false' });
     const env = plane.services.env;
     // As `npm run worker`, the Dockerfile and the chart run it: no tsx CLI in between, whose
     // signal relay exits 143 without the worker's drain when the machine is slow to answer it.

@@ -168,7 +168,11 @@ export interface E2EWorkspace {
  * prefix on the real Redis and the given `token:role:name` entries; `close` stops it, kills the
  * apps it started and removes everything.
  */
-export async function startE2EWorkspace(name: string, tokens: string[]): Promise<E2EWorkspace> {
+export async function startE2EWorkspace(
+  name: string,
+  tokens: string[],
+  env: Record<string, string> = {},
+): Promise<E2EWorkspace> {
   assertBuilt();
   const work = await mkdtemp(path.join(os.tmpdir(), `aether-e2e-${name}-`));
   const prefix = `e2e-${name}-${randomUUID()}`;
@@ -179,6 +183,7 @@ export async function startE2EWorkspace(name: string, tokens: string[]): Promise
       AETHER_QUEUE_PREFIX: prefix,
       AETHER_API_TOKENS: tokens.join(','),
       AETHER_LOG_LEVEL: 'warn',
+      ...env,
     },
     await freePort(),
   );
