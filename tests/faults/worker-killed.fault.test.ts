@@ -123,7 +123,7 @@ describe('the worker process SIGKILLed while it holds work', () => {
     const lock = await holdLock(fp.databaseUrl, [`select id from artifacts where id = '${id}' for update`]);
     try {
       await fp.worker!.start();
-      expect(await lock.blocked('update "artifacts"%')).toMatch(/^update "artifacts" set/);
+      expect(await lock.blocked('with "moved" as (update "artifacts"%')).toMatch(/^with "moved" as \(update "artifacts" set/);
       expect(await (await jobOf('artifactVerify', `verify-${id}`))!.getState()).toBe('active');
       await fp.worker!.kill('SIGKILL');
     } finally {

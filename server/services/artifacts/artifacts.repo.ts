@@ -1,16 +1,35 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Queryable } from '../../../db/client';
+import { builtOnce } from '../../../db/prepared';
 import { applications, artifactEvents, artifacts, type ArtifactStatus } from '../../../db/schema';
 import { notFound } from '../../errors';
 
 export type ArtifactRow = typeof artifacts.$inferSelect;
 
+/** The artifact lookups of every upload request: built once per handle (see {@link builtOnce}). */
+const artifactByDigest = (db: Queryable) =>
+  builtOnce(db, 'artifact_by_digest', (q) =>
+    q
+      .select()
+      .from(artifacts)
+      .where(and(eq(artifacts.appId, sql.placeholder('appId')), eq(artifacts.digest, sql.placeholder('digest'))))
+      .limit(1)
+      .prepare('artifact_by_digest'),
+  );
+
+const artifactOfAppNamed = (db: Queryable) =>
+  builtOnce(db, 'artifact_of_app_named', (q) =>
+    q
+      .select({ artifact: artifacts })
+      .from(artifacts)
+      .innerJoin(applications, eq(applications.id, artifacts.appId))
+      .where(and(eq(applications.name, sql.placeholder('appName')), eq(artifacts.digest, sql.placeholder('digest'))))
+      .limit(1)
+      .prepare('artifact_of_app_named'),
+  );
+
 export async function findArtifact(db: Queryable, appId: string, digest: string): Promise<ArtifactRow | undefined> {
-  const [row] = await db
-    .select()
-    .from(artifacts)
-    .where(and(eq(artifacts.appId, appId), eq(artifacts.digest, digest)))
-    .limit(1);
+  const [row] = await artifactByDigest(db).execute({ appId, digest });
   return row;
 }
 
@@ -23,12 +42,7 @@ export async function findArtifactOfAppNamed(
   appName: string,
   digest: string,
 ): Promise<ArtifactRow | undefined> {
-  const [found] = await db
-    .select({ artifact: artifacts })
-    .from(artifacts)
-    .innerJoin(applications, eq(applications.id, artifacts.appId))
-    .where(and(eq(applications.name, appName), eq(artifacts.digest, digest)))
-    .limit(1);
+  const [found] = await artifactOfAppNamed(db).execute({ appName, digest });
   return found?.artifact;
 }
 
