@@ -156,25 +156,45 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
     info: Omit<MetaFile, 'storedAt'>,
     restoreTo?: string,
   ): Promise<void> {
-    const { object, meta } = pathsOf(key);
     let sidecar: string | undefined;
-    let moved = false;
     try {
-      const metaFile: MetaFile = { ...info, storedAt: new Date().toISOString() };
-      sidecar = await writeTempBeside(meta, JSON.stringify(metaFile));
-      const written = sidecar;
+      sidecar = await stageSidecar(key, info);
+    } finally {
+      if (sidecar === undefined) await putBack(temp, restoreTo);
+    }
+    await commitStaged(key, temp, sidecar, restoreTo);
+  }
+
+  /** The sidecar `info` commits with, written and synced beside the object's path: its temp file. */
+  async function stageSidecar(key: string, info: Omit<MetaFile, 'storedAt'>): Promise<string> {
+    const metaFile: MetaFile = { ...info, storedAt: new Date().toISOString() };
+    return writeTempBeside(pathsOf(key).meta, JSON.stringify(metaFile));
+  }
+
+  /** {@link commitObject}'s renames, of a sidecar already staged: all a gate's lock needs to cover. */
+  async function commitStaged(key: string, temp: string, sidecar: string, restoreTo?: string): Promise<void> {
+    const { object, meta } = pathsOf(key);
+    let moved = false;
+    let placed = false;
+    try {
       await commits.run(key, async () => {
         await rename(temp, object).catch(asConflict);
         moved = true;
-        await rename(written, meta);
+        await rename(sidecar, meta);
+        placed = true;
       });
     } finally {
-      // After the rename this finds nothing; before it, it is the sidecar no commit will name.
-      if (sidecar !== undefined) await rm(sidecar, { force: true });
-      const discard = () => rm(temp, { force: true });
-      if (!moved) await (restoreTo === undefined ? discard() : rename(temp, restoreTo).catch(discard));
+      // The sidecar no commit will name.
+      if (!placed) await rm(sidecar, { force: true });
+      if (!moved) await putBack(temp, restoreTo);
     }
   }
+
+  /** A temp file not committed: removed, or put back at `restoreTo`. */
+  const putBack = async (temp: string, restoreTo?: string) => {
+    const discard = () => rm(temp, { force: true });
+    await (restoreTo === undefined ? discard() : rename(temp, restoreTo).catch(discard));
+  };
 
   /** {@link asStoreFull}, logged first: a full disk needs an operator, not just a 507. */
   function storeError(err: unknown): unknown {
@@ -213,15 +233,21 @@ export function createFsStorage(opts: FsStorageOptions): FsStorage {
       await rm(temp, { force: true });
       throw new AppError('digest_mismatch', 'uploaded bytes do not match the signed sha256');
     }
+    let sidecar: string | undefined;
     let committing = false;
     try {
+      // Written and synced before the gate: its row lock (and a database connection) is held
+      // only for the renames.
+      sidecar = await stageSidecar(claims.key, { sizeBytes, declaredSha256: declared, computedSha256: digest });
+      const staged = sidecar;
       await putGate(claims.key, claims.sizeBytes, () => {
         committing = true;
-        return commitObject(claims.key, temp, { sizeBytes, declaredSha256: declared, computedSha256: digest });
+        return commitStaged(claims.key, temp, staged);
       });
     } finally {
-      // commitObject cleans up after itself; a refusal by the gate leaves the temp file to us.
-      if (!committing) await rm(temp, { force: true });
+      // commitStaged cleans up after itself; a refusal by the gate leaves both temp files to us.
+      if (!committing)
+        await Promise.all([rm(temp, { force: true }), sidecar === undefined ? null : rm(sidecar, { force: true })]);
     }
     return new Response(null, { status: 200, headers: { etag: `"${digest}"` } });
   }
