@@ -6,17 +6,19 @@
  * (tests/support/upload-load.ts) runs 32 clients, each presign -> PUT -> POST
  * /artifacts/complete -> long-poll until stored, over the seed's REST.
  *
- * The server's own clock decides: `aether_artifact_complete_to_stored_seconds` (observed by the
- * verify job, from the complete request reaching the service to the row turning `stored`) read
- * from the workers' /metrics before and after each phase, and the same interval exactly from
- * every row (`stored_at - completed_at`). The baseline is the same flow at 1 client, in the
+ * The server's own clock decides: `aether_artifact_complete_to_stored_seconds` (observed by
+ * whichever settled the artifact, the complete itself or the verify job, from the complete
+ * request reaching the service to the commit of `stored` being answered) read from every
+ * process's /metrics before and after each phase, and from every row `stored_at - completed_at`
+ * (stamped just before that statement is sent, so a little less). The baseline is the same flow at 1 client, in the
  * same run; the ratio is what to track.
  *
  * Target (printed, never failing the process): p95 < 100 ms at 32 clients. 100 ms is a bucket
  * bound of the histogram, so the met/missed verdict from it is exact.
  *
  *   npm run build && npx tsx tests/bench/complete.bench.ts
- *     (BENCH_CLIENTS, BENCH_ROUNDS, BENCH_BASE_ROUNDS, BENCH_SIZE, BENCH_WORKERS=process|inline)
+ *     (BENCH_CLIENTS, BENCH_ROUNDS, BENCH_BASE_ROUNDS, BENCH_SIZE, BENCH_WORKERS=process|inline,
+ *      BENCH_VERIFY=complete|job)
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -31,6 +33,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const BASE_ROUNDS = Number(process.env.BENCH_BASE_ROUNDS ?? 40);
 const SIZE = Number(process.env.BENCH_SIZE ?? 16 * 1024);
 const WORKERS = process.env.BENCH_WORKERS === 'inline' ? 'inline' : 'process';
+/** `job`: every verification through the worker queue (AETHER_VERIFY_INLINE=false), as S3 with the full-hash check does. */
+const VERIFY = process.env.BENCH_VERIFY === 'job' ? 'job' : 'complete';
 const TARGET_P95_MS = 100;
 const METRIC = 'aether_artifact_complete_to_stored_seconds';
 
@@ -106,7 +110,7 @@ interface Phase {
 }
 
 const started = Date.now();
-const bench = await startBenchPlane({ workers: WORKERS });
+const bench = await startBenchPlane({ workers: WORKERS, env: { AETHER_VERIFY_INLINE: String(VERIFY === 'complete') } });
 const sql = postgres(bench.databaseUrl, { max: 1, onnotice: () => {} });
 const fmt = (ms: number) => `${ms.toFixed(1).padStart(7)} ms`;
 try {
@@ -142,7 +146,7 @@ try {
   const loaded = await phase(`${CLIENTS} clients`, 'load', CLIENTS, ROUNDS);
 
   console.log(
-    `\ncomplete -> stored bench: ${SIZE}-byte artifacts, server/http/main.ts + ${WORKERS === 'process' ? 'a separate worker process' : 'inline workers'}, postgres + redis, fs store`,
+    `\ncomplete -> stored bench: ${SIZE}-byte artifacts, server/http/main.ts + ${WORKERS === 'process' ? 'a separate worker process' : 'inline workers'}, postgres + redis, fs store, verified by ${VERIFY === 'complete' ? 'the complete itself' : 'the job'}`,
   );
   console.log(
     `server side, from ${METRIC} on the plane's and the worker's /metrics (interpolated in its buckets) and from the rows (stored_at - completed_at, exact):`,

@@ -46,7 +46,10 @@ export interface BenchPlane {
  * BullMQ workers in a separate `npm run worker` (as the chart does); `'inline'` in the web
  * process (as a bare `npm start` does).
  */
-export async function startBenchPlane(opts: { workers: 'process' | 'inline' }): Promise<BenchPlane> {
+export async function startBenchPlane(opts: {
+  workers: 'process' | 'inline';
+  env?: Record<string, string>;
+}): Promise<BenchPlane> {
   assertBuilt();
   const scratch = await createScratchDatabase();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'aether-bench-'));
@@ -58,6 +61,7 @@ export async function startBenchPlane(opts: { workers: 'process' | 'inline' }): 
     AETHER_DATA_DIR: dataDir,
     AETHER_API_TOKENS: TOKEN_ENTRIES.join(','),
     AETHER_LOG_LEVEL: 'warn',
+    ...opts.env,
   };
   const plane = await startPlaneProcess(
     { ...env, AETHER_WORKERS: opts.workers === 'inline' ? 'inline' : 'off' },
