@@ -62,7 +62,11 @@ describe.each(DB_KINDS)('control plane API on %s', (kind) => {
 
     it('uploads through a presigned URL and is verified by the complete itself: stored in its answer', async () => {
       const bytes = tarGz({ 'package.json': '{"name":"store"}', 'index.js': 'console.log(1)' });
+      const timed = async () => (await plane.services.metrics.artifactCompleteToStored.get()).values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+      const timedBefore = await timed();
       const { digest, presigned, completed } = await uploadArtifact(plane, 'store', bytes);
+      // Complete -> stored is observed where it happened: here, by the complete.
+      expect(await timed()).toBe(timedBefore + 1);
       expect(presigned.method).toBe('PUT');
       expect(presigned.storage_key).toBe(`artifacts/store/${digest}/app.tar.gz`);
       expect(completed).toMatchObject({ status: 'stored', verified: false, duplicate: false });

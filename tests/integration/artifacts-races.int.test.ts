@@ -1,6 +1,8 @@
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactEvents, artifacts } from '../../db/schema';
+import { applications, artifactEvents, artifacts } from '../../db/schema';
+import { findArtifact } from '../../server/services/artifacts/artifacts.repo';
+import { beginVerification } from '../../server/services/artifacts/begin-verification';
 import path from 'node:path';
 import { sha256, tarGz } from '../support/artifacts';
 import { callFace, type Face, type FaceResult } from '../support/faces';
@@ -193,5 +195,23 @@ describe('races on postgres', () => {
       const results = await completeAll(plane, 'race-two-keys', [one!, one!], (i) => `r${round}-k${i}`);
       expect(summary(results), `round ${round}`).toEqual(['200:stored', '409:idempotency_conflict'].sort());
     }
+  });
+  it.each([
+    ['without limits', {}],
+    ['with a bytes quota', { max_total_bytes: 10_000_000 }],
+  ] as const)('stores only the upload its complete checked: a presign resetting the row in between wins (%s)', async (label, limits) => {
+    const name = `race-reset-${Object.keys(limits).length ? 'quota' : 'free'}`;
+    await appWith(name, limits);
+    const [app] = await plane.services.db.select().from(applications).where(eq(applications.name, name));
+    const s = await stageUpload(plane, name, fixedSizeArtifact(`reset ${label}`));
+    // What a complete read and checked before writing...
+    const checked = (await findArtifact(plane.services.db, app!.id, s.digest))!;
+    const uploaded = (await plane.services.storage.head(checked.storageKey))!;
+    // ...then a presign of the digest with another size resets the row to a new, empty upload.
+    const bigger = s.sizeBytes + 4096;
+    await plane.caller('deployer').artifacts.presign({ app_name: name, digest: s.digest, size_bytes: bigger });
+    const ctx = { ...plane.services, actor: { name: 'deployer-user', role: 'deployer' as const, tokenId: null, teams: null } };
+    await expect(beginVerification(ctx, app!, checked, { uploaded })).rejects.toMatchObject({ code: 'conflict' });
+    expect(await findArtifact(plane.services.db, app!.id, s.digest)).toMatchObject({ status: 'pending', sizeBytes: bigger, storedAt: null });
   });
 });

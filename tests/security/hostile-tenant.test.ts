@@ -3,7 +3,6 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TDeployment } from '../../server/contract/outputs';
-import { verifyArtifact } from '../../server/services/artifacts/verify.service';
 import { startTestPlane, TOKENS, type TestPlane } from '../support/harness';
 import { pollUntil } from '../support/poll';
 import { uploadArtifact } from '../support/upload';
@@ -46,7 +45,7 @@ describe.runIf(runningAsRoot)('a hostile tenant on the local runtime', { timeout
 
   async function deploy(app: string, bytes: Buffer): Promise<TDeployment> {
     const { completed, digest } = await uploadArtifact(plane, app, bytes);
-    await verifyArtifact(plane.services, completed.artifact_id);
+    expect(completed.status).toBe('stored');
     await reader().artifacts.wait({ app_name: app, digest, timeout_ms: 15_000 });
     const { deployment } = await deployer().deployments.create({ app_name: app, digest });
     const done = await pollUntil(() => reader().deployments.get({ id: deployment.id }), (d) => d.status === 'running' || d.status === 'failed', 30_000);

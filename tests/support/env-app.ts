@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { verifyArtifact } from '../../server/services/artifacts/verify.service';
 import { tarGz } from './artifacts';
 import { callOk, type Face, type PlaneUrl } from './faces';
 import type { TestPlane } from './harness';
@@ -20,12 +19,10 @@ export function envAppArtifact(extra: Record<string, string> = {}): Buffer {
   return tarGz({ ...files, ...extra });
 }
 
-/** Uploads and verifies `bytes` for `app` (inline, or by a worker that took the job first); returns the digest. */
+/** Uploads `bytes` for `app`, verified by the complete itself; returns the digest. */
 export async function storeArtifact(plane: TestPlane, app: string, bytes: Buffer): Promise<string> {
   const { completed, digest } = await uploadArtifact(plane, app, bytes);
-  await verifyArtifact(plane.services, completed.artifact_id);
-  const settled = await plane.caller('reader').artifacts.wait({ app_name: app, digest, timeout_ms: 15_000 });
-  if (settled.status !== 'stored') throw new Error(`artifact ${digest} of ${app} is ${settled.status}, not stored`);
+  if (completed.status !== 'stored') throw new Error(`artifact ${digest} of ${app} is ${completed.status}, not stored`);
   return digest;
 }
 

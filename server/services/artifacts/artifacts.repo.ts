@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Queryable } from '../../../db/client';
 import { builtOnce } from '../../../db/prepared';
 import { applications, artifactEvents, artifacts, type ArtifactStatus } from '../../../db/schema';
@@ -53,8 +53,9 @@ export async function getArtifactOrThrow(db: Queryable, appId: string, digest: s
 }
 
 /**
- * Moves an artifact from one status to another only if it is still in `from`; returns the
- * updated row, or undefined when someone else moved it first. The matching event is written by
+ * Moves an artifact from one status to another only if it is still in `from` (and, given
+ * `unchanged`, still of that size and multipart upload); returns the updated row, or undefined
+ * when someone else moved or reset it first. The matching event is written by
  * the same statement (one round trip, atomic on its own); callers wrap it in a transaction only
  * with whatever else must change together.
  */
@@ -65,12 +66,19 @@ export async function transitionArtifact(
   to: ArtifactStatus,
   patch: Partial<ArtifactRow> = {},
   eventMessage?: string,
+  unchanged?: Pick<ArtifactRow, 'sizeBytes' | 'multipartUploadId'>,
 ): Promise<ArtifactRow | undefined> {
+  const sameUpload = unchanged && [
+    eq(artifacts.sizeBytes, unchanged.sizeBytes),
+    unchanged.multipartUploadId === null
+      ? isNull(artifacts.multipartUploadId)
+      : eq(artifacts.multipartUploadId, unchanged.multipartUploadId),
+  ];
   const moved = db.$with('moved').as(
     db
       .update(artifacts)
       .set({ ...patch, status: to, updatedAt: new Date() })
-      .where(and(eq(artifacts.id, id), inArray(artifacts.status, from)))
+      .where(and(eq(artifacts.id, id), inArray(artifacts.status, from), ...(sameUpload ?? [])))
       .returning(),
   );
   // A data-modifying CTE runs whether or not the outer query reads it: no row moved, no event.

@@ -62,41 +62,55 @@ export async function beginVerification(
     const signature = claims.signature ?? row.signature;
     const inline =
       ctx.env.AETHER_VERIFY_INLINE && claims.uploaded !== undefined && headProvesBytes(ctx.env, claims.uploaded);
-    const keyId = inline ? await verifySignatureOrRefuse(ctx, { ...row, signature }) : null;
+    const verdict = inline ? await verifySignatureOrRefuse(ctx, { ...row, signature }) : { keyId: null };
     const completion = {
       completedAt: claims.receivedAt ?? new Date(),
       idempotencyKey: row.idempotencyKey ?? claims.idempotencyKey ?? null,
       signature,
     };
+    // Only the upload this complete checked: a presign or multipart init in between resets the
+    // row (size, upload id) in place, and its object was never looked at.
+    const same = { sizeBytes: row.sizeBytes, multipartUploadId: row.multipartUploadId };
     try {
-      const moved = await withReservedQuota(
-        ctx.db,
-        app,
-        ctx.env,
-        { sizeBytes: row.sizeBytes, artifactId: row.id },
-        (q) =>
-          inline
-            ? transitionArtifact(
-                q,
-                row.id,
-                ['pending'],
-                'stored',
-                { ...completion, storedAt: new Date(), verified: keyId !== null, verifiedKeyId: keyId },
-                `upload completed; ${verifiedMessage(row.sizeBytes, keyId)}`,
-              )
-            : transitionArtifact(
-                q,
-                row.id,
-                ['pending'],
-                'verifying',
-                completion,
-                'upload completed; verification queued',
-              ),
-      );
+      const moved =
+        verdict === SETTLED_ELSEWHERE
+          ? undefined
+          : await withReservedQuota(ctx.db, app, ctx.env, { sizeBytes: row.sizeBytes, artifactId: row.id }, (q) =>
+              inline
+                ? transitionArtifact(
+                    q,
+                    row.id,
+                    ['pending'],
+                    'stored',
+                    {
+                      ...completion,
+                      storedAt: new Date(),
+                      verified: verdict.keyId !== null,
+                      verifiedKeyId: verdict.keyId,
+                    },
+                    `upload completed; ${verifiedMessage(row.sizeBytes, verdict.keyId)}`,
+                    same,
+                  )
+                : transitionArtifact(
+                    q,
+                    row.id,
+                    ['pending'],
+                    'verifying',
+                    completion,
+                    'upload completed; verification queued',
+                    same,
+                  ),
+            );
       // Lost a race with a concurrent complete: theirs settled it; report the fresh state.
       current = moved ?? (await getArtifactOrThrow(ctx.db, app.id, row.digest));
       if (moved?.status === 'stored') await announceStored(ctx, app, moved);
       else if (moved) ctx.metrics.artifactEvents.inc();
+      else if (current.status === 'pending') {
+        throw new AppError(
+          'conflict',
+          'the upload was restarted (presigned again) while completing: PUT to the new URL, then complete',
+        );
+      }
       // The winner may have used another key: answer the 409 this call would get a moment later.
       else await assertIdempotencyKey(ctx, app, current, claims.idempotencyKey);
     } catch (err) {
@@ -119,13 +133,22 @@ export async function beginVerification(
   return current;
 }
 
-/** The key that verifies the upload's signature (null when unsigned); a bad one refuses the upload for good. */
-async function verifySignatureOrRefuse(ctx: ServiceCtx, row: ArtifactRow): Promise<string | null> {
+/** A racing complete settled the artifact before this one's refusal could: its outcome stands. */
+const SETTLED_ELSEWHERE = Symbol('settled elsewhere');
+
+/**
+ * The key that verifies the upload's signature (null when unsigned). A bad one refuses the
+ * upload for good, unless a racing complete already settled it.
+ */
+async function verifySignatureOrRefuse(
+  ctx: ServiceCtx,
+  row: ArtifactRow,
+): Promise<{ keyId: string | null } | typeof SETTLED_ELSEWHERE> {
   const { keyId, finding } = await checkSignature(ctx.db, row);
-  if (!finding) return keyId;
+  if (!finding) return { keyId };
+  if (!(await discardUpload(ctx, row, finding.reason, finding.detail))) return SETTLED_ELSEWHERE;
   ctx.metrics.artifactVerifications.inc({ outcome: finding.reason });
   ctx.metrics.artifactVerifyFailures.inc({ reason: finding.reason });
-  await discardUpload(ctx, row, finding.reason, finding.detail);
   throw new AppError(
     'bad_request',
     `signature verification failed: ${finding.detail}; the upload was refused and deleted`,

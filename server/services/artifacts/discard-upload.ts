@@ -8,21 +8,24 @@ import { transitionArtifact, type ArtifactRow } from './artifacts.repo';
  * storage now rather than at the next pending GC, and the row turns `failed`, which holds no
  * quota. Under the row lock, storage first: if storage fails the row stays pending (still
  * counted) and pending GC removes both later. Never throws: the caller's refusal is the answer.
+ * False when the row had already left `pending` (settled by a racing call): nothing to discard.
  */
-export async function discardUpload(svc: Pick<Services, 'db' | 'storage' | 'log'>, row: ArtifactRow, reason: string, detail: string): Promise<void> {
+export async function discardUpload(svc: Pick<Services, 'db' | 'storage' | 'log'>, row: ArtifactRow, reason: string, detail: string): Promise<boolean> {
   try {
-    await svc.db.transaction(async (tx) => {
+    return await svc.db.transaction(async (tx) => {
       const [locked] = await tx
         .select()
         .from(artifacts)
         .where(and(eq(artifacts.id, row.id), eq(artifacts.status, 'pending')))
         .for('update');
-      if (!locked) return;
+      if (!locked) return false;
       if (locked.multipartUploadId) await svc.storage.abortMultipart(locked.storageKey, { uploadId: locked.multipartUploadId });
       await svc.storage.delete(locked.storageKey);
       await transitionArtifact(tx, locked.id, ['pending'], 'failed', { failureReason: reason, multipartUploadId: null }, `${reason}: ${detail}`);
+      return true;
     });
   } catch (err) {
     svc.log.warn('could not discard a refused upload; pending GC will', { artifactId: row.id, err });
+    return true;
   }
 }
