@@ -55,9 +55,9 @@ export async function getArtifactOrThrow(db: Queryable, appId: string, digest: s
 /**
  * Moves an artifact from one status to another only if it is still in `from` (and, given
  * `unchanged`, still of that size and multipart upload); returns the updated row, or undefined
- * when someone else moved or reset it first. The matching event is written by
- * the same statement (one round trip, atomic on its own); callers wrap it in a transaction only
- * with whatever else must change together.
+ * when someone else moved or reset it first. The matching event is written by the same
+ * statement (one round trip, atomic on its own); callers wrap it in a transaction only with
+ * whatever else must change together.
  */
 export async function transitionArtifact(
   db: Queryable,
