@@ -28,31 +28,36 @@ export async function verifyArtifact(svc: VerifyServices, artifactId: string): P
   const [row] = await svc.db.select().from(artifacts).where(eq(artifacts.id, artifactId)).limit(1);
   if (!row || row.status !== 'verifying') return { status: 'skipped' };
 
-  const stored = await checkStoredObject(svc.storage, svc.env, row);
-  const { keyId, finding } = stored ? { keyId: null, finding: stored } : await checkSignature(svc.db, row);
+  const objectFinding = await checkStoredObject(svc.storage, svc.env, row);
+  const { keyId, finding } = objectFinding
+    ? { keyId: null, finding: objectFinding }
+    : await checkSignature(svc.db, row);
 
-  const moved = finding
-    ? await svc.db.transaction(async (tx) => {
-        // A refused object frees its bytes now. Deleted first: if storage fails, the job
-        // retries and the row stays verifying.
-        await svc.storage.delete(row.storageKey);
-        return transitionArtifact(
-          tx,
-          row.id,
-          ['verifying'],
-          'failed',
-          { failureReason: finding.reason },
-          `${finding.reason}: ${finding.detail}`,
-        );
-      })
-    : await transitionArtifact(
-        svc.db,
+  // A transaction, not one statement that commits by itself: a worker killed while its verdict
+  // waits on a lock never commits it, and the job handed over decides (and announces) again.
+  const moved = await svc.db.transaction(async (tx) => {
+    if (!finding) {
+      return transitionArtifact(
+        tx,
         row.id,
         ['verifying'],
         'stored',
         { storedAt: new Date(), verified: keyId !== null, verifiedKeyId: keyId },
         verifiedMessage(row.sizeBytes, keyId),
       );
+    }
+    // A refused object frees its bytes now. Deleted first: if storage fails, the job retries
+    // and the row stays verifying.
+    await svc.storage.delete(row.storageKey);
+    return transitionArtifact(
+      tx,
+      row.id,
+      ['verifying'],
+      'failed',
+      { failureReason: finding.reason },
+      `${finding.reason}: ${finding.detail}`,
+    );
+  });
   if (!moved) return { status: 'skipped' };
   await announceVerdict(svc, moved, finding?.reason ?? null);
   if (finding) return { status: 'failed', reason: finding.reason };
