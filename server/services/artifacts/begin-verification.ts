@@ -155,9 +155,13 @@ async function verifySignatureOrRefuse(
   );
 }
 
-/** Stored by complete itself: what the job does after its verdict, and retention when the app keeps only its latest. */
+/**
+ * Stored by complete itself: what the job does after its verdict, and a retention pass when the
+ * app keeps only its latest (queued before the answer, so the pass follows the store; one not
+ * queued, Redis away, is the maintenance sweep's to run).
+ */
 async function announceStored(ctx: ServiceCtx, app: AppRow, row: ArtifactRow): Promise<void> {
-  await announceVerdict(ctx, row, null);
+  announceVerdict(ctx, row, null);
   if (effectiveLimits(app, ctx.env).retainLatest === null) return;
   await enqueueRetention(ctx.queues, { appId: app.id }).catch((err: unknown) =>
     ctx.log.warn('enqueue retention failed', { err }),

@@ -59,7 +59,7 @@ export async function verifyArtifact(svc: VerifyServices, artifactId: string): P
     );
   });
   if (!moved) return { status: 'skipped' };
-  await announceVerdict(svc, moved, finding?.reason ?? null);
+  announceVerdict(svc, moved, finding?.reason ?? null);
   if (finding) return { status: 'failed', reason: finding.reason };
   await enqueueRetention(svc.queues, { appId: row.appId }).catch((err: unknown) =>
     svc.log.warn('enqueue retention failed', { err }),
@@ -93,15 +93,17 @@ export const verifiedMessage = (sizeBytes: number, keyId: string | null) =>
 
 /**
  * After a verdict is committed, by the job or by complete itself: long-polls woken, the outcome
- * counted (complete -> stored timed to now, after the commit) and logged.
+ * counted (complete -> stored timed to now, after the commit) and logged. The wake-up is not
+ * waited for: it is best effort (it never rejects; waiters re-read on a timer), and with Redis
+ * away it would hold a complete's answer for the command timeout.
  */
-export async function announceVerdict(
+export function announceVerdict(
   svc: Pick<Services, 'log' | 'metrics' | 'notifier'>,
   row: ArtifactRow,
   failure: VerifyFailure | null,
-): Promise<void> {
+): void {
   if (row.completedAt) svc.metrics.artifactCompleteToStored.observe((Date.now() - row.completedAt.getTime()) / 1000);
-  await svc.notifier.publish(artifactTopic(row.id));
+  void svc.notifier.publish(artifactTopic(row.id));
   svc.metrics.artifactEvents.inc();
   svc.metrics.artifactVerifications.inc({ outcome: failure ?? 'stored' });
   if (failure?.startsWith('digest_mismatch')) svc.metrics.artifactDigestMismatches.inc();
