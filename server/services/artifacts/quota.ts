@@ -113,7 +113,7 @@ async function lockLimited(
   env: Env,
 ): Promise<{ app: QuotaApp; limits: Limits } | null> {
   // The caller's row, read moments ago, says whether there are limits at all; the locked read decides.
-  if (unlimited(effectiveLimits(peeked, env))) return null;
+  if (!hasQuotaLimits(peeked, env)) return null;
   const [app] = await tx
     .select(QUOTA_COLUMNS)
     .from(applications)
