@@ -214,4 +214,18 @@ describe('races on postgres', () => {
     await expect(beginVerification(ctx, app!, checked, { uploaded })).rejects.toMatchObject({ code: 'conflict' });
     expect(await findArtifact(plane.services.db, app!.id, s.digest)).toMatchObject({ status: 'pending', sizeBytes: bigger, storedAt: null });
   });
+  it('a bad signature refuses only the upload its complete checked: a presign resetting the row in between keeps its bytes', async () => {
+    await appWith('race-reset-signed');
+    const [app] = await plane.services.db.select().from(applications).where(eq(applications.name, 'race-reset-signed'));
+    const bytes = fixedSizeArtifact('reset signed');
+    const s = await stageUpload(plane, 'race-reset-signed', bytes);
+    const checked = (await findArtifact(plane.services.db, app!.id, s.digest))!;
+    const uploaded = (await plane.services.storage.head(checked.storageKey))!;
+    // A new presign of the digest (another size) resets the row before the refusal lands.
+    await plane.caller('deployer').artifacts.presign({ app_name: 'race-reset-signed', digest: s.digest, size_bytes: s.sizeBytes + 4096 });
+    const ctx = { ...plane.services, actor: { name: 'deployer-user', role: 'deployer' as const, tokenId: null, teams: null } };
+    await expect(beginVerification(ctx, app!, checked, { uploaded, signature: 'ab'.repeat(64) })).rejects.toMatchObject({ code: 'conflict' });
+    expect(await findArtifact(plane.services.db, app!.id, s.digest)).toMatchObject({ status: 'pending', sizeBytes: s.sizeBytes + 4096 });
+    expect(await plane.services.storage.head(checked.storageKey)).not.toBeNull();
+  });
 });

@@ -110,6 +110,10 @@ export async function beginVerification(
           'conflict',
           'the upload was restarted (presigned again) while completing: PUT to the new URL, then complete',
         );
+      } else if (current.status === 'failed' || current.status === 'deleted') {
+        // A racing call refused it: the answer a retry of this complete would get.
+        const why = current.failureReason ? ` (${current.failureReason})` : '';
+        throw new AppError('conflict', `artifact is ${current.status}${why}; presign and upload again`);
       }
       // The winner may have used another key: answer the 409 this call would get a moment later.
       else await assertIdempotencyKey(ctx, app, current, claims.idempotencyKey);
@@ -146,13 +150,13 @@ async function verifySignatureOrRefuse(
 ): Promise<{ keyId: string | null } | typeof SETTLED_ELSEWHERE> {
   const { keyId, finding } = await checkSignature(ctx.db, row);
   if (!finding) return { keyId };
-  if (!(await discardUpload(ctx, row, finding.reason, finding.detail))) return SETTLED_ELSEWHERE;
+  const discarded = await discardUpload(ctx, row, finding.reason, finding.detail);
+  if (discarded === 'moved_on') return SETTLED_ELSEWHERE;
   ctx.metrics.artifactVerifications.inc({ outcome: finding.reason });
   ctx.metrics.artifactVerifyFailures.inc({ reason: finding.reason });
-  throw new AppError(
-    'bad_request',
-    `signature verification failed: ${finding.detail}; the upload was refused and deleted`,
-  );
+  // Not discarded (storage or the database away): refused all the same; pending GC removes it.
+  const fate = discarded === 'discarded' ? 'refused and deleted' : 'refused';
+  throw new AppError('bad_request', `signature verification failed: ${finding.detail}; the upload was ${fate}`);
 }
 
 /**
